@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The CLI entry: the only place that prints errors and chooses exit codes
+ * (exit-codes.ts). Everything below it throws SkiffErrors.
+ */
+import { asSkiffError, formatErrorLine } from '../errors.js';
+import { exitCodeFor } from '../exit-codes.js';
+import { buildProgram } from './program.js';
+import { HelpShown } from './skiff-command.js';
+
+function describeCauses(err: unknown): string {
+  const lines: string[] = [];
+  for (let e: unknown = err; e !== undefined && e !== null; e = (e as { cause?: unknown }).cause) {
+    lines.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return lines.join('\ncaused by: ');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    const program = buildProgram();
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof HelpShown) return err.exitCode;
+    const skiffErr = asSkiffError(err);
+    process.stderr.write(`${formatErrorLine(skiffErr)}\n`);
+    if (debug) process.stderr.write(`${describeCauses(skiffErr)}\n`);
+    return exitCodeFor(skiffErr);
+  }
+}
+
+process.exitCode = await main(process.argv);

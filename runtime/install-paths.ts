@@ -1,0 +1,28 @@
+/**
+ * Where Skiff's own files are: the package root (for package.json) and the
+ * native stage1 built by `npm ci`. Resolved from this module's location, so a
+ * clone, a global npm install and a symlinked bin all work.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cachedRoot: string | undefined;
+
+/** The directory holding package.json (dist/runtime/.. /..). */
+export function packageRoot(): string {
+  if (cachedRoot !== undefined) return cachedRoot;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  cachedRoot = dir;
+  return dir;
+}
+
+/** The stage1 binary; `SKIFF_STAGE1` overrides it (for tests and packagers). */
+export function stage1Path(env: NodeJS.ProcessEnv = process.env): string {
+  return env['SKIFF_STAGE1'] ?? join(packageRoot(), 'native', 'build', 'skiff-stage1');
+}

@@ -46,7 +46,26 @@ export function detectOverlayfs(root = '/', kernelRelease?: string): HostFeature
   return 'missing';
 }
 
+/** Used when /proc/cgroups cannot be read. */
+const V1_CONTROLLERS = [
+  'cpuset', 'cpu', 'cpuacct', 'blkio', 'memory', 'devices', 'freezer', 'net_cls', 'perf_event',
+  'net_prio', 'hugetlb', 'pids', 'rdma', 'misc',
+];
+
+/** The controllers this kernel has: the first column of /proc/cgroups. */
+function knownControllers(root: string): Set<string> {
+  const table = readText(join(root, 'proc/cgroups'));
+  if (table === null) return new Set(V1_CONTROLLERS);
+  return new Set(
+    table
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => line.split('\t')[0] ?? ''),
+  );
+}
+
 export function detectCgroups(root = '/'): HostFeatures['cgroup'] {
+  const known = knownControllers(root);
   const mountinfo = readText(join(root, 'proc/self/mountinfo')) ?? '';
   const v1: Record<string, string> = {};
   let v2: HostFeatures['cgroup']['v2'] = null;
@@ -59,9 +78,9 @@ export function detectCgroups(root = '/'): HostFeatures['cgroup'] {
     const mountPoint = fields[4];
     if (mountPoint === undefined) continue;
     if (fstype === 'cgroup') {
+      // Super options mix controllers with mount options (xattr, noprefix…): keep the controllers.
       for (const opt of superOptions.split(',')) {
-        if (opt === 'rw' || opt === 'ro' || opt.startsWith('release_agent') || opt === 'clone_children') continue;
-        if (opt.includes('=') && !opt.startsWith('name=')) continue;
+        if (!known.has(opt) && !opt.startsWith('name=')) continue;
         v1[opt] ??= unescapeMountPath(mountPoint);
       }
     } else if (fstype === 'cgroup2' && v2 === null) {

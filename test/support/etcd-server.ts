@@ -1,0 +1,145 @@
+// A real single-member etcd 3.4 (Debian's etcd-server) for KvStore and lease tests, on 127.0.0.1
+// only with its own data dir. Tests talk to it through the v3 JSON gateway (/v3/kv/range etc.),
+// so an undici dispatcher is all a test needs. ETCD_* variables act as flags, so they are scrubbed.
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent, request, type Dispatcher } from 'undici';
+import { freePort, retryOnPortRace } from './free-port.js';
+import { ManagedProcess, makeServerDir } from './managed-process.js';
+import { makePki } from './pki.js';
+
+const ETCD_BIN = '/usr/bin/etcd';
+const MEMBER_NAME = 'skiff-test';
+const READY_TIMEOUT_MS = 20_000;
+
+export interface EtcdOptions {
+  /** HTTPS on the client URL with client certificates required (--client-cert-auth). */
+  tls?: boolean;
+}
+
+export interface EtcdServer {
+  /** 'http://127.0.0.1:PORT' or 'https://127.0.0.1:PORT'. */
+  endpoint: string;
+  tls: boolean;
+  caCertPath?: string;
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  /** Trusts the test CA and presents the client certificate (when tls). */
+  dispatcher: Dispatcher;
+  dataDir: string;
+  logPath: string;
+  pid: number;
+  /** The temp dir holding data, certs and log; gone after stop(). */
+  dir: string;
+  /** Idempotent; stops the process by PID and removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+export function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
+  return retryOnPortRace(() => startOnce(opts));
+}
+
+async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
+  const tls = opts.tls ?? false;
+  const dir = await makeServerDir('etcd');
+  let proc: ManagedProcess | undefined;
+  let dispatcher: Agent | undefined;
+  try {
+    const [clientPort, peerPort] = await twoFreePorts();
+    const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+    // The peer URL stays plain HTTP on loopback: a single member never talks to peers.
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const dataDir = join(dir, 'data');
+    const logPath = join(dir, 'etcd.log');
+    const pki = tls ? await makePki(await mkdirp(join(dir, 'pki'))) : undefined;
+
+    const args = [
+      '--name', MEMBER_NAME,
+      '--data-dir', dataDir,
+      '--listen-client-urls', endpoint,
+      '--advertise-client-urls', endpoint,
+      '--listen-peer-urls', peerUrl,
+      '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', `${MEMBER_NAME}=${peerUrl}`,
+      '--initial-cluster-state', 'new',
+      '--initial-cluster-token', `skiff-test-${randomBytes(6).toString('hex')}`,
+      '--logger', 'zap',
+      '--log-outputs', 'stderr',
+    ];
+    if (pki) {
+      args.push(
+        '--cert-file', pki.paths.serverCert,
+        '--key-file', pki.paths.serverKey,
+        '--trusted-ca-file', pki.paths.caCert,
+        '--client-cert-auth',
+      );
+    }
+
+    dispatcher = new Agent(
+      pki ? { connect: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } } : {},
+    );
+    proc = await ManagedProcess.start({
+      name: 'etcd',
+      command: ETCD_BIN,
+      args,
+      logPath,
+      ownedDir: dir,
+      env: scrubbedEnv(),
+    });
+
+    const agent = dispatcher;
+    // A range through the gateway proves the member has a leader and the gateway reaches it;
+    // /health alone can answer before the gateway is wired.
+    await proc.waitUntil(
+      async (signal) => {
+        const res = await request(`${endpoint}/v3/kv/range`, {
+          method: 'POST',
+          dispatcher: agent,
+          signal,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') }),
+        });
+        await res.body.dump();
+        return res.statusCode === 200;
+      },
+      { timeoutMs: READY_TIMEOUT_MS, what: `POST ${endpoint}/v3/kv/range answers 200` },
+    );
+
+    const running = proc;
+    let stopping: Promise<void> | undefined;
+    return {
+      endpoint,
+      tls,
+      caCertPath: pki?.paths.caCert,
+      clientCertPath: pki?.paths.clientCert,
+      clientKeyPath: pki?.paths.clientKey,
+      dispatcher: agent,
+      dataDir,
+      logPath,
+      pid: running.pid,
+      dir,
+      stop: () => (stopping ??= Promise.all([agent.close(), running.stop()]).then(() => undefined)),
+    };
+  } catch (err) {
+    await Promise.all([dispatcher?.close(), proc?.stop()]);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function twoFreePorts(): Promise<[number, number]> {
+  for (;;) {
+    const [a, b] = await Promise.all([freePort(), freePort()]);
+    if (a !== b) return [a, b];
+  }
+}
+
+function scrubbedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD')));
+}
+
+async function mkdirp(path: string): Promise<string> {
+  await mkdir(path, { recursive: true });
+  return path;
+}

@@ -1,0 +1,91 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runSkiff, skiffBin } from '../support/skiff-cli.js';
+
+test('version prints skiff, node, stage1 and features as text', async (t) => {
+  const r = await runSkiff(['version']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^skiff Version: \d+\.\d+\.\d+$/m);
+  t.regex(r.stdout, new RegExp(`^Node Version: ${process.version.replace(/\./g, '\\.')}$`, 'm'));
+  t.regex(r.stdout, /^Features: [+-]OVERLAYFS [+-]CGROUP_V1 [+-]CGROUP_V2 [+-]USERNS$/m);
+  t.regex(r.stdout, /^Stage1: \S+skiff-stage1$/m, 'stage1 was built by npm ci');
+  t.is(r.stderr, '');
+});
+
+test('--format json version prints one JSON document', async (t) => {
+  const r = await runSkiff(['--format', 'json', 'version']);
+  t.is(r.code, 0, r.stderr);
+  const v = JSON.parse(r.stdout) as Record<string, unknown>;
+  t.is(v['node'], process.version);
+  t.truthy((v['stage1'] as { present: boolean }).present);
+  t.true(['v1', 'v2', 'hybrid', 'none'].includes((v['features'] as { cgroup: { mode: string } }).cgroup.mode));
+});
+
+test('global flags are accepted after the command too', async (t) => {
+  const r = await runSkiff(['version', '--format=json']);
+  t.is(r.code, 0, r.stderr);
+  t.notThrows(() => JSON.parse(r.stdout));
+});
+
+const usageCases: Array<[string, string[], RegExp]> = [
+  ['unknown command', ['bogus'], /^skiff: unknown command 'bogus'; run 'skiff help' for usage$/],
+  ['unknown global flag', ['--bogus', 'version'], /^skiff: unknown option '--bogus'; run 'skiff help' for usage$/],
+  ['unknown command flag', ['version', '--bogus'], /^skiff: unknown option '--bogus'; run 'skiff help version' for usage$/],
+  ['excess argument', ['version', 'extra'], /^skiff: too many arguments for 'version'.*; run 'skiff help version' for usage$/],
+  ['bad --format', ['--format', 'xml', 'version'], /^skiff: option '--format <format>' argument 'xml' is invalid.*text, json; run 'skiff help' for usage$/],
+  ['bad --insecure-options', ['--insecure-options=http,nope', 'version'], /'nope' is not one of none, http, tls, image, all-fetch, all; run 'skiff help' for usage$/],
+];
+
+for (const [name, args, line] of usageCases) {
+  test(`usage error exits 2 with one helpful line: ${name}`, async (t) => {
+    const r = await runSkiff(args);
+    t.is(r.code, 2);
+    t.is(r.stdout, '');
+    const lines = r.stderr.trimEnd().split('\n');
+    t.is(lines.length, 1, r.stderr);
+    t.regex(lines[0] ?? '', line);
+  });
+}
+
+test('no command prints help and exits 2', async (t) => {
+  const r = await runSkiff([]);
+  t.is(r.code, 2);
+  t.regex(r.stdout + r.stderr, /Usage: skiff/);
+});
+
+test('help and help COMMAND exit 0', async (t) => {
+  const all = await runSkiff(['help']);
+  t.is(all.code, 0);
+  t.regex(all.stdout, /Commands:[\s\S]*version/);
+  t.regex(all.stdout, /--insecure-options/);
+  const one = await runSkiff(['help', 'version']);
+  t.is(one.code, 0);
+  t.regex(one.stdout, /Usage: skiff version/);
+});
+
+test('--debug adds the stack to an error', async (t) => {
+  const r = await runSkiff(['--debug', 'bogus']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /^skiff: unknown command 'bogus'/);
+  t.regex(r.stderr, /\n\s*at /, 'a stack trace follows the line');
+});
+
+test('version loads no network, netlink, FFI or image code', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-imports-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'imports.log');
+  const recorder = fileURLToPath(new URL('../support/import-recorder.js', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', recorder, skiffBin(), 'version'], {
+    env: { ...process.env, SKIFF_IMPORT_LOG: log },
+    encoding: 'utf8',
+  });
+  t.is(r.status, 0, r.stderr);
+  const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  t.true(urls.some((u) => u.includes('/runtime/cli/commands/version.js')), 'the recorder saw the command load');
+  const heavy = urls.filter((u) => /node_modules\/(undici|netlink|koffi|tar)\/|\/dist\/(image|network)\//.test(u));
+  t.deepEqual(heavy, []);
+});

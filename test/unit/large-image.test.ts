@@ -1,0 +1,20 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
+import { largeImage } from '../support/large-image.js';
+import { sha256 } from '../support/oci-image.js';
+
+test('the large image is built from real host files up to the size asked for', (t) => {
+  const target = 4 * 1024 * 1024;
+  const image = largeImage(target);
+  const layer = image.layers[0];
+  if (layer === undefined) return t.fail('no layer');
+  const tar = gunzipSync(layer.data);
+  const config = JSON.parse(image.config.data.toString()) as { rootfs: { diff_ids: string[] } };
+  t.is(config.rootfs.diff_ids[0], sha256(tar));
+  t.true(tar.length >= target, `tar is ${tar.length} bytes`);
+  t.true(tar.length < target * 3, 'it stops near the target');
+  const listing = execFileSync('tar', ['-tvf', '-'], { input: tar, encoding: 'utf8', maxBuffer: 64 << 20 });
+  t.regex(listing, /^-r.x.* usr\/lib\/x86_64-linux-gnu\/\S+/m, 'holds real libraries');
+  t.regex(listing, /^d.* usr\/lib\/$/m, 'with parent dirs');
+});

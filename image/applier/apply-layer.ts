@@ -1,0 +1,134 @@
+/**
+ * applyLayer(): an uncompressed layer tar stream into an empty dir.
+ *
+ * The stream goes through our tar reader (tar-reader.ts), which hands each
+ * entry to the writer (layer-writer.ts, where the order of operations and why
+ * it is safe are described) after the limits here: entry count and total
+ * file bytes (a tar bomb is refused before its data is written). Any refusal,
+ * of the format or of one entry, becomes one ImageError naming the layer, the
+ * entry and the reason; every fd is closed on every path out. The caller
+ * removes the partial dir.
+ *
+ * After the end-of-archive marker the rest of the stream is still read (and
+ * ignored), so a digest computed over the stream covers all of it.
+ */
+import { closeSync, openSync, readdirSync, readFileSync, constants as fsConstants } from 'node:fs';
+import { ImageError, SkiffError } from '../../runtime/errors.js';
+import { showName } from './entry-path.js';
+import { EntryRefused } from './entry-refused.js';
+import { LayerWriter } from './layer-writer.js';
+import { TarFormatError } from './tar-header.js';
+import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
+
+export interface ApplyOptions {
+  /** refuse device nodes (char/block) in the layer; whiteouts (0/0 char devs we create) are still made */
+  allowDevices?: boolean;
+  /** total uncompressed file bytes; default 64 GiB; beyond → refuse (tar bomb) */
+  maxBytes?: number;
+  /** default 2_000_000 */
+  maxEntries?: number;
+  /** for messages: which layer, from where */
+  describe?: string;
+}
+
+export interface ApplyResult {
+  entries: number;
+  bytes: number;
+}
+
+export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
+export const DEFAULT_MAX_ENTRIES = 2_000_000;
+
+const HINT = 'the layer is corrupt or hostile and was not unpacked; check where the image comes from';
+
+/** The process umask, read without changing it (process.umask() with no argument is deprecated). */
+function currentUmask(): number {
+  const match = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  return match === null ? 0o022 : parseInt(match[1]!, 8);
+}
+
+function openTarget(target: string, describe: string): number {
+  let fd: number;
+  try {
+    // libuv opens with O_CLOEXEC.
+    fd = openSync(target, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  } catch (err) {
+    throw new ImageError(`${describe}: cannot open the target dir ${target}`, { input: target, cause: err });
+  }
+  if (readdirSync(target).length !== 0) {
+    closeSync(fd);
+    throw new ImageError(`${describe}: the target dir ${target} is not empty`, {
+      input: target,
+      hint: 'layers are applied into a fresh empty dir; this is a bug in the caller',
+    });
+  }
+  return fd;
+}
+
+function entryError(describe: string, entry: TarEntry, reason: string, cause: unknown): ImageError {
+  return new ImageError(`${describe}: entry #${entry.index} ${showName(entry.path)} (at byte ${entry.offset}) refused: ${reason}`, {
+    input: entry.path,
+    hint: HINT,
+    cause,
+  });
+}
+
+export async function applyLayer(
+  tar: NodeJS.ReadableStream | AsyncIterable<Buffer>,
+  target: string,
+  options: ApplyOptions = {},
+): Promise<ApplyResult> {
+  const describe = options.describe ?? `layer unpacked into ${target}`;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const rootFd = openTarget(target, describe);
+  const writer = new LayerWriter(rootFd, { allowDevices: options.allowDevices ?? true, umask: currentUmask() });
+  let entries = 0;
+  let bytes = 0;
+  let current: TarEntry | undefined;
+  const sink: TarSink = {
+    entry(entry) {
+      current = entry;
+      if (++entries > maxEntries) throw new EntryRefused(`the layer has more than ${maxEntries} entries`);
+      bytes += entry.size;
+      if (bytes > maxBytes) throw new EntryRefused(`the layer holds more than ${maxBytes} bytes of file data (the limit)`);
+      writer.begin(entry);
+    },
+    data(chunk, position) {
+      writer.data(chunk, position);
+    },
+    entryEnd() {
+      writer.end();
+      current = undefined;
+    },
+  };
+  const reader = new TarReader(sink);
+  try {
+    for await (const chunk of tar as AsyncIterable<Buffer | string>) {
+      reader.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    }
+    reader.end();
+    writer.finish();
+    return { entries, bytes };
+  } catch (err) {
+    const entry = current ?? reader.currentEntry;
+    if (err instanceof EntryRefused) {
+      if (entry === undefined) throw new ImageError(`${describe}: ${err.message}`, { hint: HINT, cause: err });
+      throw entryError(describe, entry, err.message, err.cause ?? err);
+    }
+    if (err instanceof TarFormatError) {
+      throw new ImageError(`${describe}: not a valid tar archive at byte ${reader.position}: ${err.message}`, { hint: HINT, cause: err });
+    }
+    if (err instanceof SkiffError) {
+      throw new ImageError(`${describe}: ${err.message}`, { hint: err.hint ?? HINT, cause: err });
+    }
+    if (entry !== undefined && (err as NodeJS.ErrnoException).syscall !== undefined) {
+      // fs.writeSync / ftruncateSync on the entry's file (ENOSPC, EIO…).
+      throw entryError(describe, entry, (err as Error).message, err);
+    }
+    throw new ImageError(`${describe}: reading the layer stream failed: ${(err as Error).message ?? String(err)}`, { hint: HINT, cause: err });
+  } finally {
+    writer.close();
+    closeSync(rootFd);
+  }
+}

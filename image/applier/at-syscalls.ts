@@ -1,0 +1,149 @@
+/**
+ * The `*at` system calls the layer applier makes, declared through koffi
+ * (native/libc.ts). Every path argument is a NUL-terminated Buffer of raw
+ * bytes: tar names are bytes, not UTF-8, and are passed to the kernel exactly
+ * as the archive holds them (entry paths travel as latin1 "binary strings",
+ * one char per byte; see tar-reader.ts).
+ *
+ * Calls return the raw result (-1 on failure); callers read `lastErrno()` and
+ * decide, because EEXIST/ENOENT/ELOOP are expected outcomes here, not faults.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { libc, lastErrno } from '../../native/libc.js';
+
+/** Linux open(2) flags. fs.constants lacks O_CLOEXEC and O_PATH (same value on x86_64 and arm64). */
+export const O_RDONLY = fsConstants.O_RDONLY;
+export const O_WRONLY = fsConstants.O_WRONLY;
+export const O_CREAT = fsConstants.O_CREAT;
+export const O_EXCL = fsConstants.O_EXCL;
+export const O_NOFOLLOW = fsConstants.O_NOFOLLOW;
+export const O_DIRECTORY = fsConstants.O_DIRECTORY;
+export const O_CLOEXEC = 0o2000000;
+
+export const AT_FDCWD = -100;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_REMOVEDIR = 0x200;
+
+export const S_IFMT = 0o170000;
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFDIR = 0o040000;
+export const S_IFBLK = 0o060000;
+export const S_IFLNK = 0o120000;
+
+/** openat2(2) `resolve` flags (linux/openat2.h). */
+export const RESOLVE_NO_XDEV = 0x01;
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
+export const RESOLVE_IN_ROOT = 0x10;
+
+/** openat2 is 437 on every architecture (it came after the syscall table unification). */
+const SYS_openat2 = 437;
+const STATX_TYPE = 0x1;
+
+/*
+ * glibc 2.36 has no openat2 wrapper, so it goes through syscall(2). syscall is
+ * variadic; it is declared here with a fixed prototype because koffi's
+ * variadic calls parse their types on every call, and on x86_64/arm64 integer
+ * and pointer arguments travel in the same registers either way (glibc's
+ * syscall() is assembly that only moves registers).
+ */
+const rawOpenat2 = libc.func('syscall', 'long', ['long', 'int', 'const char *', 'void *', 'size_t']) as (
+  nr: number,
+  dirfd: number,
+  path: Buffer,
+  how: Buffer,
+  size: number,
+) => number;
+
+export const mkdirat = libc.func('int mkdirat(int, const char *, uint32_t)') as (dirfd: number, path: Buffer, mode: number) => number;
+export const mknodat = libc.func('int mknodat(int, const char *, uint32_t, uint64_t)') as (
+  dirfd: number,
+  path: Buffer,
+  mode: number,
+  dev: bigint,
+) => number;
+export const symlinkat = libc.func('int symlinkat(const char *, int, const char *)') as (target: Buffer, dirfd: number, path: Buffer) => number;
+export const linkat = libc.func('int linkat(int, const char *, int, const char *, int)') as (
+  olddirfd: number,
+  oldpath: Buffer,
+  newdirfd: number,
+  newpath: Buffer,
+  flags: number,
+) => number;
+export const unlinkat = libc.func('int unlinkat(int, const char *, int)') as (dirfd: number, path: Buffer, flags: number) => number;
+export const fchown = libc.func('int fchown(int, uint32_t, uint32_t)') as (fd: number, uid: number, gid: number) => number;
+export const fchownat = libc.func('int fchownat(int, const char *, uint32_t, uint32_t, int)') as (
+  dirfd: number,
+  path: Buffer,
+  uid: number,
+  gid: number,
+  flags: number,
+) => number;
+export const fchmod = libc.func('int fchmod(int, uint32_t)') as (fd: number, mode: number) => number;
+export const fchmodat = libc.func('int fchmodat(int, const char *, uint32_t, int)') as (dirfd: number, path: Buffer, mode: number, flags: number) => number;
+export const fsetxattr = libc.func('int fsetxattr(int, const char *, const void *, size_t, int)') as (
+  fd: number,
+  name: Buffer,
+  value: Buffer,
+  size: number,
+  flags: number,
+) => number;
+export const lsetxattr = libc.func('int lsetxattr(const char *, const char *, const void *, size_t, int)') as (
+  path: Buffer,
+  name: Buffer,
+  value: Buffer,
+  size: number,
+  flags: number,
+) => number;
+/** `times` is struct timespec[2] (atime, mtime). */
+export const utimensat = libc.func('int utimensat(int, const char *, const void *, int)') as (
+  dirfd: number,
+  path: Buffer,
+  times: Buffer,
+  flags: number,
+) => number;
+/** glibc's utimensat() refuses a NULL path (EINVAL); futimens is the fd form. */
+export const futimens = libc.func('int futimens(int, const void *)') as (fd: number, times: Buffer) => number;
+const rawStatx = libc.func('int statx(int, const char *, int, uint32_t, void *)') as (
+  dirfd: number,
+  path: Buffer,
+  flags: number,
+  mask: number,
+  buf: Buffer,
+) => number;
+
+/** A path component or relative path as the kernel wants it: raw bytes, NUL-terminated. */
+export function cPath(binary: string): Buffer {
+  return Buffer.from(`${binary}\0`, 'latin1');
+}
+
+/** struct open_how { u64 flags; u64 mode; u64 resolve; }, reused (the applier is single-threaded). */
+const how = Buffer.alloc(24);
+
+/** openat2(2); returns the fd or -1 (errno in lastErrno()). */
+export function openat2(dirfd: number, path: Buffer, flags: number, mode: number, resolve: number): number {
+  how.writeBigUInt64LE(BigInt(flags), 0);
+  how.writeBigUInt64LE(BigInt(mode), 8);
+  how.writeBigUInt64LE(BigInt(resolve), 16);
+  return Number(rawOpenat2(SYS_openat2, dirfd, path, how, how.length));
+}
+
+const statxBuf = Buffer.alloc(256);
+
+/** The S_IFMT type bits of `path` under `dirfd`, not following a final symlink; -1 on failure. */
+export function lstatType(dirfd: number, path: Buffer): number {
+  // struct statx is the same on every architecture; stx_mode is the u16 at offset 0x1c.
+  if (rawStatx(dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, statxBuf) !== 0) return -1;
+  return statxBuf.readUInt16LE(0x1c) & S_IFMT;
+}
+
+/** glibc's makedev(): the 64-bit dev_t layout. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0);
+  const mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+export { lastErrno };

@@ -1,0 +1,97 @@
+/**
+ * A stored layer blob as its uncompressed tar stream, by media type.
+ *
+ * gzip is strict: Node's gunzip already fails on non-gzip bytes after the
+ * last member, but silently drops trailing NUL bytes; here any byte after the
+ * last member is an error (as in Go's gzip reader, which containerd uses), so
+ * a blob cannot carry data no consumer reads. Concatenated gzip members are
+ * valid gzip and accepted.
+ */
+import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import {
+  DOCKER_LAYER_GZIP,
+  OCI_LAYER,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_ZSTD,
+} from '../media-types.js';
+import { ImageError, SkiffError } from '../../runtime/errors.js';
+import { createZstdDecompress } from './zstd-stream.js';
+
+const GZIP_TYPES = new Set([
+  OCI_LAYER_GZIP,
+  DOCKER_LAYER_GZIP,
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+]);
+const TAR_TYPES = new Set([
+  OCI_LAYER,
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.docker.image.rootfs.diff.tar',
+]);
+const ZSTD_TYPES = new Set([OCI_LAYER_ZSTD, 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd']);
+
+/** Output chunks big enough that the applier makes few writes per file. */
+const CHUNK = 256 * 1024;
+
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+function wrap(err: Error, what: string): Error {
+  if (err instanceof SkiffError) return err;
+  return new ImageError(`${what}: ${err.message}`, { cause: err, hint: 'the stored blob is damaged or not what its media type says; fetch the image again' });
+}
+
+/**
+ * stored → [counter] → decoder → [check] → out. `out` is ours so the error the
+ * consumer sees is an ImageError; destroying `out` tears the chain down.
+ */
+function decode(stored: NodeJS.ReadableStream, decoder: Transform, what: string, checkEnd?: (fed: number) => Error | undefined): Readable {
+  const counter = new ByteCounter({ highWaterMark: CHUNK });
+  const check = new Transform({
+    readableHighWaterMark: 1 << 20,
+    transform(chunk: Buffer, _encoding, callback) {
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(checkEnd?.(counter.bytes) ?? null);
+    },
+  });
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  pipeline(stored, counter, decoder, check, (err) => {
+    if (err) out.destroy(wrap(err, what));
+  });
+  check.pipe(out);
+  out.on('close', () => {
+    if (!check.readableEnded) check.destroy();
+  });
+  return out;
+}
+
+function unsupported(stored: NodeJS.ReadableStream, message: string): never {
+  // The caller's stream was opened for us: do not leak its fd.
+  (stored as Readable).destroy?.();
+  throw new ImageError(message, { hint: 'Skiff unpacks gzip, zstd and uncompressed tar layers' });
+}
+
+export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType: string): Readable {
+  if (GZIP_TYPES.has(mediaType)) {
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
+    return decode(stored, gunzip, 'gzip layer is corrupt', (fed) => {
+      const extra = fed - gunzip.bytesWritten;
+      return extra > 0 ? new ImageError(`gzip layer has ${extra} bytes of trailing garbage after the compressed data`) : undefined;
+    });
+  }
+  if (TAR_TYPES.has(mediaType)) return decode(stored, new PassThrough({ highWaterMark: CHUNK }), 'reading the layer failed');
+  if (ZSTD_TYPES.has(mediaType)) {
+    const zstd = createZstdDecompress();
+    if (zstd === null) unsupported(stored, `unsupported layer media type ${mediaType}: zstd needs libzstd.so.1, which this host does not have`);
+    return decode(stored, zstd, 'zstd layer is corrupt');
+  }
+  return unsupported(stored, `unsupported layer media type ${JSON.stringify(mediaType)}`);
+}

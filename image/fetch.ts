@@ -1,0 +1,155 @@
+/**
+ * Fetching an image into the store: resolve the reference to a manifest
+ * (choosing a platform from an index), read and verify the config, then for
+ * each layer download the blob (verified while streaming) and unpack it
+ * (verified against the config's diffID), several layers at once. Finally the
+ * image is recorded under the store lock.
+ *
+ * Order matters for crash safety: blobs and layers become visible only when
+ * whole, and the image record is written last, so an interrupted fetch leaves
+ * at most unreferenced blobs/layers (reused by the next fetch, or swept by gc),
+ * never a record pointing at something missing. The whole fetch holds gc.lock
+ * shared, so gc cannot sweep what this fetch stored before it is recorded.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { lockPath } from '../native/flock.js';
+import { ImageError } from '../runtime/errors.js';
+import type { FetchListener } from './fetch-events.js';
+import { parseImageConfig } from './image-config.js';
+import { MAX_CONFIG_BYTES, parseManifest, type ImageManifest } from './manifest.js';
+import { selectPlatform, type NormalPlatform } from './platform.js';
+import type { ImageSource } from './source.js';
+import { hasBlob, ingestBlob, putBlob, readBlob } from './store/blob-store.js';
+import { recordImage, type ImageRecord } from './store/image-index.js';
+import { hasLayer, unpackLayer } from './store/layer-store.js';
+import { sweepDeadScratch } from './store/scratch-dir.js';
+import type { StorePaths } from './store/store-paths.js';
+
+export interface FetchOptions {
+  /** The name to record the image under (e.g. `127.0.0.1:5000/skiff/probe:oci`). */
+  name: string;
+  /** Default: the host's. */
+  platform?: NormalPlatform;
+  listener?: FetchListener;
+  /** Layers fetched and unpacked at once. */
+  parallel?: number;
+  now?: () => Date;
+}
+
+/** Counts bytes for progress without touching them. */
+class Counter extends Transform {
+  bytes = 0;
+  constructor(private readonly onBytes: (n: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.onBytes(this.bytes);
+    done(null, chunk);
+  }
+}
+
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+async function resolveManifest(source: ImageSource, platform: NormalPlatform | undefined): Promise<{ manifest: ImageManifest; bytes: Buffer; digest: string }> {
+  const top = await source.resolve();
+  const parsed = parseManifest(top.bytes, top.mediaType, source.name);
+  if (parsed.kind === 'manifest') return { manifest: parsed, bytes: top.bytes, digest: top.digest };
+  const chosen = selectPlatform(parsed, platform, source.name);
+  const child = await source.fetchManifest(chosen.digest);
+  const manifest = parseManifest(child.bytes, child.mediaType, `${source.name}@${chosen.digest}`);
+  if (manifest.kind !== 'manifest') {
+    throw new ImageError(`${source.name}: the index entry for ${chosen.digest} is itself an index`, {
+      input: source.name,
+      hint: 'nested indexes are not supported',
+    });
+  }
+  return { manifest, bytes: child.bytes, digest: child.digest };
+}
+
+async function readStream(stream: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > max) throw new ImageError(`${what} is larger than ${max} bytes`, { input: what });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function fetchImage(paths: StorePaths, source: ImageSource, options: FetchOptions): Promise<ImageRecord> {
+  const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
+  try {
+    sweepDeadScratch(paths);
+    const { manifest, bytes: manifestBytes, digest: manifestDigest } = await resolveManifest(source, options.platform);
+
+    // The config is small and needed before any layer: its diff_ids verify the unpacked layers.
+    const configDesc = manifest.config;
+    if (configDesc.size > MAX_CONFIG_BYTES) {
+      throw new ImageError(`${source.name}: image config is ${configDesc.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`, { input: source.name });
+    }
+    if (!hasBlob(paths, configDesc.digest)) {
+      const bytes = await readStream(await source.openBlob(configDesc), MAX_CONFIG_BYTES, `config of ${source.name}`);
+      await putBlob(paths, configDesc.digest, bytes, source.name);
+    }
+    // parseImageConfig checks that diff_ids and the manifest's layers agree in number.
+    const config = parseImageConfig(readBlob(paths, configDesc.digest, MAX_CONFIG_BYTES), manifest, source.name);
+    const layers = manifest.layers.map((desc, i) => ({ ...desc, diffId: config.diffIds[i] as string }));
+
+    await runLimited(layers, options.parallel ?? 3, async (layer) => {
+      const started = Date.now();
+      const listener = options.listener;
+      let downloaded = false;
+      let unpacked = false;
+      if (!hasLayer(paths, layer.diffId) || !hasBlob(paths, layer.digest)) {
+        if (!hasBlob(paths, layer.digest)) {
+          listener?.layerStart?.(layer.digest, 'download', layer.size);
+          const counter = new Counter((n) => listener?.layerProgress?.(layer.digest, 'download', n));
+          const stream = (await source.openBlob(layer)).pipe(counter);
+          await ingestBlob(paths, layer, stream, source.name);
+          downloaded = true;
+        }
+        if (!hasLayer(paths, layer.diffId)) {
+          listener?.layerStart?.(layer.digest, 'unpack', layer.size);
+          const result = await unpackLayer(paths, layer, source.name, {
+            onProgress: (n) => listener?.layerProgress?.(layer.digest, 'unpack', n),
+          });
+          unpacked = result !== null;
+        }
+      }
+      listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });
+    });
+
+    await putBlobIfMissing(paths, manifestDigest, manifestBytes, source.name);
+    const now = (options.now ?? (() => new Date()))().toISOString();
+    return await recordImage(paths, {
+      id: configDesc.digest,
+      names: [options.name],
+      manifestDigest,
+      manifestMediaType: manifest.mediaType,
+      configDigest: configDesc.digest,
+      platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) },
+      layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId })),
+      size: configDesc.size + layers.reduce((sum, l) => sum + l.size, 0),
+      importTime: now,
+      lastUsed: now,
+    });
+  } finally {
+    gcLock.release();
+    await source.close();
+  }
+}
+
+async function putBlobIfMissing(paths: StorePaths, digest: string, bytes: Buffer, from: string): Promise<void> {
+  if (!hasBlob(paths, digest)) await putBlob(paths, digest, bytes, from);
+}

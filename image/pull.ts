@@ -1,0 +1,55 @@
+/**
+ * The image side of `fetch`, `run` and `prepare`: a reference in, an image in
+ * the store out, following the pull policy (rkt's --pull-policy):
+ *   new     use the stored image if the name is there, else fetch;
+ *   update  always ask the source, fetch what changed (fetch's default);
+ *   never   only the store; a missing image is an error.
+ */
+import { NotFoundError } from '../runtime/errors.js';
+import type { FetchListener } from './fetch-events.js';
+import { fetchImage } from './fetch.js';
+import type { NormalPlatform } from './platform.js';
+import { parseReference } from './reference.js';
+import { openSource, recordName, type SourceOptions } from './sources/open-source.js';
+import { readImageIndex, updateImageIndex, type ImageRecord } from './store/image-index.js';
+import type { StorePaths } from './store/store-paths.js';
+
+export type PullPolicy = 'new' | 'update' | 'never';
+
+export interface PullOptions extends SourceOptions {
+  policy: PullPolicy;
+  platform?: NormalPlatform;
+  listener?: FetchListener;
+}
+
+/** Marks an image used now (image gc's grace period counts from here). */
+export async function touchImage(paths: StorePaths, id: string): Promise<void> {
+  await updateImageIndex(paths, (images) => {
+    const image = images.find((i) => i.id === id);
+    if (image !== undefined) image.lastUsed = new Date().toISOString();
+  });
+}
+
+export async function pullImage(paths: StorePaths, input: string, options: PullOptions): Promise<ImageRecord> {
+  const ref = parseReference(input);
+  const name = recordName(ref);
+  if (options.policy !== 'update') {
+    const stored = readImageIndex(paths).find((i) => i.names.includes(name));
+    if (stored !== undefined) {
+      await touchImage(paths, stored.id);
+      return stored;
+    }
+    if (options.policy === 'never') {
+      throw new NotFoundError(`image ${name} is not in the store and --pull-policy=never forbids fetching it`, {
+        input,
+        hint: "fetch it first with 'skiff fetch', or use --pull-policy=new",
+      });
+    }
+  }
+  const source = await openSource(ref, options);
+  return fetchImage(paths, source, {
+    name,
+    ...(options.platform === undefined ? {} : { platform: options.platform }),
+    ...(options.listener === undefined ? {} : { listener: options.listener }),
+  });
+}

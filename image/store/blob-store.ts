@@ -1,0 +1,105 @@
+/**
+ * Content-addressed blobs. A blob is streamed into a scratch file while its
+ * sha256 and size are computed, fsynced, and renamed to blobs/sha256/<hex>
+ * only if it matches the digest it was asked for. So a blob on disk is always
+ * whole and correct, and a mismatch stores nothing.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fsyncDir } from '../../runtime/atomic-file.js';
+import { ImageError, VerifyError } from '../../runtime/errors.js';
+import { makeScratchDir } from './scratch-dir.js';
+import { blobPath, type StorePaths } from './store-paths.js';
+
+export interface BlobDescriptor {
+  digest: string;
+  size: number;
+  mediaType?: string;
+}
+
+export function hasBlob(paths: StorePaths, digest: string): boolean {
+  return existsSync(blobPath(paths, digest));
+}
+
+/** Counts and hashes what passes through, and stops a stream that runs past its declared size. */
+export class DigestingStream extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly limit: number, private readonly what: string) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      done(new ImageError(`${this.what} is larger than the ${this.limit} bytes its descriptor declares`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+}
+
+/**
+ * Stores a blob from a stream; `from` names where it came from, for errors.
+ * Returns its path. Two processes ingesting the same blob both succeed: each
+ * renames an identical, verified file into place.
+ */
+export async function ingestBlob(
+  paths: StorePaths,
+  descriptor: BlobDescriptor,
+  stream: NodeJS.ReadableStream,
+  from: string,
+): Promise<string> {
+  const target = blobPath(paths, descriptor.digest);
+  const scratch = makeScratchDir(paths, 'blob');
+  const tmp = join(scratch, 'data');
+  try {
+    const digesting = new DigestingStream(descriptor.size, `blob ${descriptor.digest} from ${from}`);
+    await pipeline(stream, digesting, createWriteStream(tmp, { mode: 0o644 }));
+    const actual = digesting.digest();
+    if (actual !== descriptor.digest || digesting.bytes !== descriptor.size) {
+      throw new VerifyError(
+        `blob from ${from} does not match its digest; nothing was stored`,
+        `${descriptor.digest} (${descriptor.size} bytes)`,
+        `${actual} (${digesting.bytes} bytes)`,
+        { input: descriptor.digest, hint: 'the registry or file is corrupt or was tampered with' },
+      );
+    }
+    const fd = openSync(tmp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    mkdirSync(paths.blobs, { recursive: true });
+    renameSync(tmp, target);
+    fsyncDir(paths.blobs);
+    return target;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Stores bytes already held in memory (manifests, configs) after checking their digest. */
+export async function putBlob(paths: StorePaths, digest: string, bytes: Buffer, from: string): Promise<string> {
+  const { Readable } = await import('node:stream');
+  return ingestBlob(paths, { digest, size: bytes.length }, Readable.from([bytes]), from);
+}
+
+/** Reads a small blob (manifest, config), with a size cap. */
+export function readBlob(paths: StorePaths, digest: string, maxBytes = 8 * 1024 * 1024): Buffer {
+  const path = blobPath(paths, digest);
+  const size = statSync(path).size;
+  if (size > maxBytes) throw new ImageError(`blob ${digest} is ${size} bytes, more than the ${maxBytes} allowed here`);
+  return readFileSync(path);
+}
+
+export function removeBlob(paths: StorePaths, digest: string): void {
+  rmSync(blobPath(paths, digest), { force: true });
+}

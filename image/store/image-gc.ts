@@ -1,0 +1,111 @@
+/**
+ * Removing images, and sweeping the blobs and layers no image refers to.
+ *
+ * Removal never touches what a pod (in any state) or another image still
+ * uses: an image used by a pod is refused (rm) or kept (gc), and a layer or
+ * blob shared with another image stays. The sweep runs under gc.lock taken
+ * exclusively, which waits for running fetches (they hold it shared), so a
+ * blob stored by a fetch that has not recorded its image yet is never swept.
+ */
+import { readdirSync } from 'node:fs';
+import { InvalidStateError } from '../../runtime/errors.js';
+import { lockPath } from '../../native/flock.js';
+import { removeBlob } from './blob-store.js';
+import { findImage, readImageIndex, updateImageIndex, type ImageRecord } from './image-index.js';
+import { imagesInUse } from './images-in-use.js';
+import { removeLayer } from './layer-store.js';
+import { sweepDeadScratch } from './scratch-dir.js';
+import type { StorePaths } from './store-paths.js';
+
+export interface SweepResult {
+  blobs: number;
+  layers: number;
+}
+
+async function withGcLock<T>(paths: StorePaths, fn: () => Promise<T>): Promise<T> {
+  const lock = await lockPath(paths.gcLock, 'exclusive', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Removes blobs and layers that no recorded image refers to. Caller holds gc.lock. */
+function sweep(paths: StorePaths): SweepResult {
+  const images = readImageIndex(paths);
+  const blobs = new Set<string>();
+  const layers = new Set<string>();
+  for (const image of images) {
+    blobs.add(image.manifestDigest).add(image.configDigest);
+    for (const layer of image.layers) {
+      blobs.add(layer.digest);
+      layers.add(layer.diffId);
+    }
+  }
+  const result = { blobs: 0, layers: 0 };
+  for (const hex of list(paths.blobs)) {
+    if (!blobs.has(`sha256:${hex}`) && /^[a-f0-9]{64}$/.test(hex)) {
+      removeBlob(paths, `sha256:${hex}`);
+      result.blobs++;
+    }
+  }
+  for (const hex of list(paths.layers)) {
+    if (!layers.has(`sha256:${hex}`) && /^[a-f0-9]{64}$/.test(hex)) {
+      removeLayer(paths, `sha256:${hex}`);
+      result.layers++;
+    }
+  }
+  sweepDeadScratch(paths);
+  return result;
+}
+
+/** `image rm`: removes each named image; refuses images a pod uses. */
+export async function removeImages(paths: StorePaths, queries: string[]): Promise<{ removed: ImageRecord[]; sweep: SweepResult }> {
+  return withGcLock(paths, async () => {
+    const removed = await updateImageIndex(paths, (images) => {
+      const inUse = imagesInUse(paths);
+      const doomed = queries.map((q) => findImage(images, q));
+      for (const image of doomed) {
+        const pods = inUse.get(image.id);
+        if (pods !== undefined) {
+          throw new InvalidStateError(`image ${image.names[0] ?? image.id} is used by pod ${pods.join(', ')}`, {
+            input: image.id,
+            hint: "remove the pod first with 'skiff rm', or let 'skiff gc' collect it",
+          });
+        }
+      }
+      const ids = new Set(doomed.map((i) => i.id));
+      const kept = images.filter((i) => !ids.has(i.id));
+      images.splice(0, images.length, ...kept);
+      return [...new Map(doomed.map((i) => [i.id, i])).values()];
+    });
+    return { removed, sweep: sweep(paths) };
+  });
+}
+
+/** `image gc`: removes images unused for longer than the grace period (and not used by any pod). */
+export async function collectImages(
+  paths: StorePaths,
+  gracePeriodMs: number,
+  now: Date = new Date(),
+): Promise<{ removed: ImageRecord[]; sweep: SweepResult }> {
+  return withGcLock(paths, async () => {
+    const removed = await updateImageIndex(paths, (images) => {
+      const inUse = imagesInUse(paths);
+      const cutoff = now.getTime() - gracePeriodMs;
+      const doomed = images.filter((i) => !inUse.has(i.id) && Date.parse(i.lastUsed) < cutoff);
+      images.splice(0, images.length, ...images.filter((i) => !doomed.includes(i)));
+      return doomed;
+    });
+    return { removed, sweep: sweep(paths) };
+  });
+}

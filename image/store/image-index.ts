@@ -1,0 +1,133 @@
+/**
+ * The image records: what images the store holds, under which names, with
+ * their layers and import/last-used times. One JSON file, rewritten
+ * atomically under the store lock, so concurrent skiff commands never lose
+ * each other's updates.
+ *
+ * An image's ID is its config digest (as docker and podman do): the same image
+ * pushed as OCI and as Docker v2s2 is one image with two names.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../runtime/atomic-file.js';
+import { ImageError, NotFoundError } from '../../runtime/errors.js';
+import { lockPath, type HeldLock } from '../../native/flock.js';
+import type { StorePaths } from './store-paths.js';
+
+export interface ImageLayerRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  diffId: string;
+}
+
+export interface ImageRecord {
+  /** The config digest. */
+  id: string;
+  names: string[];
+  manifestDigest: string;
+  manifestMediaType: string;
+  configDigest: string;
+  platform: { os: string; architecture: string; variant?: string };
+  layers: ImageLayerRecord[];
+  /** Compressed bytes of config and layers, as stored. */
+  size: number;
+  importTime: string;
+  lastUsed: string;
+}
+
+interface IndexFile {
+  version: 1;
+  images: ImageRecord[];
+}
+
+export function readImageIndex(paths: StorePaths): ImageRecord[] {
+  if (!existsSync(paths.index)) return [];
+  let parsed: IndexFile;
+  try {
+    parsed = JSON.parse(readFileSync(paths.index, 'utf8')) as IndexFile;
+  } catch (err) {
+    throw new ImageError(`the image index ${paths.index} is unreadable`, {
+      input: paths.index,
+      cause: err,
+      hint: 'it is written atomically, so this means outside damage; move it away and fetch the images again',
+    });
+  }
+  if (parsed.version !== 1 || !Array.isArray(parsed.images)) {
+    throw new ImageError(`the image index ${paths.index} has an unknown format (version ${String(parsed.version)})`, {
+      input: paths.index,
+      hint: 'use the skiff version that wrote it',
+    });
+  }
+  return parsed.images;
+}
+
+function writeImageIndex(paths: StorePaths, images: ImageRecord[]): void {
+  mkdirSync(paths.images, { recursive: true });
+  const file: IndexFile = { version: 1, images };
+  writeFileAtomic(paths.index, `${JSON.stringify(file, null, 2)}\n`);
+}
+
+/** Holds the store lock while `fn` runs. Waits up to a minute for another writer. */
+export async function withStoreLock<T>(paths: StorePaths, fn: () => T | Promise<T>): Promise<T> {
+  mkdirSync(paths.root, { recursive: true });
+  const lock: HeldLock = await lockPath(paths.lock, 'exclusive', { timeoutMs: 60_000, what: `the image store ${paths.root}` });
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** Read-modify-write of the index under the store lock. */
+export function updateImageIndex<T>(paths: StorePaths, change: (images: ImageRecord[]) => T): Promise<T> {
+  return withStoreLock(paths, () => {
+    const images = readImageIndex(paths);
+    const result = change(images);
+    writeImageIndex(paths, images);
+    return result;
+  });
+}
+
+/**
+ * Adds an image or merges it into the record with the same ID. A name moves
+ * to the newest image that claims it (a re-pushed tag).
+ */
+export function recordImage(paths: StorePaths, image: ImageRecord): Promise<ImageRecord> {
+  return updateImageIndex(paths, (images) => {
+    for (const other of images) {
+      if (other.id !== image.id) other.names = other.names.filter((n) => !image.names.includes(n));
+    }
+    const existing = images.find((i) => i.id === image.id);
+    if (existing === undefined) {
+      images.push(image);
+      return image;
+    }
+    existing.names = [...new Set([...existing.names, ...image.names])];
+    existing.lastUsed = image.lastUsed;
+    return existing;
+  });
+}
+
+/**
+ * Finds an image by name, by full ID, or by a unique ID prefix (with or
+ * without `sha256:`, at least 4 hex digits).
+ */
+export function findImage(images: ImageRecord[], query: string): ImageRecord {
+  const byName = images.find((i) => i.names.includes(query));
+  if (byName !== undefined) return byName;
+  const hex = query.startsWith('sha256:') ? query.slice(7) : query;
+  if (/^[a-f0-9]{4,64}$/.test(hex)) {
+    const matches = images.filter((i) => i.id.slice(7).startsWith(hex));
+    if (matches.length === 1 && matches[0] !== undefined) return matches[0];
+    if (matches.length > 1) {
+      throw new ImageError(`image ID prefix ${query} is ambiguous: it matches ${matches.length} images`, {
+        input: query,
+        hint: 'give more digits of the ID',
+      });
+    }
+  }
+  throw new NotFoundError(`no image ${query} in the store`, {
+    input: query,
+    hint: "see 'skiff image list', or fetch it with 'skiff fetch'",
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * The image store's layout under `--dir` (DESIGN.md, "Image store"):
+ *
+ *   blobs/sha256/<hex>      content-addressed blobs, always whole and verified
+ *   layers/sha256/<hex>/    each layer unpacked once per diffID, in overlayfs form
+ *   images/index.json       image records: names, manifest, layers, import/last-used times
+ *   tmp/<pid>-<rand>/       a writer's scratch space; renamed into place when verified
+ *   store.lock              flock'd (exclusive) while the image index is changed
+ *   gc.lock                 fetches hold it shared for their whole run; gc and rm take it
+ *                           exclusive to sweep, so they never delete a blob a fetch has
+ *                           stored but not yet recorded
+ *
+ * Everything visible outside tmp/ got there by rename, so a crash (kill -9)
+ * at any moment leaves only whole blobs and layers, and tmp/ leftovers that
+ * the next writer removes once their process is gone.
+ */
+import { join } from 'node:path';
+import { ImageError } from '../../runtime/errors.js';
+
+export interface StorePaths {
+  root: string;
+  blobs: string;
+  layers: string;
+  images: string;
+  index: string;
+  tmp: string;
+  lock: string;
+  gcLock: string;
+  pods: string;
+}
+
+export function storePaths(dir: string): StorePaths {
+  return {
+    root: dir,
+    blobs: join(dir, 'blobs', 'sha256'),
+    layers: join(dir, 'layers', 'sha256'),
+    images: join(dir, 'images'),
+    index: join(dir, 'images', 'index.json'),
+    tmp: join(dir, 'tmp'),
+    lock: join(dir, 'store.lock'),
+    gcLock: join(dir, 'gc.lock'),
+    pods: join(dir, 'pods'),
+  };
+}
+
+const DIGEST = /^sha256:([a-f0-9]{64})$/;
+
+/** The hex of a sha256 digest; anything else is refused before it becomes a path. */
+export function digestHex(digest: string, what = 'digest'): string {
+  const m = DIGEST.exec(digest);
+  if (m === null || m[1] === undefined) {
+    throw new ImageError(`unsupported ${what} ${JSON.stringify(digest)}: expected sha256:<64 hex digits>`, {
+      input: digest,
+    });
+  }
+  return m[1];
+}
+
+export function blobPath(paths: StorePaths, digest: string): string {
+  return join(paths.blobs, digestHex(digest));
+}
+
+export function layerPath(paths: StorePaths, diffId: string): string {
+  return join(paths.layers, digestHex(diffId, 'diffID'));
+}

@@ -1,0 +1,51 @@
+/** `skiff image list|rm|gc|cat-manifest`. */
+import { readBlob } from '../../../image/store/blob-store.js';
+import { collectImages, removeImages } from '../../../image/store/image-gc.js';
+import { findImage, readImageIndex, type ImageRecord } from '../../../image/store/image-index.js';
+import { formatBytes } from '../fetch-progress.js';
+import type { GlobalOptions } from '../global-options.js';
+import { shortId, storeOf } from '../image-options.js';
+import { printResult } from '../output.js';
+
+export function renderTable(rows: string[][], legend: boolean): string {
+  const body = legend ? rows : rows.slice(1);
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? [];
+  return body.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+export function list(global: GlobalOptions, flags: { full: boolean; noLegend: boolean }): void {
+  const images = readImageIndex(storeOf(global));
+  printResult(global.format, images, (all) => {
+    const rows = [['ID', 'NAME', 'SIZE', 'IMPORT TIME', 'LAST USED']];
+    for (const image of all) {
+      const names = image.names.length === 0 ? ['<none>'] : image.names;
+      for (const name of names) {
+        rows.push([shortId(image.id, flags.full), name, formatBytes(image.size), image.importTime, image.lastUsed]);
+      }
+    }
+    return renderTable(rows, !flags.noLegend);
+  });
+}
+
+function summary(removed: ImageRecord[], sweep: { blobs: number; layers: number }): object {
+  return { removed: removed.map((r) => ({ id: r.id, names: r.names })), blobsRemoved: sweep.blobs, layersRemoved: sweep.layers };
+}
+
+export async function rm(global: GlobalOptions, images: string[]): Promise<void> {
+  const { removed, sweep } = await removeImages(storeOf(global), images);
+  printResult(global.format, summary(removed, sweep), () => removed.map((r) => `removed ${r.id}`).join('\n'));
+}
+
+export async function gc(global: GlobalOptions, flags: { gracePeriod: number }): Promise<void> {
+  const { removed, sweep } = await collectImages(storeOf(global), flags.gracePeriod);
+  printResult(global.format, summary(removed, sweep), () =>
+    [...removed.map((r) => `removed ${r.id} (${r.names.join(', ') || '<none>'})`), `freed ${sweep.blobs} blobs and ${sweep.layers} layers`].join('\n'),
+  );
+}
+
+export function catManifest(global: GlobalOptions, image: string): void {
+  const paths = storeOf(global);
+  const record = findImage(readImageIndex(paths), image);
+  const manifest = JSON.parse(readBlob(paths, record.manifestDigest).toString('utf8')) as unknown;
+  process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+}

@@ -1,0 +1,25 @@
+/**
+ * What image commands take from the global flags and the environment: the
+ * store under --dir, and how to reach registries.
+ */
+import { storePaths, type StorePaths } from '../../image/store/store-paths.js';
+import type { SourceOptions } from '../../image/sources/open-source.js';
+import type { GlobalOptions } from './global-options.js';
+
+export const DEFAULT_CERTS_DIR = '/etc/skiff/certs.d';
+
+export function storeOf(global: GlobalOptions): StorePaths {
+  return storePaths(global.dir);
+}
+
+export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = process.env): SourceOptions {
+  return {
+    insecure: global.insecureOptions,
+    certsDir: env['SKIFF_CERTS_DIR'] ?? DEFAULT_CERTS_DIR,
+    ...(env['SKIFF_DOCKER_CONFIG'] === undefined ? {} : { dockerConfigPath: env['SKIFF_DOCKER_CONFIG'] }),
+  };
+}
+
+export function shortId(id: string, full: boolean): string {
+  return full ? id : id.replace(/^sha256:/, '').slice(0, 12);
+}

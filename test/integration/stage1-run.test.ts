@@ -1,0 +1,162 @@
+/**
+ * skiff-stage1 run: exit statuses, the state files in the pod dir, the pod
+ * lock, and how stage1 reports its own failures (native/stage1-protocol.md).
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  STAGE1, createPod, encodeConfig, podLockFree, probe, runPod, startPod, sharedProbeRootfs,
+} from '../support/stage1-harness.js';
+import { mountsUnder } from '../support/temp-dir.js';
+
+const RFC3339_NS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
+
+test.before(async () => {
+  await sharedProbeRootfs();
+});
+
+test('--version answers without a config', (t) => {
+  t.regex(execFileSync(STAGE1, ['--version'], { encoding: 'utf8' }), /^skiff-stage1 \d+\.\d+\.\d+\n$/);
+});
+
+test('an app exiting 0: status 0, pid, started and exit files, nothing mounted on the host', async (t) => {
+  const r = await runPod(t, { apps: [probe(['exit', '0'])] });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr, '');
+  t.regex(r.state.pid ?? '', /^\d+\n$/);
+  const app = r.state.apps.probe;
+  t.truthy(app?.started);
+  t.regex(app!.started!.trim(), RFC3339_NS);
+  t.deepEqual(Object.keys(app!.exit!), ['code', 'signal', 'started', 'finished']);
+  t.is(app!.exit!.code, 0);
+  t.is(app!.exit!.signal, null);
+  t.is(app!.exit!.started, app!.started!.trim());
+  t.regex(app!.exit!.finished, RFC3339_NS);
+  t.true(app!.exit!.finished >= app!.exit!.started);
+  t.is(r.state.stage1Error, undefined);
+  t.deepEqual(mountsUnder(r.pod.dir), [], 'the pod mounts lived in its own mount namespace only');
+});
+
+test('an app exiting 7: the pod exits 7', async (t) => {
+  const r = await runPod(t, { apps: [probe(['exit', '7'])] });
+  t.is(r.code, 7, r.stderr);
+  t.is(r.state.apps.probe?.exit?.code, 7);
+});
+
+test('a SIGKILLed app: 137 and signal SIGKILL', async (t) => {
+  const r = await runPod(t, { apps: [{ name: 'sh', exec: '/bin/sh', args: ['-c', 'kill -KILL $$'] }] });
+  t.is(r.code, 137, r.stderr);
+  t.like(r.state.apps.sh?.exit, { code: 137, signal: 'SIGKILL' });
+});
+
+test('multi-app: the first failing app stops the others (SIGTERM) and gives the status', async (t) => {
+  const started = Date.now();
+  const r = await runPod(t, {
+    apps: [probe(['sleep', '30'], { name: 'sleeper' }), { name: 'failer', exec: '/bin/sh', args: ['-c', 'sleep 0.3; exit 7'] }],
+  });
+  t.is(r.code, 7, r.stderr);
+  t.true(Date.now() - started < 10_000, 'the sleeper was stopped, not waited for');
+  t.like(r.state.apps.failer?.exit, { code: 7, signal: null });
+  t.like(r.state.apps.sleeper?.exit, { code: 143, signal: 'SIGTERM' });
+});
+
+test('multi-app: an app ignoring SIGTERM is SIGKILLed after stop-timeout', async (t) => {
+  const started = Date.now();
+  const r = await runPod(t, {
+    stopTimeout: 1,
+    apps: [probe(['ignore-term', '30'], { name: 'stubborn' }), { name: 'failer', exec: '/bin/sh', args: ['-c', 'sleep 0.3; exit 3'] }],
+  });
+  const elapsed = Date.now() - started;
+  t.is(r.code, 3, r.stderr);
+  t.like(r.state.apps.stubborn?.exit, { code: 137, signal: 'SIGKILL' });
+  t.true(elapsed >= 1_000 && elapsed < 10_000, `stopped after ${elapsed} ms`);
+});
+
+test('multi-app: all apps exiting 0 give 0', async (t) => {
+  const r = await runPod(t, { apps: [probe(['exit', '0'], { name: 'a' }), probe(['sleep', '0.2'], { name: 'b' })] });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.state.apps.a?.exit?.code, 0);
+  t.is(r.state.apps.b?.exit?.code, 0);
+});
+
+test('stage1 holds the pod lock for the life of the pod, and only that long', async (t) => {
+  const pod = await createPod(t, { apps: [probe(['sleep', '30'])] });
+  const running = startPod(t, pod);
+  await running.waitForPid1();
+  t.false(podLockFree(pod.dir), 'locked while the pod runs');
+  process.kill(running.pid, 'SIGTERM');
+  const r = await running.result;
+  t.is(r.code, 143, r.stderr);
+  t.true(podLockFree(pod.dir), 'free once stage1 has exited');
+});
+
+test('an unknown config key is refused with exit 2, naming the key', async (t) => {
+  const r = await runPod(t, { apps: [probe(['exit', '0'])], extra: [['frobnicate', 'yes']] });
+  t.is(r.code, 2);
+  t.regex(r.stderr, /^skiff-stage1: config: unknown key 'frobnicate'/);
+  t.is(r.state.apps.probe?.started, undefined, 'no app ran');
+});
+
+test('config errors: version first, app keys inside an app, no app', async (t) => {
+  const pod = await createPod(t, { apps: [probe(['exit', '0'])] });
+  const cases: [[string, string][], RegExp][] = [
+    [[['uuid', 'x'], ['version', '1']], /the first pair must be 'version' '1'/],
+    [[['version', '2']], /the first pair must be 'version' '1'/],
+    [[['version', '1'], ['exec', '/probe']], /app key 'exec' before the first 'app'/],
+    [[['version', '1'], ['uuid', 'u'], ['pod-dir', pod.dir]], /missing key/],
+  ];
+  for (const [pairs, message] of cases) {
+    writeFileSync(pod.configPath, encodeConfig(pairs));
+    const r = await startPod(t, pod).result;
+    t.is(r.code, 2, JSON.stringify(pairs));
+    t.regex(r.stderr, message);
+  }
+});
+
+test('a bad rootfs path: exit 254 and one clear line in stage1-error and on stderr', async (t) => {
+  const missing = '/nonexistent/skiff-test-rootfs';
+  const r = await runPod(t, { rootfsDir: missing, apps: [probe(['exit', '0'])] });
+  t.is(r.code, 254);
+  const line = `rootfs: mount --bind ${missing} on ${r.pod.rootfsTarget}: ENOENT`;
+  t.is(r.state.stage1Error, `${line}\n`);
+  t.is(r.stderr, `skiff-stage1: ${line}\n`);
+  t.is(r.state.pid, undefined, 'PID 1 never got to run the pod');
+});
+
+test('a missing overlay lower dir names the dir', async (t) => {
+  const pod = await createPod(t, { apps: [probe(['exit', '0'])] });
+  const config = encodeConfig([
+    ['version', '1'], ['uuid', pod.uuid], ['pod-dir', pod.dir], ['lock-fd', '3'], ['hostname', 'h'],
+    ['rootfs-lower', '/nonexistent/layer'], ['rootfs-upper', join(pod.dir, 'upper')], ['rootfs-work', join(pod.dir, 'work')],
+    ['rootfs-target', pod.rootfsTarget], ['netns', 'new'], ['app', 'probe'], ['exec', '/probe'],
+  ]);
+  writeFileSync(pod.configPath, config);
+  const r = await startPod(t, pod).result;
+  t.is(r.code, 254);
+  t.regex(r.state.stage1Error ?? '', /^rootfs: mount overlay on .*\/rootfs \(lowerdir \/nonexistent\/layer\): ENOENT\n$/);
+});
+
+test('an app that cannot be exec\'d: 254, the step names the app and the path', async (t) => {
+  const r = await runPod(t, { apps: [probe(['sleep', '30'], { name: 'ok' }), { name: 'broken', exec: '/no/such/binary' }] });
+  t.is(r.code, 254);
+  t.is(r.state.stage1Error, 'app broken: execve /no/such/binary: ENOENT\n');
+  t.like(r.state.apps.ok?.exit, { code: 143, signal: 'SIGTERM' }, 'the running app was stopped');
+  t.is(r.state.apps.broken?.started, undefined);
+});
+
+test('PATH lookup uses the app env, not stage1\'s', async (t) => {
+  const found = await runPod(t, { apps: [{ name: 'a', exec: 'probe', args: ['exit', '5'], env: ['PATH=/nowhere:/'] }] });
+  t.is(found.code, 5, found.stderr);
+  const missing = await runPod(t, { apps: [{ name: 'a', exec: 'probe', args: ['exit', '5'], env: ['PATH=/bin'] }] });
+  t.is(missing.code, 254);
+  t.is(missing.state.stage1Error, 'app a: execve probe (searched PATH=/bin): ENOENT\n');
+});
+
+test('stderr of the app passes through; stage1 itself prints nothing on success', async (t) => {
+  const r = await runPod(t, { apps: [{ name: 'sh', exec: '/bin/sh', args: ['-c', 'echo out; echo err >&2'] }] });
+  t.is(r.code, 0);
+  t.is(r.stdout, 'out\n');
+  t.is(r.stderr, 'err\n');
+});

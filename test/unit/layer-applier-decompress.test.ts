@@ -1,0 +1,81 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { decompressedLayerStream } from '../../image/applier/decompress.js';
+import { DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD } from '../../image/media-types.js';
+import { ImageError } from '../../runtime/errors.js';
+
+/** The stored blob as a stream of `chunk`-byte pieces. */
+function blob(data: Buffer, chunk = 4096): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < data.length; i += chunk) parts.push(data.subarray(i, i + chunk));
+  return Readable.from(parts);
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of stream) out.push(c as Buffer);
+  return Buffer.concat(out);
+}
+
+const payload = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.alloc(10_000, i)));
+
+test('gzip (OCI and Docker media types) decompresses', async (t) => {
+  for (const type of [OCI_LAYER_GZIP, DOCKER_LAYER_GZIP]) {
+    t.true((await collect(decompressedLayerStream(blob(gzipSync(payload)), type))).equals(payload));
+  }
+});
+
+test('concatenated gzip members are one valid stream', async (t) => {
+  const two = Buffer.concat([gzipSync(payload.subarray(0, 1000)), gzipSync(payload.subarray(1000))]);
+  t.true((await collect(decompressedLayerStream(blob(two, 333), OCI_LAYER_GZIP))).equals(payload));
+});
+
+for (const [name, garbage] of [
+  ['text', Buffer.from('GARBAGE')],
+  ['NUL bytes (which zlib alone ignores)', Buffer.alloc(1000)],
+  ['a bogus gzip magic', Buffer.from([0x1f, 0x8b, 1, 2, 3])],
+] as const) {
+  test(`gzip with trailing garbage is refused: ${name}`, async (t) => {
+    for (const chunk of [7, 4096, 1 << 20]) {
+      const err = await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.concat([gzipSync(payload), garbage]), chunk), OCI_LAYER_GZIP)));
+      t.true(err instanceof ImageError, String(err));
+      t.regex(err!.message, /trailing garbage|corrupt/);
+    }
+  });
+}
+
+test('truncated and empty gzip streams are refused', async (t) => {
+  const gz = gzipSync(payload);
+  await t.throwsAsync(collect(decompressedLayerStream(blob(gz.subarray(0, gz.length - 10)), OCI_LAYER_GZIP)), { instanceOf: ImageError });
+  await t.throwsAsync(collect(decompressedLayerStream(blob(gz.subarray(0, 100)), OCI_LAYER_GZIP)), { instanceOf: ImageError });
+  await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.alloc(0)), OCI_LAYER_GZIP)), { instanceOf: ImageError });
+});
+
+test('uncompressed layers pass through', async (t) => {
+  t.true((await collect(decompressedLayerStream(blob(payload), OCI_LAYER))).equals(payload));
+});
+
+test('an unknown media type is refused by name, and the stored stream is closed', (t) => {
+  const stored = blob(payload);
+  const err = t.throws(() => decompressedLayerStream(stored, 'application/vnd.oci.image.layer.v1.tar+lz4'), { instanceOf: ImageError });
+  t.regex(err!.message, /unsupported layer media type "application\/vnd\.oci\.image\.layer\.v1\.tar\+lz4"/);
+  t.true(stored.destroyed);
+});
+
+const zstdCli = ['/usr/bin/zstd', '/bin/zstd'].find((p) => existsSync(p));
+const zstdTest = zstdCli === undefined ? test.skip : test;
+
+zstdTest('zstd (through libzstd) decompresses; garbage after the frame and a cut frame are refused', async (t) => {
+  const z = execFileSync(zstdCli!, ['-c', '-q'], { input: payload });
+  for (const chunk of [5, 4096, 1 << 20]) {
+    t.true((await collect(decompressedLayerStream(blob(z, chunk), OCI_LAYER_ZSTD))).equals(payload));
+  }
+  const garbage = await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.concat([z, Buffer.from('GARBAGE!')])), OCI_LAYER_ZSTD)));
+  t.true(garbage instanceof ImageError);
+  const cut = await t.throwsAsync(collect(decompressedLayerStream(blob(z.subarray(0, z.length - 5)), OCI_LAYER_ZSTD)));
+  t.true(cut instanceof ImageError);
+  t.regex(cut!.message, /truncated|corrupt/);
+});

@@ -11,6 +11,7 @@
  * never a record pointing at something missing. The whole fetch holds gc.lock
  * shared, so gc cannot sweep what this fetch stored before it is recorded.
  */
+import { mkdirSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { lockPath } from '../native/flock.js';
 import { ImageError } from '../runtime/errors.js';
@@ -88,6 +89,7 @@ async function readStream(stream: NodeJS.ReadableStream, max: number, what: stri
 }
 
 export async function fetchImage(paths: StorePaths, source: ImageSource, options: FetchOptions): Promise<ImageRecord> {
+  mkdirSync(paths.root, { recursive: true, mode: 0o711 });
   const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
   try {
     sweepDeadScratch(paths);

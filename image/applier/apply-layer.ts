@@ -117,7 +117,8 @@ export async function applyLayer(
       throw entryError(describe, entry, err.message, err.cause ?? err);
     }
     if (err instanceof TarFormatError) {
-      throw new ImageError(`${describe}: not a valid tar archive at byte ${reader.position}: ${err.message}`, { hint: HINT, cause: err });
+      if (entry !== undefined) throw entryError(describe, entry, err.message, err);
+      throw new ImageError(`${describe}: not a valid tar archive at byte ${reader.errorOffset}: ${err.message}`, { hint: HINT, cause: err });
     }
     if (err instanceof SkiffError) {
       throw new ImageError(`${describe}: ${err.message}`, { hint: err.hint ?? HINT, cause: err });

@@ -36,22 +36,36 @@ const CHUNK = 256 * 1024;
 
 class ByteCounter extends Transform {
   bytes = 0;
+  /** The first bytes of the stream (a gzip member header starts there). */
+  readonly head = Buffer.alloc(4);
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.bytes < this.head.length) chunk.copy(this.head, this.bytes, 0, this.head.length - this.bytes);
     this.bytes += chunk.length;
     callback(null, chunk);
   }
 }
 
+const DAMAGED_HINT = 'the stored blob is damaged or not what its media type says; fetch the image again';
+
 function wrap(err: Error, what: string): Error {
   if (err instanceof SkiffError) return err;
-  return new ImageError(`${what}: ${err.message}`, { cause: err, hint: 'the stored blob is damaged or not what its media type says; fetch the image again' });
+  return new ImageError(`${what}: ${err.message}`, { cause: err, hint: DAMAGED_HINT });
 }
+
+/** zlib's messages for a bad gzip member header: at the start of a later member they mean trailing garbage. */
+const GZIP_HEADER_ERRORS = /^(incorrect header check|unknown compression method|unknown header flags set)$/;
 
 /**
  * stored → [counter] → decoder → [check] → out. `out` is ours so the error the
  * consumer sees is an ImageError; destroying `out` tears the chain down.
  */
-function decode(stored: NodeJS.ReadableStream, decoder: Transform, what: string, checkEnd?: (fed: number) => Error | undefined): Readable {
+function decode(
+  stored: NodeJS.ReadableStream,
+  decoder: Transform,
+  what: string,
+  checkEnd?: (fed: number) => Error | undefined,
+  explain: (err: Error, head: Buffer) => Error = (err) => wrap(err, what),
+): Readable {
   const counter = new ByteCounter({ highWaterMark: CHUNK });
   const check = new Transform({
     readableHighWaterMark: 1 << 20,
@@ -64,7 +78,7 @@ function decode(stored: NodeJS.ReadableStream, decoder: Transform, what: string,
   });
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   pipeline(stored, counter, decoder, check, (err) => {
-    if (err) out.destroy(wrap(err, what));
+    if (err) out.destroy(explain(err, counter.head));
   });
   check.pipe(out);
   out.on('close', () => {
@@ -82,10 +96,24 @@ function unsupported(stored: NodeJS.ReadableStream, message: string): never {
 export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType: string): Readable {
   if (GZIP_TYPES.has(mediaType)) {
     const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
-    return decode(stored, gunzip, 'gzip layer is corrupt', (fed) => {
-      const extra = fed - gunzip.bytesWritten;
-      return extra > 0 ? new ImageError(`gzip layer has ${extra} bytes of trailing garbage after the compressed data`) : undefined;
-    });
+    const garbage = (detail: string): ImageError =>
+      new ImageError(`gzip layer has trailing garbage after the compressed data (${detail})`, { hint: DAMAGED_HINT });
+    return decode(
+      stored,
+      gunzip,
+      'gzip layer is corrupt',
+      (fed) => {
+        // zlib stops counting at the end of the last member and drops what follows if it is NULs.
+        const extra = fed - gunzip.bytesWritten;
+        return extra > 0 ? garbage(`${extra} bytes`) : undefined;
+      },
+      (err, head) => {
+        // A bad member header when the first member's header is sound: the "next member" zlib looked for is garbage.
+        const firstHeaderSound = head[0] === 0x1f && head[1] === 0x8b && head[2] === 8 && ((head[3] ?? 0) & 0xe0) === 0;
+        if (!(err instanceof SkiffError) && firstHeaderSound && GZIP_HEADER_ERRORS.test(err.message)) return garbage(err.message);
+        return wrap(err, 'gzip layer is corrupt');
+      },
+    );
   }
   if (TAR_TYPES.has(mediaType)) return decode(stored, new PassThrough({ highWaterMark: CHUNK }), 'reading the layer failed');
   if (ZSTD_TYPES.has(mediaType)) {

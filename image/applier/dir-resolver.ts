@@ -19,6 +19,7 @@ import {
   cPath,
   fchmod,
   lastErrno,
+  lstatType,
   mkdirat,
   openat2,
   O_CLOEXEC,
@@ -29,6 +30,7 @@ import {
   RESOLVE_NO_MAGICLINKS,
   RESOLVE_NO_SYMLINKS,
   RESOLVE_NO_XDEV,
+  S_IFLNK,
 } from './at-syscalls.js';
 import { showName } from './entry-path.js';
 import { EntryRefused, syscallFailed } from './entry-refused.js';
@@ -125,7 +127,12 @@ export class DirResolver {
             throw syscallFailed('fchmod', showName(components.slice(0, i + 1).join('/')), errno);
           }
         }
-        if (next < 0) throw refusal(lastErrno(), components.slice(0, i + 1).join('/'));
+        if (next < 0) {
+          let errno = lastErrno();
+          // O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR: name the symlink for what it is.
+          if (errno === ERRNO.ENOTDIR && lstatType(fd, name) === S_IFLNK) errno = ERRNO.ELOOP;
+          throw refusal(errno, components.slice(0, i + 1).join('/'));
+        }
         if (fd !== this.rootFd) closeSync(fd);
         fd = next;
       }

@@ -126,10 +126,20 @@ export class TarReader {
 
   constructor(private readonly sink: TarSink) {}
 
+  /** Start of the last header block read: where a format error is, for messages. */
+  private blockStart = 0;
+
   /** Where the reader is, for messages. */
   get position(): number {
     return this.offset;
   }
+
+  /** Where a format error lies: the header block being read, or the end of the stream once it ended short. */
+  get errorOffset(): number {
+    return this.ended ? this.offset : this.blockStart;
+  }
+
+  private ended = false;
 
   /** The entry being read, if any (for messages about truncation). */
   get currentEntry(): TarEntry | undefined {
@@ -152,6 +162,7 @@ export class TarReader {
         case 'end1':
         case 'sparseExt': {
           if (this.blockFill === 0 && len - off >= BLOCK) {
+            this.blockStart = this.offset;
             this.offset += BLOCK;
             this.onBlock(chunk, off);
             off += BLOCK;
@@ -162,6 +173,7 @@ export class TarReader {
             this.offset += n;
             off += n;
             if (this.blockFill === BLOCK) {
+              this.blockStart = this.offset - BLOCK;
               this.blockFill = 0;
               this.onBlock(this.block, 0);
             }
@@ -211,6 +223,7 @@ export class TarReader {
 
   /** The stream ended: anything but a complete archive is truncated. */
   end(): void {
+    this.ended = true;
     if (this.finished) return;
     if (this.state === 'header' && this.blockFill === 0 && this.pax === undefined && this.longName === undefined && this.longLink === undefined) {
       throw new TarFormatError('archive ends without the end-of-archive marker (truncated)');

@@ -60,7 +60,7 @@ export function dirBackend(dir: string): FileBackend {
 }
 
 export function tarBackend(file: string): FileBackend {
-  if (!existsSync(file)) throw new NotFoundError(`no such archive ${file}`, { input: file });
+  if (!existsSync(file)) throw new NotFoundError(`no such archive ${file}`, { input: file, hint: 'check the path after oci-archive: or docker-archive:' });
   const entries = indexTar(file);
   const entry = (name: string): TarFileEntry => {
     const e = entries.get(archiveKey(name));

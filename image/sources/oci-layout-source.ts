@@ -50,7 +50,7 @@ export function ociLayoutSource(name: string, backend: FileBackend, ref: string 
     name,
     async resolve() {
       if (!backend.has('oci-layout') || !backend.has('index.json')) {
-        throw new ImageError(`${backend.location} is not an OCI image layout (no oci-layout or index.json)`, {
+        throw new ImageError(`${name} is not an OCI image layout (no oci-layout or index.json in ${backend.location})`, {
           input: name,
           hint: 'point oci: at a directory written by skopeo, umoci, buildah or skiff image export',
         });

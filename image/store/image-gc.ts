@@ -7,7 +7,7 @@
  * exclusively, which waits for running fetches (they hold it shared), so a
  * blob stored by a fetch that has not recorded its image yet is never swept.
  */
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { InvalidStateError } from '../../runtime/errors.js';
 import { lockPath } from '../../native/flock.js';
 import { removeBlob } from './blob-store.js';
@@ -23,6 +23,7 @@ export interface SweepResult {
 }
 
 async function withGcLock<T>(paths: StorePaths, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(paths.root, { recursive: true, mode: 0o711 });
   const lock = await lockPath(paths.gcLock, 'exclusive', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
   try {
     return await fn();

@@ -5,11 +5,11 @@
  * whole and correct, and a mismatch stores nothing.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDir } from '../../runtime/atomic-file.js';
+import { fsyncDir, fsyncFile } from '../../runtime/atomic-file.js';
 import { ImageError, VerifyError } from '../../runtime/errors.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, type StorePaths } from './store-paths.js';
@@ -71,12 +71,7 @@ export async function ingestBlob(
         { input: descriptor.digest, hint: 'the registry or file is corrupt or was tampered with' },
       );
     }
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fsyncFile(tmp);
     mkdirSync(paths.blobs, { recursive: true });
     renameSync(tmp, target);
     fsyncDir(paths.blobs);

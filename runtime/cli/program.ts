@@ -83,6 +83,16 @@ export function buildProgram(): SkiffCommand {
       const { catManifest } = await import('./commands/image.js');
       catManifest(globalOptionsOf(cmd.optsWithGlobals()), img);
     });
+  image
+    .command('export')
+    .description('write an image from the store to FILE as an OCI archive (readable with oci-archive:)')
+    .argument('<image>')
+    .argument('<file>')
+    .option('--overwrite', 'replace FILE if it exists', false)
+    .action(async (img: string, file: string, _opts: Opts, cmd: SkiffCommand) => {
+      const { exportCmd } = await import('./commands/image.js');
+      await exportCmd(globalOptionsOf(cmd.optsWithGlobals()), img, file, { overwrite: cmd.opts()['overwrite'] === true });
+    });
 
   return program;
 }

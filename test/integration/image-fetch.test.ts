@@ -3,6 +3,7 @@
  * the real registry and local layouts/archives in, a verified store out.
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -182,4 +183,26 @@ test('fetch progress without a TTY is one line per layer on stderr', async (t) =
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /^layer [0-9a-f]{12}: fetched and unpacked, [\d.]+ MiB in [\d.]+ s \([\d.]+ \S+\/s\)$/m);
   t.is(r.stdout.trim(), published.oci.config.digest);
+});
+
+test('image export writes an OCI archive that fetches back as the same image', async (t) => {
+  const dir = tempDir(t);
+  const store = join(dir, 'store');
+  const f = await runSkiff(['--dir', store, '--insecure-options=http', 'fetch', '--quiet', published.refs.oci]);
+  t.is(f.code, 0, f.stderr);
+  const archive = join(dir, 'probe.tar');
+  const e = await runSkiff(['--dir', store, 'image', 'export', `${registry.host}/skiff/probe:oci`, archive]);
+  t.is(e.code, 0, e.stderr);
+  const listing = execFileSync('tar', ['-tf', archive], { encoding: 'utf8' }).trim().split('\n');
+  t.deepEqual(listing.slice(0, 2), ['oci-layout', 'index.json']);
+  t.true(listing.includes(`blobs/sha256/${published.oci.manifest.digest.slice(7)}`));
+  const again = await runSkiff(['--dir', store, 'image', 'export', published.oci.config.digest, archive]);
+  t.is(again.code, 254);
+  t.regex(again.stderr, /exists; pass --overwrite/);
+  const other = join(dir, 'other');
+  const back = await runSkiff(['--dir', other, 'fetch', '--quiet', `oci-archive:${archive}:oci`]);
+  t.is(back.code, 0, back.stderr);
+  t.is(back.stdout.trim(), published.oci.config.digest);
+  const cat = await runSkiff(['--dir', other, 'image', 'cat-manifest', published.oci.config.digest]);
+  t.deepEqual(JSON.parse(cat.stdout), JSON.parse(published.oci.manifest.data.toString()));
 });

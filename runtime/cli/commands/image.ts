@@ -49,3 +49,10 @@ export function catManifest(global: GlobalOptions, image: string): void {
   const manifest = JSON.parse(readBlob(paths, record.manifestDigest).toString('utf8')) as unknown;
   process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
 }
+
+export async function exportCmd(global: GlobalOptions, image: string, file: string, flags: { overwrite: boolean }): Promise<void> {
+  const { exportImage } = await import('../../../image/archive/export-archive.js');
+  const paths = storeOf(global);
+  const record = findImage(readImageIndex(paths), image);
+  await exportImage(paths, record, file, { overwrite: flags.overwrite });
+}

@@ -1,0 +1,79 @@
+/**
+ * `skiff image export IMAGE FILE`: writes a stored image as an OCI archive (a
+ * tar of an OCI image layout: oci-layout, index.json naming the image, and
+ * the manifest, config and layer blobs exactly as stored, so every digest
+ * still holds). Blobs are streamed from the store; the archive is written to
+ * a temp file and renamed into place, so FILE is either whole or absent.
+ */
+import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { dirname } from 'node:path';
+import { fsyncDir, fsyncFile, tempPathFor } from '../../runtime/atomic-file.js';
+import { ImageError } from '../../runtime/errors.js';
+import { OCI_INDEX } from '../media-types.js';
+import { blobPath, type StorePaths } from '../store/store-paths.js';
+import type { ImageRecord } from '../store/image-index.js';
+import { TAR_END, tarEntry, tarFileHeader, tarPadding } from './tar-writer.js';
+
+/** The OCI ref name for a stored name: its tag (`app:1.2` → `1.2`), else `latest`. */
+export function refNameOf(name: string | undefined): string {
+  if (name === undefined) return 'latest';
+  const lastSlash = name.lastIndexOf('/');
+  const colon = name.indexOf(':', lastSlash + 1);
+  const at = name.indexOf('@');
+  if (at >= 0) return 'latest';
+  return colon >= 0 ? name.slice(colon + 1) : 'latest';
+}
+
+export async function exportImage(
+  paths: StorePaths,
+  image: ImageRecord,
+  file: string,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  if (existsSync(file) && options.overwrite !== true) {
+    throw new ImageError(`${file} exists`, { input: file, hint: 'pass --overwrite to replace it' });
+  }
+  const tmp = tempPathFor(file);
+  const out = createWriteStream(tmp, { mode: 0o644 });
+  const write = async (chunk: Buffer): Promise<void> => {
+    if (!out.write(chunk)) await once(out, 'drain');
+  };
+  try {
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        {
+          mediaType: image.manifestMediaType,
+          digest: image.manifestDigest,
+          size: statSync(blobPath(paths, image.manifestDigest)).size,
+          annotations: { 'org.opencontainers.image.ref.name': refNameOf(image.names[0]) },
+          platform: image.platform,
+        },
+      ],
+    };
+    await write(tarEntry({ path: 'oci-layout', type: 'file', content: JSON.stringify({ imageLayoutVersion: '1.0.0' }) }));
+    await write(tarEntry({ path: 'index.json', type: 'file', content: JSON.stringify(index) }));
+    await write(tarEntry({ path: 'blobs/', type: 'dir' }));
+    await write(tarEntry({ path: 'blobs/sha256/', type: 'dir' }));
+    const digests = [...new Set([image.manifestDigest, image.configDigest, ...image.layers.map((l) => l.digest)])];
+    for (const digest of digests) {
+      const path = blobPath(paths, digest);
+      const size = statSync(path).size;
+      await write(tarFileHeader(`blobs/sha256/${digest.slice(7)}`, size));
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) await write(chunk as Buffer);
+      await write(tarPadding(size));
+    }
+    await write(TAR_END);
+    out.end();
+    await once(out, 'finish');
+    fsyncFile(tmp);
+    renameSync(tmp, file);
+    fsyncDir(dirname(file));
+  } catch (err) {
+    out.destroy();
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}

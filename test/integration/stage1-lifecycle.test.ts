@@ -60,7 +60,6 @@ test('SIGKILL of stage1: PID 1 and the apps die with it (PDEATHSIG)', async (t) 
   process.kill(run.pid, 'SIGKILL');
   await run.result;
   await waitFor('no process left in the pod', () => processesInNamespace(ns!).length === 0 || undefined, 5_000);
-  t.false(existsSync(`/proc/${pid1}`));
   t.true(podLockFree(pod.dir), 'the lock died with stage1');
 });
 
@@ -100,6 +99,23 @@ test('enter: runs a command in the pod\'s namespaces and root, passing its statu
 
   process.kill(run.pid, 'SIGTERM');
   t.is((await run.result).code, 143);
+});
+
+test('enter passes a tty through: the command\'s stdin is a terminal', async (t) => {
+  const { pod, pid1 } = await running(t, { apps: [probe(['sleep', '30'])] });
+  // script(1) runs the command on a fresh pty, as a user's terminal would.
+  const cmd = `${STAGE1} enter ${pod.dir} ${pid1} -- /bin/sh -c 'test -t 0 && test -t 1 && echo is-a-tty'`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 10_000 });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /is-a-tty/);
+});
+
+test('an interactive app keeps stage1\'s tty as its stdin', async (t) => {
+  const pod = await createPod(t, { apps: [{ name: 'sh', exec: '/bin/sh', args: ['-c', 'test -t 0 && echo interactive-tty'], interactive: true }] });
+  const cmd = `exec 3<${pod.dir}; flock 3; exec ${STAGE1} run ${pod.configPath}`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 10_000 });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /interactive-tty/);
 });
 
 test('enter refuses a PID that is not the pod\'s, and an unknown app', async (t) => {

@@ -4,12 +4,12 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   STAGE1, createPod, encodeConfig, podLockFree, probe, runPod, startPod, sharedProbeRootfs,
 } from '../support/stage1-harness.js';
-import { mountsUnder } from '../support/temp-dir.js';
+import { mountsUnder, tempDir } from '../support/temp-dir.js';
 
 const RFC3339_NS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/;
 
@@ -90,6 +90,16 @@ test('stage1 holds the pod lock for the life of the pod, and only that long', as
   const r = await running.result;
   t.is(r.code, 143, r.stderr);
   t.true(podLockFree(pod.dir), 'free once stage1 has exited');
+});
+
+test('teardown: file-cleanup files are removed, already-gone ones are fine', async (t) => {
+  const dir = tempDir(t);
+  const address = join(dir, '198.18.3.4');
+  writeFileSync(address, 'pod');
+  const r = await runPod(t, { fileCleanup: [address, join(dir, 'never-existed')], apps: [probe(['exit', '0'])] });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr, '');
+  t.false(existsSync(address));
 });
 
 test('an unknown config key is refused with exit 2, naming the key', async (t) => {

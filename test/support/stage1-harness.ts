@@ -16,7 +16,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { libc } from '../../native/libc.js';
+import { tryFlock } from '../../native/flock.js';
 import { packageRoot } from '../../runtime/install-paths.js';
 import { probeRootfs } from './fixture-images.js';
 import { tarArchive } from './tar-writer.js';
@@ -24,9 +24,6 @@ import { removeTree, tempDir, type Teardown } from './temp-dir.js';
 
 export const STAGE1 = join(packageRoot(), 'native', 'build', 'skiff-stage1');
 export const LOCK_FD = 3;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const flock = libc.func('int flock(int, int)') as (fd: number, op: number) => number;
 
 /** Docker's masked and read-only paths, as stage0 will send them. */
 export const MASK_PATHS = [
@@ -190,7 +187,7 @@ export async function createPod(t: Teardown, spec: PodSpec): Promise<Pod> {
 /** Takes the pod lock as stage0 does: an O_RDONLY fd on the pod dir, flock(LOCK_EX). */
 export function lockPodDir(dir: string): number {
   const fd = openSync(dir, 'r');
-  if (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+  if (!tryFlock(fd, 'exclusive', dir)) {
     closeSync(fd);
     throw new Error(`flock ${dir}: already locked`);
   }
@@ -234,12 +231,24 @@ export function pidNamespace(pid: number): string | undefined {
   }
 }
 
-/** PIDs (host view) of every process in the given pid namespace. */
+function isZombie(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // gone
+  }
+}
+
+/**
+ * PIDs (host view) of the live processes in the given pid namespace. Zombies
+ * are dead: an orphaned PID 1 waits for the host's init to reap it, which on
+ * some hosts takes seconds.
+ */
 export function processesInNamespace(ns: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    if (pidNamespace(Number(entry)) === ns) pids.push(Number(entry));
+    if (pidNamespace(Number(entry)) === ns && !isZombie(Number(entry))) pids.push(Number(entry));
   }
   return pids;
 }

@@ -1,0 +1,88 @@
+/*
+ * The pod config stage0 writes (native/stage1-protocol.md, "Config file"):
+ * NUL-terminated KEY\0VALUE\0 pairs. Parsed once into this struct; every
+ * string points into `buf`, which the struct owns. Values are checked here
+ * (numbers, names, capability lists), so a bad config fails with exit 2
+ * before anything is created.
+ */
+#ifndef SKIFF_STAGE1_CONFIG_H
+#define SKIFF_STAGE1_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct strv {
+	const char **v;
+	size_t n;
+};
+
+struct volume {
+	const char *name;
+	bool host; /* kind `host`; else `empty` (a dir stage0 made in the pod dir) */
+	const char *source;
+	bool ro;
+};
+
+struct app_mount {
+	size_t volume; /* index into config.volumes */
+	const char *target;
+};
+
+struct app_rlimit {
+	int resource; /* RLIMIT_* */
+	const char *name;
+	rlim_t soft, hard;
+};
+
+struct app {
+	const char *name;
+	const char *exec;
+	struct strv args;
+	struct strv env;
+	const char *working_dir;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t n_groups;
+	uint64_t caps;
+	bool no_new_privs;
+	bool readonly_rootfs;
+	bool interactive;
+	struct app_rlimit *rlimits;
+	size_t n_rlimits;
+	struct app_mount *mounts;
+	size_t n_mounts;
+	/* Raw `mount`, `rlimit`, `supplementary-gid` values, resolved after the whole file is read. */
+	struct strv raw_mounts, raw_rlimits, raw_groups;
+	const char *raw_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive;
+};
+
+struct config {
+	char *buf;
+	size_t len;
+	const char *version, *uuid, *pod_dir, *raw_lock_fd, *hostname;
+	const char *rootfs_upper, *rootfs_work, *rootfs_dir, *rootfs_target;
+	const char *netns, *resolv_conf, *raw_stop_timeout;
+	struct strv rootfs_lower, netns_cleanup, cgroups, cgroup_cleanup, file_cleanup;
+	struct strv dns, hosts_entries, mask_paths, readonly_paths, raw_volumes;
+	int lock_fd;
+	unsigned int stop_timeout;
+	struct volume *volumes;
+	size_t n_volumes;
+	struct app *apps;
+	size_t n_apps;
+};
+
+/* Reads and checks PATH. On failure err says what is wrong ("config: …"). */
+int config_read(const char *path, struct config *cfg, struct s1_error *err);
+void config_free(struct config *cfg);
+
+/* Capability names (caps.c): "chown,kill" -> mask; -1 with err on an unknown name. */
+int caps_parse(const char *list, uint64_t *mask, struct s1_error *err);
+
+#endif

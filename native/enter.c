@@ -1,0 +1,147 @@
+/*
+ * `skiff-stage1 enter POD_DIR PID1 [--app NAME] [--] CMD [ARG...]`: runs a
+ * command inside a running pod.
+ *
+ * The pod dir is the source of truth: POD_DIR/pid must name PID1 (so a
+ * recycled PID is never entered by mistake) and POD_DIR/stage1.conf gives
+ * the pod's cgroups (joined first, so the command counts against the pod's
+ * limits and sees the pod's cgroup namespace root) and the app's env.
+ *
+ * setns(pid) only moves our children, so we fork: the child is in every
+ * namespace of the pod and execs CMD; we wait and pass its status through
+ * (128+N for signal N; 127/126 when CMD cannot be run, as shells do). The
+ * terminal is simply inherited: stdin, stdout and stderr are passed through.
+ */
+#include "stage1.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STEP "enter"
+
+extern char **environ;
+
+static int usage(const char *msg)
+{
+	fprintf(stderr, "skiff-stage1: enter: %s\nusage: skiff-stage1 enter POD_DIR PID1 [--app NAME] [--] CMD [ARG...]\n", msg);
+	return EXIT_USAGE;
+}
+
+static int fail(const struct s1_error *err)
+{
+	char line[4096];
+
+	s1_error_format(err, line, sizeof line);
+	fprintf(stderr, "skiff-stage1: %s\n", line);
+	return EXIT_STAGE1_FAILURE;
+}
+
+/* The env without --app: a PATH, HOME, and the caller's TERM so a shell can draw. */
+static char **default_env(char *buf, size_t len)
+{
+	static char *env[4];
+	const char *term = getenv("TERM");
+	size_t n = 0;
+
+	env[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	env[n++] = "HOME=/root";
+	if (term != NULL) {
+		snprintf(buf, len, "TERM=%s", term);
+		env[n++] = buf;
+	}
+	env[n] = NULL;
+	return env;
+}
+
+static int wait_child(pid_t child, const sigset_t *set)
+{
+	int status;
+
+	for (;;) {
+		siginfo_t si;
+
+		if (sigwaitinfo(set, &si) < 0)
+			continue;
+		if (si.si_signo != SIGCHLD) {
+			/* Terminal signals already reached the child (same process group). */
+			if (si.si_code != SI_KERNEL)
+				kill(child, si.si_signo);
+			continue;
+		}
+		if (waitpid(child, &status, WNOHANG) == child)
+			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	}
+}
+
+int enter_run(int argc, char **argv)
+{
+	struct s1_error err = { 0 };
+	struct config cfg;
+	const char *pod_dir, *app_name = NULL;
+	char path[4096], pidtext[32], term[256];
+	char *const default_cmd[] = { "/bin/sh", NULL }, *const no_env[] = { NULL };
+	char *const *cmd, *const *envp;
+	long pid1;
+	char *end;
+	int i = 4, r;
+	sigset_t set;
+	pid_t child;
+
+	if (argc < 4)
+		return usage("needs POD_DIR and PID1");
+	pod_dir = argv[2];
+	pid1 = strtol(argv[3], &end, 10);
+	if (*end != '\0' || pid1 <= 0)
+		return usage("PID1 is not a process id");
+	if (i + 1 < argc && strcmp(argv[i], "--app") == 0) {
+		app_name = argv[i + 1];
+		i += 2;
+	}
+	if (i < argc && strcmp(argv[i], "--") == 0)
+		i++;
+	cmd = i < argc ? argv + i : default_cmd;
+
+	snprintf(path, sizeof path, "%s/pid", pod_dir);
+	if (read_small_file(path, pidtext, sizeof pidtext) < 0)
+		return fail((s1_fail(&err, errno, STEP, "open", "%s", path), &err));
+	if (strtol(pidtext, NULL, 10) != pid1)
+		return fail((s1_fail_msg(&err, STEP, "%s names PID %ld, not %ld: is the pod still running?", path,
+					 strtol(pidtext, NULL, 10), pid1), &err));
+	snprintf(path, sizeof path, "%s/stage1.conf", pod_dir);
+	if (config_read(path, &cfg, &err) < 0)
+		return fail(&err);
+	envp = default_env(term, sizeof term);
+	if (app_name != NULL) {
+		size_t k;
+
+		for (k = 0; k < cfg.n_apps && strcmp(cfg.apps[k].name, app_name) != 0; k++)
+			;
+		if (k == cfg.n_apps)
+			return config_free(&cfg), usage("--app names no app of this pod");
+		envp = cfg.apps[k].env.v != NULL ? (char *const *) cfg.apps[k].env.v : no_env;
+	}
+	if (ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 || ns_enter_pod((pid_t) pid1, &err) < 0)
+		return config_free(&cfg), fail(&err);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD), sigaddset(&set, SIGTERM), sigaddset(&set, SIGINT), sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	child = fork();
+	if (child < 0)
+		return config_free(&cfg), fail((s1_fail(&err, errno, STEP, "fork", NULL), &err));
+	if (child == 0) {
+		signals_reset();
+		exec_in_env(cmd[0], cmd, envp, STEP, &err);
+		fail(&err);
+		_exit(err.errnum == ENOENT ? 127 : 126);
+	}
+	r = wait_child(child, &set);
+	config_free(&cfg);
+	return r;
+}

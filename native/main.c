@@ -1,0 +1,39 @@
+/*
+ * skiff-stage1: the native half of a pod (DESIGN.md, "The pieces";
+ * the contract with stage0 is native/stage1-protocol.md).
+ *
+ * stage0 (the TypeScript CLI) prepares a pod and execve()s `run` in place,
+ * so the supervisor keeps stage0's PID and no Node process stays resident.
+ * This file only dispatches; each command lives in its own file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "stage1.h"
+
+#ifndef SKIFF_STAGE1_VERSION
+#define SKIFF_STAGE1_VERSION "0.1.0"
+#endif
+
+static int usage(void)
+{
+	fputs("usage: skiff-stage1 run CONFIG_PATH\n"
+	      "       skiff-stage1 enter POD_DIR PID1 [--app NAME] [--] CMD [ARG...]\n"
+	      "       skiff-stage1 --version\n"
+	      "stage1 is started by 'skiff run' and 'skiff enter', not by hand.\n",
+	      stderr);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("skiff-stage1 %s\n", SKIFF_STAGE1_VERSION);
+		return EXIT_OK;
+	}
+	if (argc == 3 && strcmp(argv[1], "run") == 0)
+		return supervisor_run(argv[2]);
+	if (argc >= 2 && strcmp(argv[1], "enter") == 0)
+		return enter_run(argc, argv);
+	return usage();
+}

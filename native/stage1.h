@@ -1,0 +1,101 @@
+/*
+ * What the parts of stage1 share: the process model, the messages PID 1 sends
+ * the supervisor, and each concern's entry points.
+ *
+ *   skiff-stage1 run (supervisor.c; stage0's PID, holds the pod lock)
+ *     └─ pod PID 1 (init.c; new pid, mnt, uts, ipc, cgroup ns; the pod's netns)
+ *          ├─ app (app.c) ...   exec'd with the app's identity
+ *          └─ app ...
+ *
+ * PID 1 builds the pod (namespaces.c, rootfs.c, volumes.c), starts the apps,
+ * reaps every zombie and reports to the supervisor over a pipe as fixed-size
+ * `struct s1_msg` records (< PIPE_BUF, so each write is atomic). The
+ * supervisor writes the pod dir's state files, decides when the pod stops and
+ * tears down what lives on the host.
+ */
+#ifndef SKIFF_STAGE1_H
+#define SKIFF_STAGE1_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "error.h"
+
+#define EXIT_OK 0
+#define EXIT_USAGE 2
+#define EXIT_STAGE1_FAILURE 254
+
+enum s1_msg_type {
+	MSG_ERROR = 1,     /* setup or app start failed: err says where; the pod stops */
+	MSG_READY,         /* namespaces and root are built; apps start next */
+	MSG_APP_STARTED,   /* app exec'd (its exec-status pipe closed on exec) */
+	MSG_APP_EXITED,    /* app reaped: status is the wait status */
+};
+
+struct s1_msg {
+	uint32_t type;
+	int32_t app; /* index into config.apps, -1 for the pod */
+	int32_t status;
+	int32_t pad;
+	struct timespec time;
+	struct s1_error err;
+};
+_Static_assert(sizeof(struct s1_msg) <= 4096, "a message must fit PIPE_BUF to be written atomically");
+
+/* What PID 1 carries from setup to the app children (besides the config). */
+struct pod_ctx {
+	const struct config *cfg;
+	int msg_fd;        /* write end of the pipe to the supervisor */
+	int cap_last;      /* /proc/sys/kernel/cap_last_cap */
+	bool root_readonly; /* every app wants a read-only root: done once, pod-wide */
+};
+
+/* main.c-level commands */
+int supervisor_run(const char *config_path);
+int enter_run(int argc, char **argv);
+
+/* init.c: the pod's PID 1; never returns. */
+void __attribute__((noreturn)) pod_init(const struct config *cfg, int msg_fd);
+
+/* namespaces.c */
+int ns_join_cgroups(const struct strv *cgroups, const char *step, struct s1_error *err);
+int ns_unshare_pod(const struct config *cfg, struct s1_error *err);
+int ns_enter_pod(pid_t pid1, struct s1_error *err);
+
+/* rootfs.c: in PID 1, in this order (see init.c) */
+int rootfs_mount_root(const struct config *cfg, struct s1_error *err);
+int rootfs_pivot(const struct config *cfg, struct s1_error *err);
+int rootfs_mount_pseudo(const struct config *cfg, struct s1_error *err);
+int rootfs_make_readonly(const char *shown, struct s1_error *err);
+
+/* volumes.c: host binds opened before pivot, attached after */
+struct binds;
+int binds_open(const struct config *cfg, struct binds **out, struct s1_error *err);
+int binds_attach(const struct config *cfg, struct binds *b, struct s1_error *err);
+void binds_free(struct binds *b);
+int paths_mask_and_protect(const struct config *cfg, struct s1_error *err);
+
+/* caps.c */
+int caps_last_cap(struct s1_error *err);
+int caps_drop_bounding(uint64_t caps, int cap_last, const char *step, struct s1_error *err);
+int caps_set(uint64_t caps, bool root, const char *step, struct s1_error *err);
+
+/* app.c: in the forked child; returns only on failure (err filled). */
+void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error *err);
+/* PATH lookup in the given env, then execve; returns only on failure. */
+int exec_in_env(const char *file, char *const argv[], char *const envp[], const char *step, struct s1_error *err);
+int signals_reset(void);
+
+/* util.c */
+int write_file_atomic(const char *path, const char *content, struct s1_error *err, const char *step);
+int mkdir_p(const char *path, mode_t mode, const char *step, const char *shown, struct s1_error *err);
+int read_small_file(const char *path, char *buf, size_t len);
+void time_rfc3339(const struct timespec *ts, char *buf, size_t len);
+const char *signal_name(int sig, char *buf, size_t len);
+int msg_send(int fd, const struct s1_msg *msg);
+int write_all(int fd, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * What the pod gets from the host: volumes, /etc/hosts, /etc/hostname,
+ * /etc/resolv.conf; and what it must not see: masked and read-only paths.
+ *
+ * Host sources are cloned as detached mounts (open_tree OPEN_TREE_CLONE)
+ * BEFORE pivot_root, made read-only while still detached (mount_setattr, so
+ * a read-only volume is never writable, not even for a moment, and its
+ * submounts are read-only too), and attached with move_mount AFTER the
+ * pivot, when targets resolve inside the pod's root and nowhere else.
+ *
+ * Volumes are pod-wide: the apps share one root, so an app's `mount` is
+ * visible to every app of the pod.
+ */
+#include "stage1.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STEP_VOL "volumes"
+#define STEP_ETC "etc files"
+#define STEP_MASK "masked paths"
+#define MAX_BINDS 128
+#define ETC_MAX 16384
+
+struct bind {
+	int fd;             /* detached mount */
+	bool dir;           /* create the target as a dir (else an empty file) */
+	const char *target;       /* path inside the pod */
+	char source[PATH_MAX];    /* for errors */
+};
+
+struct binds {
+	size_t n;
+	struct bind b[MAX_BINDS];
+};
+
+static int clone_source(struct binds *bs, const char *source, const char *target, bool ro, const char *step,
+			struct s1_error *err)
+{
+	struct bind *b;
+	struct stat st;
+
+	if (bs->n == MAX_BINDS)
+		return s1_fail(err, E2BIG, step, "open_tree", "%s: more than %d binds", source, MAX_BINDS);
+	b = &bs->b[bs->n];
+	b->fd = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (b->fd < 0)
+		return s1_fail(err, errno, step, "open_tree", "%s", source);
+	bs->n++;
+	if (fstat(b->fd, &st) < 0)
+		return s1_fail(err, errno, step, "fstat", "%s", source);
+	b->dir = S_ISDIR(st.st_mode);
+	b->target = target;
+	snprintf(b->source, sizeof b->source, "%s", source);
+	if (ro) {
+		struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+
+		if (mount_setattr(b->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+			return s1_fail(err, errno, step, "mount_setattr(MOUNT_ATTR_RDONLY)", "%s", source);
+	}
+	return 0;
+}
+
+/* Writes POD_DIR/NAME and clones it, to be bound onto TARGET in the pod. */
+static int generated_file(const struct config *cfg, struct binds *bs, const char *name, const char *content,
+			  const char *target, struct s1_error *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", cfg->pod_dir, name);
+	if (write_file_atomic(path, content, err, STEP_ETC) < 0)
+		return -1;
+	return clone_source(bs, path, target, false, STEP_ETC, err);
+}
+
+/* Appends to text; returns -1 once it no longer fits. */
+static int append(char *text, size_t *used, const char *a, const char *b, const char *c)
+{
+	int n = snprintf(text + *used, ETC_MAX - *used, "%s%s%s", a, b, c);
+
+	if (n < 0 || (size_t) n >= ETC_MAX - *used)
+		return -1;
+	*used += (size_t) n;
+	return 0;
+}
+
+static int etc_files(const struct config *cfg, struct binds *bs, struct s1_error *err)
+{
+	cleanup_free char *text = malloc(ETC_MAX);
+	size_t used = 0;
+	int r = 0;
+
+	if (text == NULL)
+		return s1_fail(err, ENOMEM, STEP_ETC, "malloc", NULL);
+	text[0] = '\0';
+	r |= append(text, &used, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", "", "");
+	r |= append(text, &used, "127.0.1.1\t", cfg->hostname, "\n");
+	for (size_t i = 0; i < cfg->hosts_entries.n; i++)
+		r |= append(text, &used, cfg->hosts_entries.v[i], "\n", "");
+	if (r < 0)
+		return s1_fail(err, E2BIG, STEP_ETC, "write", "%s/hosts", cfg->pod_dir);
+	if (generated_file(cfg, bs, "hosts", text, "/etc/hosts", err) < 0)
+		return -1;
+	used = 0;
+	if (append(text, &used, cfg->hostname, "\n", "") < 0 ||
+	    generated_file(cfg, bs, "hostname", text, "/etc/hostname", err) < 0)
+		return -1;
+	if (cfg->dns.n > 0) {
+		used = 0;
+		text[0] = '\0';
+		for (size_t i = 0; i < cfg->dns.n; i++)
+			r |= append(text, &used, "nameserver ", cfg->dns.v[i], "\n");
+		if (r < 0)
+			return s1_fail(err, E2BIG, STEP_ETC, "write", "%s/resolv.conf", cfg->pod_dir);
+		return generated_file(cfg, bs, "resolv.conf", text, "/etc/resolv.conf", err);
+	}
+	if (cfg->resolv_conf != NULL)
+		return clone_source(bs, cfg->resolv_conf, "/etc/resolv.conf", true, STEP_ETC, err);
+	return 0;
+}
+
+int binds_open(const struct config *cfg, struct binds **out, struct s1_error *err)
+{
+	struct binds *bs = calloc(1, sizeof *bs);
+
+	*out = bs;
+	if (bs == NULL)
+		return s1_fail(err, ENOMEM, STEP_VOL, "calloc", NULL);
+	if (etc_files(cfg, bs, err) < 0)
+		return -1;
+	for (size_t a = 0; a < cfg->n_apps; a++)
+		for (size_t m = 0; m < cfg->apps[a].n_mounts; m++) {
+			const struct app_mount *am = &cfg->apps[a].mounts[m];
+			const struct volume *v = &cfg->volumes[am->volume];
+			bool seen = false;
+
+			/* Two apps mounting the same volume at the same place: one mount. */
+			for (size_t p = 0; p < a && !seen; p++)
+				for (size_t q = 0; q < cfg->apps[p].n_mounts && !seen; q++)
+					seen = cfg->apps[p].mounts[q].volume == am->volume &&
+					       strcmp(cfg->apps[p].mounts[q].target, am->target) == 0;
+			if (!seen && clone_source(bs, v->source, am->target, v->ro, STEP_VOL, err) < 0)
+				return -1;
+		}
+	return 0;
+}
+
+static int make_target(const char *shown, const struct bind *b, struct s1_error *err)
+{
+	char parent[PATH_MAX];
+	char *slash;
+	int fd;
+
+	if (b->dir)
+		return mkdir_p(b->target, 0755, STEP_VOL, shown, err);
+	snprintf(parent, sizeof parent, "%s", b->target);
+	slash = strrchr(parent, '/');
+	if (slash != NULL && slash != parent) {
+		*slash = '\0';
+		if (mkdir_p(parent, 0755, STEP_VOL, shown, err) < 0)
+			return -1;
+	}
+	fd = open(b->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	/* EISDIR/ETXTBSY etc. are left to move_mount to report; EROFS with an existing file is fine. */
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+int binds_attach(const struct config *cfg, struct binds *bs, struct s1_error *err)
+{
+	for (size_t i = 0; i < bs->n; i++) {
+		const struct bind *b = &bs->b[i];
+
+		if (make_target(cfg->rootfs_target, b, err) < 0)
+			return -1;
+		/* T_SYMLINKS: an image's /etc/resolv.conf is often a symlink; it resolves inside the pod now. */
+		if (move_mount(b->fd, "", AT_FDCWD, b->target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
+			return s1_fail(err, errno, STEP_VOL, "move_mount", "%s on %s%s", b->source, cfg->rootfs_target,
+				       b->target);
+	}
+	return 0;
+}
+
+void binds_free(struct binds *bs)
+{
+	if (bs == NULL)
+		return;
+	for (size_t i = 0; i < bs->n; i++)
+		close(bs->b[i].fd);
+	free(bs);
+}
+
+/*
+ * Masked: files get /dev/null bound over them, dirs an empty read-only tmpfs.
+ * Read-only: bound onto themselves, then read-only recursively. A path the
+ * kernel does not have (/proc/sched_debug on some configs) is skipped.
+ */
+int paths_mask_and_protect(const struct config *cfg, struct s1_error *err)
+{
+	const char *shown = cfg->rootfs_target;
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+
+	for (size_t i = 0; i < cfg->readonly_paths.n; i++) {
+		const char *p = cfg->readonly_paths.v[i];
+
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return s1_fail(err, errno, STEP_MASK, "mount", "--bind %s%s", shown, p);
+		}
+		if (mount_setattr(AT_FDCWD, p, AT_RECURSIVE, &ro, sizeof ro) < 0)
+			return s1_fail(err, errno, STEP_MASK, "mount_setattr(MOUNT_ATTR_RDONLY)", "%s%s", shown, p);
+	}
+	for (size_t i = 0; i < cfg->mask_paths.n; i++) {
+		const char *p = cfg->mask_paths.v[i];
+		struct stat st;
+		int r;
+
+		if (stat(p, &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return s1_fail(err, errno, STEP_MASK, "stat", "%s%s", shown, p);
+		}
+		if (S_ISDIR(st.st_mode))
+			r = mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=0");
+		else
+			r = mount("/dev/null", p, NULL, MS_BIND, NULL);
+		if (r < 0)
+			return s1_fail(err, errno, STEP_MASK, "mount", "%s over %s%s",
+				       S_ISDIR(st.st_mode) ? "tmpfs" : "/dev/null", shown, p);
+	}
+	return 0;
+}

@@ -94,5 +94,119 @@ export function buildProgram(): SkiffCommand {
       await exportCmd(globalOptionsOf(cmd.optsWithGlobals()), img, file, { overwrite: cmd.opts()['overwrite'] === true });
     });
 
+  const podPassThrough = (name: string, description: string, usage: string) =>
+    program
+      .command(name)
+      .description(description)
+      .usage(usage)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .helpOption(false)
+      .argument('[args...]');
+
+  podPassThrough('run', 'fetch images as needed, prepare a pod and run it; exits with the app\'s status',
+    '[pod flags] IMAGE [app flags] [-- ARGS] [--- IMAGE [app flags] [-- ARGS]]...')
+    .action(async (args: string[], _opts: Opts, cmd: SkiffCommand) => {
+      const { run } = await import('./commands/run.js');
+      await run(globalOptionsOf(cmd.optsWithGlobals()), args);
+    });
+  podPassThrough('prepare', 'prepare a pod without running it and print its UUID',
+    '[pod flags] IMAGE [app flags] [-- ARGS] [--- IMAGE ...]')
+    .action(async (args: string[], _opts: Opts, cmd: SkiffCommand) => {
+      const { prepare } = await import('./commands/run.js');
+      await prepare(globalOptionsOf(cmd.optsWithGlobals()), args);
+    });
+  podPassThrough('run-prepared', 'run a prepared pod', '[--net=none|host] [--hostname H] [--dns IP] [--hosts-entry IP=HOST] [--interactive] UUID')
+    .action(async (args: string[], _opts: Opts, cmd: SkiffCommand) => {
+      const { runPrepared } = await import('./commands/run.js');
+      await runPrepared(globalOptionsOf(cmd.optsWithGlobals()), args);
+    });
+
+  program
+    .command('list')
+    .description('list pods')
+    .option('--full', 'show full UUIDs', false)
+    .option('--no-legend', 'leave out the header line')
+    .action(async (_opts: Opts, cmd: SkiffCommand) => {
+      const { list } = await import('./commands/pods.js');
+      const o = cmd.opts();
+      list(globalOptionsOf(cmd.optsWithGlobals()), { full: o['full'] === true, noLegend: o['legend'] === false });
+    });
+  program
+    .command('status')
+    .description("print a pod's state, pid and app exit statuses")
+    .argument('[uuid]')
+    .option('--wait [duration]', 'wait until the pod has exited (optionally at most this long)')
+    .option('--uuid-file <file>', 'read the UUID from a file')
+    .action(async (uuid: string | undefined, _opts: Opts, cmd: SkiffCommand) => {
+      const { status, uuidsFrom } = await import('./commands/pods.js');
+      const o = cmd.opts();
+      const [q] = uuidsFrom(uuid === undefined ? [] : [uuid], o['uuidFile'] as string | undefined);
+      if (q === undefined) cmd.error('missing pod UUID');
+      const wait = o['wait'];
+      await status(globalOptionsOf(cmd.optsWithGlobals()), q, {
+        waitMs: wait === undefined ? undefined : wait === true ? Number.MAX_SAFE_INTEGER : parseDuration(String(wait)),
+      });
+    });
+  program
+    .command('enter')
+    .description('run a command (default /bin/sh) inside a running pod')
+    .option('--app <name>', "use this app's environment")
+    .argument('<uuid>')
+    .argument('[command...]', 'the command and its arguments; put them after -- if they start with -')
+    .allowUnknownOption()
+    .action(async (uuid: string, command: string[], _opts: Opts, cmd: SkiffCommand) => {
+      const { default: enter } = await import('./commands/enter.js');
+      enter(globalOptionsOf(cmd.optsWithGlobals()), uuid, command, { app: cmd.opts()['app'] as string | undefined });
+    });
+  program
+    .command('stop')
+    .description('stop running pods: SIGTERM to the apps, SIGKILL after the timeout')
+    .argument('[uuid...]')
+    .option('--force', 'SIGKILL at once', false)
+    .option('--timeout <duration>', 'how long to wait before SIGKILL', parseDuration, 15_000)
+    .option('--uuid-file <file>', 'read the UUID from a file')
+    .action(async (uuids: string[], _opts: Opts, cmd: SkiffCommand) => {
+      const { stop, uuidsFrom } = await import('./commands/pods.js');
+      const o = cmd.opts();
+      const all = uuidsFrom(uuids, o['uuidFile'] as string | undefined);
+      if (all.length === 0) cmd.error('missing pod UUID');
+      await stop(globalOptionsOf(cmd.optsWithGlobals()), all, { force: o['force'] === true, timeoutMs: o['timeout'] as number });
+    });
+  program
+    .command('rm')
+    .description('remove pods that are not running, at once')
+    .argument('[uuid...]')
+    .option('--uuid-file <file>', 'read the UUID from a file')
+    .action(async (uuids: string[], _opts: Opts, cmd: SkiffCommand) => {
+      const { rm, uuidsFrom } = await import('./commands/pods.js');
+      const all = uuidsFrom(uuids, cmd.opts()['uuidFile'] as string | undefined);
+      if (all.length === 0) cmd.error('missing pod UUID');
+      await rm(globalOptionsOf(cmd.optsWithGlobals()), all);
+    });
+  program
+    .command('gc')
+    .description('mark exited pods, remove them after the grace period, expire prepared pods')
+    .option('--grace-period <duration>', 'how long exited pods are kept', parseDuration, 30 * 60_000)
+    .option('--expire-prepared <duration>', 'how long prepared pods are kept', parseDuration, 24 * 3_600_000)
+    .option('--mark-only', 'only mark, remove nothing', false)
+    .action(async (_opts: Opts, cmd: SkiffCommand) => {
+      const { gc } = await import('./commands/pods.js');
+      const o = cmd.opts();
+      await gc(globalOptionsOf(cmd.optsWithGlobals()), {
+        gracePeriodMs: o['gracePeriod'] as number,
+        expirePreparedMs: o['expirePrepared'] as number,
+        markOnly: o['markOnly'] === true,
+      });
+    });
+  program
+    .command('cat-manifest')
+    .description("print a pod's manifest")
+    .argument('<uuid>')
+    .action(async (uuid: string, _opts: Opts, cmd: SkiffCommand) => {
+      const { catManifest } = await import('./commands/pods.js');
+      catManifest(globalOptionsOf(cmd.optsWithGlobals()), uuid);
+    });
+
   return program;
 }

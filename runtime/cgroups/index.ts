@@ -1,0 +1,11 @@
+/**
+ * Pod cgroups: one interface, a v1 and a v2 driver, chosen once per host.
+ * The fake cgroupfs and the contract checks are imported from their own
+ * modules by tests only.
+ */
+export type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
+export type { CgroupFs } from './cgroup-fs.js';
+export { realCgroupFs } from './cgroup-fs.js';
+export { cgroupDriverFor } from './select-driver.js';
+export { CPU_PERIOD_US, cpuQuotaUs, sharesToWeight, validateLimits } from './limits.js';
+export { SUPERVISOR_LEAF } from './v2-driver.js';

@@ -1,0 +1,142 @@
+/**
+ * The cgroup v1 driver: one dir per hierarchy (this host: cpu and cpuacct on
+ * separate mounts, cpuset, memory, devices, freezer, blkio, pids).
+ *
+ * Which hierarchies: every mounted v1 hierarchy with a real controller, so in
+ * its cgroup namespace the pod sees its own cgroup as the root everywhere.
+ * Co-mounted controllers (`cpu,cpuacct`) share one dir. Named hierarchies
+ * (`name=systemd`) are left alone: that one is systemd's process tracking,
+ * and the pod staying in its caller's unit there is what keeps it accounted
+ * to the unit.
+ *
+ * Order of work, and why:
+ * 1. Validate the limits and check their controllers are mounted: a bad
+ *    request fails before anything exists.
+ * 2. The cpuset hierarchy first, and in it every level top-down: a new cpuset
+ *    cgroup starts with empty cpuset.cpus/mems and refuses tasks (ENOSPC)
+ *    until both are set, and a child may only hold a subset of its parent's
+ *    (EACCES), so each level is filled from its parent right after its
+ *    mkdir. Shared parents (`/skiff`) left empty by a crashed run are filled
+ *    too. Doing it first means the pod's first hierarchy is usable before
+ *    any other is made.
+ * 3. mkdir the pod's dir in every other hierarchy (parents as needed; they
+ *    stay, shared by pods). An existing pod dir is an error, not adopted.
+ * 4. Write the limits, all before stage1's PID 1 joins, so nothing ever runs
+ *    unlimited: memory.limit_in_bytes; cpu.cfs_period_us before
+ *    cpu.cfs_quota_us (the kernel checks the quota/period pair against the
+ *    parent's bandwidth on every write, so the period must already be ours);
+ *    cpu.shares; pids.max.
+ * Any failure rmdirs the pod dirs made so far (newest first) and rethrows.
+ *
+ * Not written: memory.memsw.* (swap accounting is often off, swapaccount=0,
+ * and this host has no swap: a limit is RAM only), devices (a new devices
+ * cgroup inherits its parent's list, allow-all at the root; the pod's /dev is
+ * stage1's minimal one), freezer/blkio (joined, no limits yet).
+ */
+import { CgroupError } from '../errors.js';
+import type { CgroupFs } from './cgroup-fs.js';
+import { DEFAULT_RETRY, cgroupDir, dirsDown, ensureDir, makePodDir, pidsIn, readControl, removeDirs, writeControl } from './cgroup-ops.js';
+import { CPU_PERIOD_US, controllersFor, cpuQuotaUs, validateLimits } from './limits.js';
+import { placePod, type SelfCgroups } from './placement.js';
+import { rollback } from './rollback.js';
+import type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
+
+interface Hierarchy {
+  mount: string;
+  controllers: string[];
+}
+
+/** Real-controller hierarchies, deduplicated by mount point, the cpuset one first. */
+export function v1Hierarchies(v1: Record<string, string>): Hierarchy[] {
+  const byMount = new Map<string, string[]>();
+  for (const [controller, mount] of Object.entries(v1)) {
+    if (controller.startsWith('name=')) continue;
+    byMount.set(mount, [...(byMount.get(mount) ?? []), controller]);
+  }
+  const rank = (h: Hierarchy) => (h.controllers.includes('cpuset') ? 0 : 1);
+  return [...byMount]
+    .map(([mount, controllers]) => ({ mount, controllers }))
+    .sort((a, b) => rank(a) - rank(b) || a.mount.localeCompare(b.mount));
+}
+
+/** Copies a cpuset file from the parent when it is empty (new, or left empty by a crashed run). */
+function fillFromParent(fs: CgroupFs, dir: string, parent: string, file: string): void {
+  if (readControl(fs, `${dir}/${file}`).trim() !== '') return;
+  writeControl(fs, `${dir}/${file}`, readControl(fs, `${parent}/${file}`).trim());
+}
+
+export class V1Driver implements CgroupDriver {
+  readonly kind = 'v1' as const;
+  private readonly hierarchies: Hierarchy[];
+
+  constructor(
+    private readonly v1: Record<string, string>,
+    private readonly fs: CgroupFs,
+    private readonly self: () => SelfCgroups,
+    private readonly options: CgroupDriverOptions = {},
+  ) {
+    this.hierarchies = v1Hierarchies(v1);
+  }
+
+  async create(uuid: string, limits: PodLimits): Promise<PodCgroup> {
+    validateLimits(limits);
+    const missing = controllersFor(limits).filter((c) => this.v1[c] === undefined);
+    if (missing.length > 0) {
+      throw new CgroupError(`no cgroup v1 ${missing.join(', ')} hierarchy is mounted for the requested limits`, {
+        input: uuid,
+        hint: `mount the ${missing.join(', ')} controller(s) under /sys/fs/cgroup, or drop those limits`,
+      });
+    }
+    const place = placePod(uuid, 'v1', this.self(), this.options.parent);
+    const made: string[] = [];
+    try {
+      for (const h of this.hierarchies) {
+        const cpuset = h.controllers.includes('cpuset');
+        const dirs = [h.mount, ...dirsDown(h.mount, place.path)];
+        for (let i = 1; i < dirs.length; i++) {
+          const dir = dirs[i]!;
+          const parent = dirs[i - 1]!;
+          if (i === dirs.length - 1) {
+            makePodDir(this.fs, dir);
+            made.push(dir);
+          } else {
+            ensureDir(this.fs, dir);
+          }
+          if (cpuset) {
+            fillFromParent(this.fs, dir, parent, 'cpuset.cpus');
+            fillFromParent(this.fs, dir, parent, 'cpuset.mems');
+          }
+        }
+      }
+      this.writeLimits(place.path, limits);
+    } catch (err) {
+      throw rollback(this.fs, made, err);
+    }
+    return { join: made, cleanup: [...made].reverse(), path: place.path };
+  }
+
+  private writeLimits(path: string, limits: PodLimits): void {
+    const dir = (controller: string) => cgroupDir(this.v1[controller]!, path);
+    if (limits.memoryBytes !== undefined) {
+      writeControl(this.fs, `${dir('memory')}/memory.limit_in_bytes`, String(limits.memoryBytes));
+    }
+    if (limits.cpuMillis !== undefined) {
+      writeControl(this.fs, `${dir('cpu')}/cpu.cfs_period_us`, String(CPU_PERIOD_US));
+      writeControl(this.fs, `${dir('cpu')}/cpu.cfs_quota_us`, String(cpuQuotaUs(limits.cpuMillis)));
+    }
+    if (limits.cpuShares !== undefined) {
+      writeControl(this.fs, `${dir('cpu')}/cpu.shares`, String(limits.cpuShares));
+    }
+    if (limits.pidsMax !== undefined) {
+      writeControl(this.fs, `${dir('pids')}/pids.max`, String(limits.pidsMax));
+    }
+  }
+
+  async remove(cg: PodCgroup): Promise<void> {
+    await removeDirs(this.fs, cg.cleanup, this.options.removeRetry ?? DEFAULT_RETRY);
+  }
+
+  async pids(cg: PodCgroup): Promise<number[]> {
+    return pidsIn(this.fs, cg.join);
+  }
+}

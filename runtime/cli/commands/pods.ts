@@ -1,0 +1,90 @@
+/** The pod commands that need no stage1 handoff: list, status, stop, rm, gc, cat-manifest. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidStateError } from '../../errors.js';
+import { POD_FILES, podDir } from '../../pods/pod-dirs.js';
+import { podInfo, type PodInfo } from '../../pods/pod-info.js';
+import { gcPods, removePod, stopPod } from '../../pods/pod-lifecycle.js';
+import { listPodLocations, resolvePodUuid } from '../../pods/pod-uuid.js';
+import type { GlobalOptions } from '../global-options.js';
+import { printResult } from '../output.js';
+import { renderTable } from './image.js';
+
+/** rkt's --uuid-file: the UUID read from a file (`run --uuid-file-save` wrote it). */
+export function uuidsFrom(args: string[], uuidFile: string | undefined): string[] {
+  return uuidFile === undefined ? args : [...args, readFileSync(uuidFile, 'utf8').trim()];
+}
+
+export function list(global: GlobalOptions, flags: { full: boolean; noLegend: boolean }): void {
+  const pods = listPodLocations(global.dir).map((l) => podInfo(global.dir, l));
+  printResult(global.format, pods, (all) => {
+    const rows = [['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS']];
+    for (const pod of all) {
+      const apps = pod.apps.length === 0 ? [{ name: '-', image: '-' }] : pod.apps;
+      apps.forEach((app, i) => {
+        rows.push([
+          i === 0 ? (flags.full ? pod.uuid : pod.uuid.slice(0, 8)) : '',
+          app.name,
+          app.image,
+          i === 0 ? pod.state : '',
+          i === 0 ? (pod.created ?? '') : '',
+          i === 0 ? (pod.started ?? '') : '',
+          i === 0 ? pod.networks.join(',') : '',
+        ]);
+      });
+    }
+    return renderTable(rows, !flags.noLegend);
+  });
+}
+
+function renderStatus(pod: PodInfo): string {
+  const lines = [`state=${pod.state}`, `created=${pod.created ?? ''}`, `started=${pod.started ?? ''}`, `networks=${pod.networks.join(',')}`];
+  if (pod.pid !== undefined) lines.push(`pid=${pod.pid}`);
+  const exited = pod.state === 'exited' || pod.state.startsWith('exited ');
+  lines.push(`exited=${exited}`);
+  for (const app of pod.apps) if (app.exit !== undefined) lines.push(`app-${app.name}=${app.exit.code}`);
+  if (pod.error !== undefined) lines.push(`error=${pod.error}`);
+  return lines.join('\n');
+}
+
+export async function status(global: GlobalOptions, query: string, flags: { waitMs: number | undefined }): Promise<void> {
+  const { uuid } = resolvePodUuid(global.dir, query);
+  let pod = podInfo(global.dir, resolvePodUuid(global.dir, uuid));
+  if (flags.waitMs !== undefined) {
+    const deadline = Date.now() + flags.waitMs;
+    while (pod.state === 'running' || pod.state === 'preparing' || pod.state === 'prepared' || pod.state === 'embryo') {
+      if (Date.now() >= deadline) {
+        throw new InvalidStateError(`pod ${uuid} has not exited after ${flags.waitMs} ms`, { input: uuid, hint: 'wait longer or stop it' });
+      }
+      await sleep(50);
+      pod = podInfo(global.dir, resolvePodUuid(global.dir, uuid));
+    }
+  }
+  printResult(global.format, pod, renderStatus);
+}
+
+export async function stop(global: GlobalOptions, queries: string[], flags: { force: boolean; timeoutMs: number }): Promise<void> {
+  const results = [];
+  for (const q of queries) results.push(await stopPod(global.dir, q, flags));
+  printResult(global.format, results, (rs) => rs.map((r) => `${r.uuid} ${r.outcome}`).join('\n'));
+}
+
+export async function rm(global: GlobalOptions, queries: string[]): Promise<void> {
+  const removed = [];
+  for (const q of queries) removed.push(await removePod(global.dir, q));
+  printResult(global.format, removed, (rs) => rs.map((u) => `removed ${u}`).join('\n'));
+}
+
+export async function gc(global: GlobalOptions, flags: { gracePeriodMs: number; expirePreparedMs: number; markOnly: boolean }): Promise<void> {
+  const result = await gcPods(global.dir, flags);
+  printResult(global.format, result, (r) =>
+    [...r.marked.map((u) => `marked ${u}`), ...r.deleted.map((u) => `removed ${u}`)].join('\n'),
+  );
+}
+
+export function catManifest(global: GlobalOptions, query: string): void {
+  const location = resolvePodUuid(global.dir, query);
+  const text = readFileSync(join(podDir(global.dir, location.state, location.uuid), POD_FILES.manifest), 'utf8');
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}

@@ -1,0 +1,95 @@
+/** `skiff run`, `prepare` and `run-prepared`: prepare a pod and hand it to stage1. */
+import { writeFileSync } from 'node:fs';
+import { lockPath } from '../../../native/flock.js';
+import type { PullPolicy } from '../../../image/pull.js';
+import { parsePlatform } from '../../../image/platform.js';
+import { InvalidStateError, UsageError } from '../../errors.js';
+import { podDir } from '../../pods/pod-dirs.js';
+import { preparePod, podRuntimeSettings } from '../../pods/prepare-pod.js';
+import { podState } from '../../pods/pod-state.js';
+import { resolvePodUuid } from '../../pods/pod-uuid.js';
+import { moveToRun, startPod } from '../../pods/start-pod.js';
+import { progressFor } from '../fetch-progress.js';
+import type { GlobalOptions } from '../global-options.js';
+import { sourceOptionsOf } from '../image-options.js';
+import { bool, parseFlagsAndOperands, parsePodArgs, POD_FLAGS, single, type FlagSpec } from '../pod-args.js';
+
+/** Flags `prepare` takes: `run`'s, less the ones that only make sense at run time. */
+const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
+  Object.entries(POD_FLAGS).filter(([name]) => !['interactive', 'uuid-file-save'].includes(name)).concat([['uuid-file-save', { value: true }]]),
+);
+
+/** Flags `run-prepared` takes (rkt: the runtime-only pod flags). */
+const RUN_PREPARED_FLAGS: Record<string, FlagSpec> = {
+  net: { value: true },
+  hostname: { value: true },
+  dns: { value: true, repeat: true },
+  'hosts-entry': { value: true, repeat: true },
+  interactive: { value: false },
+};
+
+function pullOptions(global: GlobalOptions, pod: Map<string, string[]>, quiet: boolean) {
+  const platform = single(pod, 'platform');
+  const policy = (single(pod, 'pull-policy') ?? 'new') as PullPolicy;
+  if (!['new', 'update', 'never'].includes(policy)) {
+    throw new UsageError(`--pull-policy "${policy}" is not new, update or never`, { input: policy });
+  }
+  return {
+    ...sourceOptionsOf(global),
+    policy,
+    ...(platform === undefined ? {} : { platform: parsePlatform(platform) }),
+    listener: progressFor(quiet),
+  };
+}
+
+export async function run(global: GlobalOptions, argv: string[]): Promise<never> {
+  const args = parsePodArgs(argv);
+  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, bool(args.pod, 'quiet')), { keepLock: true });
+  const save = single(args.pod, 'uuid-file-save');
+  if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
+  const lock = prepared.lock;
+  if (lock === undefined) throw new InvalidStateError('internal: prepared pod is not locked');
+  const dir = moveToRun(global.dir, prepared.uuid, 'prepare');
+  return startPod(dir, lock);
+}
+
+export async function prepare(global: GlobalOptions, argv: string[]): Promise<void> {
+  const args = parsePodArgs(argv, PREPARE_FLAGS);
+  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, true), { keepLock: false });
+  const save = single(args.pod, 'uuid-file-save');
+  if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
+  process.stdout.write(`${prepared.uuid}\n`);
+}
+
+export async function runPrepared(global: GlobalOptions, argv: string[]): Promise<never> {
+  const { flags: pod, operands: query } = parseFlagsAndOperands(argv, RUN_PREPARED_FLAGS);
+  if (query.length !== 1) throw new UsageError('run-prepared takes one pod UUID', { hint: 'skiff run-prepared [flags] UUID' });
+  const location = resolvePodUuid(global.dir, query[0] as string);
+  if (location.state !== 'prepared') {
+    throw new InvalidStateError(`pod ${location.uuid} is ${podState(global.dir, location)}, not prepared`, {
+      input: location.uuid,
+      hint: "only a pod made by 'skiff prepare' can be started with run-prepared",
+    });
+  }
+  const lock = await lockPath(podDir(global.dir, 'prepared', location.uuid), 'exclusive', {
+    directory: true,
+    what: `pod ${location.uuid}`,
+  }).catch((err: unknown) => {
+    throw new InvalidStateError(`pod ${location.uuid} is being started by another command`, { input: location.uuid, cause: err });
+  });
+  let dir: string;
+  try {
+    dir = moveToRun(global.dir, location.uuid, 'prepared');
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  const rt = podRuntimeSettings(pod);
+  return startPod(dir, lock, {
+    ...(pod.has('net') ? { net: rt.net } : {}),
+    ...(pod.has('hostname') ? { hostname: rt.hostname } : {}),
+    ...(pod.has('dns') ? { dns: rt.dns } : {}),
+    ...(pod.has('hosts-entry') ? { hostsEntries: rt.hostsEntries } : {}),
+    ...(pod.has('interactive') ? { interactive: rt.interactive } : {}),
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * What `list` and `status` show about a pod, read from its dir alone: state,
+ * apps with their images and exit statuses, pid, times. Never blocks on a
+ * busy pod: the lock is only probed.
+ */
+import { existsSync } from 'node:fs';
+import { podDir } from './pod-dirs.js';
+import { readPodManifest, type PodManifest } from './pod-manifest.js';
+import { podCreated, podState, readAppExit, readAppStarted, readPodPid, readStage1Error, type AppExit, type PodState } from './pod-state.js';
+import type { PodLocation } from './pod-uuid.js';
+
+export interface AppInfo {
+  name: string;
+  image: string;
+  imageId: string;
+  started: string | undefined;
+  exit: AppExit | undefined;
+}
+
+export interface PodInfo {
+  uuid: string;
+  state: PodState;
+  created: string | undefined;
+  started: string | undefined;
+  pid: number | undefined;
+  apps: AppInfo[];
+  networks: string[];
+  /** The pod's overall status when exited: first failing app's code, else 0. */
+  exitCode: number | undefined;
+  error: string | undefined;
+}
+
+function manifestOrNull(dir: string): PodManifest | null {
+  try {
+    return readPodManifest(dir);
+  } catch {
+    return null;
+  }
+}
+
+export function podInfo(storeDir: string, location: PodLocation): PodInfo {
+  const dir = podDir(storeDir, location.state, location.uuid);
+  const state = podState(storeDir, location);
+  const manifest = existsSync(dir) ? manifestOrNull(dir) : null;
+  const apps: AppInfo[] = (manifest?.apps ?? []).map((a) => ({
+    name: a.name,
+    image: a.image.name,
+    imageId: a.image.id,
+    started: readAppStarted(dir, a.name),
+    exit: readAppExit(dir, a.name),
+  }));
+  const starts = apps.map((a) => a.started).filter((s): s is string => s !== undefined).sort();
+  const exits = apps.map((a) => a.exit).filter((e): e is AppExit => e !== undefined);
+  const firstFailure = [...exits].filter((e) => e.code !== 0).sort((a, b) => a.finished.localeCompare(b.finished))[0];
+  const ended = state === 'exited' || state === 'exited garbage' || state === 'exited deleting';
+  const error = readStage1Error(dir);
+  return {
+    uuid: location.uuid,
+    state,
+    created: manifest?.created ?? podCreated(dir),
+    started: starts[0],
+    pid: state === 'running' ? readPodPid(dir) : undefined,
+    apps,
+    networks: manifest === null ? [] : [manifest.runtime.net],
+    exitCode: !ended ? undefined : error !== undefined && exits.length === 0 ? 254 : (firstFailure?.code ?? 0),
+    error,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * The pod manifest (`<pod dir>/pod`): everything stage0 decided about a pod at
+ * prepare time, so `run-prepared`, `status`, `enter`, `cat-manifest` and `gc`
+ * need nothing else. Written once, atomically; JSON.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
+import { InvalidStateError } from '../errors.js';
+import { POD_FILES } from './pod-dirs.js';
+
+export interface AppLimits {
+  memoryBytes?: number;
+  cpuMillis?: number;
+  cpuShares?: number;
+  pidsMax?: number;
+}
+
+export interface AppManifest {
+  name: string;
+  image: { id: string; name: string };
+  exec: string[];
+  env: string[];
+  workingDir: string;
+  uid: number;
+  gid: number;
+  supplementaryGids: number[];
+  caps: string[];
+  noNewPrivs: boolean;
+  readonlyRootfs: boolean;
+  mounts: Array<{ volume: string; target: string }>;
+  limits: AppLimits;
+}
+
+export interface VolumeManifest {
+  name: string;
+  kind: 'host' | 'empty';
+  /** host: the host path; empty: a dir in the pod dir. */
+  source: string;
+  readOnly: boolean;
+}
+
+export type PodNet = 'none' | 'host';
+
+export interface PodManifest {
+  version: 1;
+  uuid: string;
+  created: string;
+  /** Image layer dirs, bottom to top, for the pod's root filesystem. */
+  layers: string[];
+  /** true: a rendered copy instead of an overlay (`--no-overlay`). */
+  noOverlay: boolean;
+  volumes: VolumeManifest[];
+  apps: AppManifest[];
+  /** Runtime settings; `run-prepared` may override them. */
+  runtime: {
+    net: PodNet;
+    hostname: string | undefined;
+    dns: string[];
+    hostsEntries: string[];
+    interactive: boolean;
+  };
+}
+
+export function writePodManifest(podDir: string, manifest: PodManifest): void {
+  writeFileAtomic(join(podDir, POD_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+}
+
+export function readPodManifest(podDir: string): PodManifest {
+  let text: string;
+  try {
+    text = readFileSync(join(podDir, POD_FILES.manifest), 'utf8');
+  } catch (err) {
+    throw new InvalidStateError(`pod ${podDir} has no manifest (it was never fully prepared)`, {
+      input: podDir,
+      cause: err,
+      hint: "remove it with 'skiff rm' or 'skiff gc'",
+    });
+  }
+  return JSON.parse(text) as PodManifest;
+}
+
+/** Pod-level cgroup limits: the sum over apps of each limit some app sets. */
+export function podLimits(apps: AppManifest[]): AppLimits {
+  const out: AppLimits = {};
+  for (const key of ['memoryBytes', 'cpuMillis', 'cpuShares', 'pidsMax'] as const) {
+    const values = apps.map((a) => a.limits[key]).filter((v): v is number => v !== undefined);
+    if (values.length > 0) out[key] = values.reduce((a, b) => a + b, 0);
+  }
+  return out;
+}

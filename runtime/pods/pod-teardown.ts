@@ -1,0 +1,79 @@
+/**
+ * Removing a pod that no longer runs: undo what stage1 would have undone if it
+ * had not been killed (cgroups, the netns bind mount, IPAM files, all listed
+ * in the pod's stage1 config), then delete the pod dir. Every step is
+ * idempotent ("already gone" is success), so rm and gc can be repeated.
+ */
+import { readFileSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CgroupError, InvalidStateError } from '../errors.js';
+import { readStage1Values } from './stage1-config.js';
+
+function mountedUnder(dir: string): string[] {
+  const prefix = `${dir}/`;
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((mp): mp is string => mp !== undefined && (mp === dir || mp.startsWith(prefix)));
+}
+
+function gone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'EINVAL';
+}
+
+/** A cgroup whose last process is still dying answers EBUSY for a moment. */
+async function rmdirRetrying(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 40) throw err;
+      await sleep(50);
+    }
+  }
+}
+
+export async function teardownPodLeftovers(podDir: string): Promise<void> {
+  for (const dir of readStage1Values(podDir, 'cgroup-cleanup')) {
+    try {
+      await rmdirRetrying(dir);
+    } catch (err) {
+      if (gone(err)) continue;
+      throw new CgroupError(`cannot remove cgroup ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        input: dir,
+        cause: err,
+        hint: 'something still runs in it; stop the pod first (skiff stop --force)',
+      });
+    }
+  }
+  for (const path of readStage1Values(podDir, 'netns-cleanup')) {
+    const { unmountDetached } = await import('../../native/mount.js');
+    unmountDetached(path);
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if (!gone(err)) throw err;
+    }
+  }
+  for (const path of readStage1Values(podDir, 'file-cleanup')) {
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if (!gone(err)) throw err;
+    }
+  }
+}
+
+/** Deletes the pod dir, refusing if anything is still mounted inside it. */
+export function deletePodDir(podDir: string): void {
+  const mounts = mountedUnder(podDir);
+  if (mounts.length > 0) {
+    throw new InvalidStateError(`pod dir ${podDir} still has mounts: ${mounts.join(', ')}`, {
+      input: podDir,
+      hint: 'a pod process may still run; stop it, then retry',
+    });
+  }
+  rmSync(podDir, { recursive: true, force: true });
+}

@@ -1,0 +1,131 @@
+/**
+ * `prepare` (and the first half of `run`): a new pod dir, locked from birth,
+ * moved embryo → prepare, filled (images pulled, apps resolved, manifest and
+ * overlay dirs written), then either moved on to prepared and unlocked, or
+ * handed to startPod still locked (`run`). A failure removes the pod dir:
+ * nothing half-prepared is left behind.
+ */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { lockPath, type HeldLock } from '../../native/flock.js';
+import { pullImage, type PullOptions } from '../../image/pull.js';
+import { POD_IMAGES_FILE } from '../../image/store/images-in-use.js';
+import { loadStoredImage, type StoredImage } from '../../image/store/stored-image.js';
+import { storePaths } from '../../image/store/store-paths.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import { UsageError } from '../errors.js';
+import { bool, single, type PodArgs } from '../cli/pod-args.js';
+import { buildApps, parseVolume } from './build-apps.js';
+import { POD_FILES, podDir } from './pod-dirs.js';
+import { writePodManifest, type PodManifest, type PodNet } from './pod-manifest.js';
+import { newPodUuid } from './pod-uuid.js';
+
+export interface PreparedPod {
+  uuid: string;
+  /** The pod dir in its current state (prepare/ when locked for run, prepared/ otherwise). */
+  dir: string;
+  manifest: PodManifest;
+  /** Held when prepared for `run`. */
+  lock: HeldLock | undefined;
+}
+
+export function podRuntimeSettings(pod: PodArgs['pod']): PodManifest['runtime'] {
+  const net = single(pod, 'net') ?? 'none';
+  if (net !== 'none' && net !== 'host') {
+    throw new UsageError(`--net=${net} is not available yet`, {
+      input: net,
+      hint: 'use --net=none (loopback only) or --net=host; bridge and overlay networks come with the network work',
+    });
+  }
+  const dns = (pod.get('dns') ?? []).flatMap((d) => d.split(',')).filter(Boolean);
+  for (const d of dns) {
+    if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(d)) throw new UsageError(`--dns "${d}" is not an IP address`, { input: d });
+  }
+  const hostsEntries = (pod.get('hosts-entry') ?? []).map((e) => {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--hosts-entry "${e}" is not IP=HOSTNAME`, { input: e });
+    return `${e.slice(0, eq)} ${e.slice(eq + 1)}`;
+  });
+  return {
+    net: net as PodNet,
+    hostname: single(pod, 'hostname'),
+    dns,
+    hostsEntries,
+    interactive: bool(pod, 'interactive'),
+  };
+}
+
+export async function preparePod(
+  storeDir: string,
+  args: PodArgs,
+  pull: PullOptions,
+  options: { keepLock: boolean; hostEnv?: NodeJS.ProcessEnv },
+): Promise<PreparedPod> {
+  const runtime = podRuntimeSettings(args.pod);
+  if (runtime.interactive && args.apps.length > 1) {
+    throw new UsageError('--interactive needs a pod with one app', { hint: 'drop --interactive or run one image' });
+  }
+  if (bool(args.pod, 'no-overlay')) {
+    throw new UsageError('--no-overlay is not available yet', { hint: 'run without it; pods use an overlay of the cached layers' });
+  }
+  const volumes = (args.pod.get('volume') ?? []).map(parseVolume);
+
+  const uuid = newPodUuid();
+  const embryo = podDir(storeDir, 'embryo', uuid);
+  mkdirSync(dirname(embryo), { recursive: true, mode: 0o711 });
+  mkdirSync(embryo, { mode: 0o711 });
+  const lock = await lockPath(embryo, 'exclusive', { directory: true, what: `pod ${uuid}` });
+  let dir = podDir(storeDir, 'prepare', uuid);
+  try {
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o711 });
+    renameSync(embryo, dir);
+    const paths = storePaths(storeDir);
+    const images: StoredImage[] = [];
+    for (const app of args.apps) images.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
+    const first = images[0] as StoredImage;
+    if (images.some((i) => i.record.id !== first.record.id)) {
+      throw new UsageError('the apps of one pod must share an image for now', {
+        hint: 'run the images as separate pods; per-app root filesystems are not implemented yet',
+      });
+    }
+    // Everything the pod uses is listed before the manifest exists, so image gc never races it.
+    writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`);
+    const apps = buildApps({
+      apps: args.apps.map((a, i) => ({ args: a, image: images[i] as StoredImage })),
+      pod: args.pod,
+      volumes,
+      hostEnv: options.hostEnv ?? process.env,
+    });
+    for (const sub of [join(POD_FILES.overlay, 'upper'), join(POD_FILES.overlay, 'work'), POD_FILES.rootfs, POD_FILES.apps]) {
+      mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
+    }
+    for (const v of volumes.filter((v) => v.kind === 'empty')) {
+      v.source = join(dir, POD_FILES.volumes, v.name);
+      mkdirSync(v.source, { recursive: true, mode: 0o755 });
+    }
+    const manifest: PodManifest = {
+      version: 1,
+      uuid,
+      created: new Date().toISOString(),
+      layers: first.layerDirs,
+      noOverlay: false,
+      volumes,
+      apps,
+      runtime,
+    };
+    writePodManifest(dir, manifest);
+    writeFileSync(join(dir, POD_FILES.created), '');
+    if (options.keepLock) return { uuid, dir, manifest, lock };
+    const prepared = podDir(storeDir, 'prepared', uuid);
+    mkdirSync(dirname(prepared), { recursive: true, mode: 0o711 });
+    renameSync(dir, prepared);
+    dir = prepared;
+    lock.release();
+    return { uuid, dir, manifest, lock: undefined };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(embryo, { recursive: true, force: true });
+    lock.release();
+    throw err;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What stage0 tells stage1 about a pod (native/stage1-protocol.md), built
+ * from the pod manifest, its runtime settings and its cgroup.
+ */
+import { join } from 'node:path';
+import type { PodCgroupDirs } from './pod-cgroup.js';
+import { POD_FILES } from './pod-dirs.js';
+import type { PodManifest } from './pod-manifest.js';
+import type { Stage1Pairs } from './stage1-config.js';
+
+/** Docker's masked and read-only /proc and /sys paths. */
+export const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const STOP_TIMEOUT_SECONDS = 10;
+
+export function defaultHostname(uuid: string): string {
+  return `skiff-${uuid.slice(0, 8)}`;
+}
+
+export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs): Stage1Pairs {
+  const rt = manifest.runtime;
+  const pairs: Stage1Pairs = [
+    ['version', '1'],
+    ['uuid', manifest.uuid],
+    ['pod-dir', podDir],
+    ['lock-fd', String(lockFd)],
+    ['hostname', rt.hostname ?? defaultHostname(manifest.uuid)],
+  ];
+  if (manifest.noOverlay) {
+    pairs.push(['rootfs-dir', join(podDir, POD_FILES.rootfs + '-copy')]);
+  } else {
+    for (const layer of [...manifest.layers].reverse()) pairs.push(['rootfs-lower', layer]);
+    pairs.push(['rootfs-upper', join(podDir, POD_FILES.overlay, 'upper')], ['rootfs-work', join(podDir, POD_FILES.overlay, 'work')]);
+  }
+  pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
+  pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
+  for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
+  for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
+  for (const ip of rt.dns) pairs.push(['dns', ip]);
+  for (const entry of rt.hostsEntries) pairs.push(['hosts-entry', entry]);
+  for (const v of manifest.volumes) {
+    pairs.push(['volume', [v.name, v.kind, v.source, v.readOnly ? '1' : '0'].join('\t')]);
+  }
+  for (const path of MASKED_PATHS) pairs.push(['mask-path', path]);
+  for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
+  pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);
+  for (const app of manifest.apps) {
+    pairs.push(['app', app.name], ['exec', app.exec[0] as string]);
+    for (const arg of app.exec.slice(1)) pairs.push(['arg', arg]);
+    for (const env of app.env) pairs.push(['env', env]);
+    pairs.push(['working-dir', app.workingDir], ['uid', String(app.uid)], ['gid', String(app.gid)]);
+    for (const gid of app.supplementaryGids) pairs.push(['supplementary-gid', String(gid)]);
+    pairs.push(['caps', app.caps.join(',')], ['no-new-privs', app.noNewPrivs ? '1' : '0']);
+    for (const m of app.mounts) pairs.push(['mount', `${m.volume}\t${m.target}`]);
+    if (app.readonlyRootfs) pairs.push(['readonly-rootfs', '1']);
+    if (rt.interactive) pairs.push(['interactive', '1']);
+  }
+  return pairs;
+}

@@ -1,0 +1,66 @@
+/**
+ * The handoff to stage1 (DESIGN.md, "The pieces"): with the pod dir locked,
+ * move it to run/, create its cgroup, write the stage1 config, and execve()
+ * stage1 in place, passing it the lock fd. From then on stage1 is the pod's
+ * supervisor under this very PID, and Node is gone.
+ *
+ * If anything fails before the exec, the cgroup is removed again and the
+ * reason is written to the pod's stage1-error, so `status` shows why the pod
+ * exited without running; the pod stays in run/ (exited) for gc or rm.
+ */
+import { mkdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execInPlace } from '../../native/exec.js';
+import type { HeldLock } from '../../native/flock.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import { asSkiffError, InvalidStateError } from '../errors.js';
+import { stage1Path } from '../install-paths.js';
+import { POD_FILES, podDir, type PodDirState } from './pod-dirs.js';
+import { podLimits, readPodManifest, writePodManifest, type PodManifest } from './pod-manifest.js';
+import { createPodCgroup, removePodCgroup } from './pod-cgroup.js';
+import { writeStage1Config } from './stage1-config.js';
+import { stage1Pairs } from './stage1-pairs.js';
+
+/** Moves a locked pod to run/. Losing a race (another run-prepared) is an InvalidStateError. */
+export function moveToRun(storeDir: string, uuid: string, from: PodDirState): string {
+  const target = podDir(storeDir, 'run', uuid);
+  mkdirSync(dirname(target), { recursive: true, mode: 0o711 });
+  try {
+    renameSync(podDir(storeDir, from, uuid), target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new InvalidStateError(`pod ${uuid} is no longer ${from} (another command started or removed it)`, {
+        input: uuid,
+        hint: "see 'skiff status'",
+      });
+    }
+    throw err;
+  }
+  return target;
+}
+
+export async function startPod(
+  dir: string,
+  lock: HeldLock,
+  overrides: Partial<PodManifest['runtime']> = {},
+): Promise<never> {
+  let cgroup: Awaited<ReturnType<typeof createPodCgroup>> | undefined;
+  try {
+    const manifest = readPodManifest(dir);
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+    if (Object.keys(defined).length > 0) {
+      manifest.runtime = { ...manifest.runtime, ...defined };
+      writePodManifest(dir, manifest);
+    }
+    cgroup = await createPodCgroup(manifest.uuid, podLimits(manifest.apps));
+    const config = writeStage1Config(dir, stage1Pairs(dir, manifest, lock.fd, cgroup));
+    const stage1 = stage1Path();
+    execInPlace(stage1, ['skiff-stage1', 'run', config], ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], [lock.fd]);
+  } catch (err) {
+    if (cgroup !== undefined) await removePodCgroup(cgroup).catch(() => undefined);
+    const e = asSkiffError(err);
+    writeFileAtomic(join(dir, POD_FILES.stage1Error), `stage0: ${e.message}\n`);
+    lock.release();
+    throw err;
+  }
+}

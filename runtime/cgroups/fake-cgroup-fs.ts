@@ -383,7 +383,7 @@ export class FakeCgroupFs implements CgroupFs {
   private setBandwidth(dir: string, node: Node, quota: string, period: string, path: string): void {
     const ratio = (q: string, p: string) => (q === '-1' ? Infinity : Number(q) / Number(p));
     const mine = ratio(quota, period);
-    for (let up = node.parent; up !== undefined; up = this.nodes.get(up)?.parent) {
+    for (let up = mine === Infinity ? undefined : node.parent; up !== undefined; up = this.nodes.get(up)?.parent) {
       const a = this.nodes.get(up);
       const theirs = ratio(a?.values.get('cpu.cfs_quota_us') ?? '-1', a?.values.get('cpu.cfs_period_us') ?? '100000');
       if (theirs !== Infinity) {
@@ -399,3 +399,36 @@ export class FakeCgroupFs implements CgroupFs {
     node.values.set('cpu.cfs_quota_us', quota).set('cpu.cfs_period_us', period);
   }
 }
+
+/** Layouts for tests: this host (hybrid, cpu and cpuacct apart), a co-mounted v1 one, and pure v2. */
+export const fakeLayouts = {
+  hybrid: {
+    v1: {
+      cpu: '/sys/fs/cgroup/cpu',
+      cpuacct: '/sys/fs/cgroup/cpuacct',
+      cpuset: '/sys/fs/cgroup/cpuset',
+      memory: '/sys/fs/cgroup/memory',
+      devices: '/sys/fs/cgroup/devices',
+      freezer: '/sys/fs/cgroup/freezer',
+      blkio: '/sys/fs/cgroup/blkio',
+      pids: '/sys/fs/cgroup/pids',
+      'name=systemd': '/sys/fs/cgroup/systemd',
+    },
+    v2: { mount: '/sys/fs/cgroup/unified', controllers: ['hugetlb'] },
+  },
+  coMounted: {
+    v1: {
+      cpu: '/sys/fs/cgroup/cpu,cpuacct',
+      cpuacct: '/sys/fs/cgroup/cpu,cpuacct',
+      cpuset: '/sys/fs/cgroup/cpuset',
+      memory: '/sys/fs/cgroup/memory',
+      pids: '/sys/fs/cgroup/pids',
+      'name=systemd': '/sys/fs/cgroup/systemd',
+    },
+    v2: null,
+  },
+  v2: {
+    v1: {},
+    v2: { mount: '/sys/fs/cgroup', controllers: ['cpuset', 'cpu', 'io', 'memory', 'hugetlb', 'pids', 'rdma', 'misc'] },
+  },
+} satisfies Record<string, { v1: Record<string, string>; v2: { mount: string; controllers: string[] } | null }>;

@@ -182,10 +182,13 @@ export async function gcPods(
     }
   }
   if (options.markOnly) return result;
+  // Pods marked just now count from now: the marks above are newer than `now`. File times
+  // have sub-millisecond parts that Date.now() lacks, hence the floor below.
+  const sweepNow = options.now ?? Date.now();
   for (const location of listPodLocations(storeDir)) {
     if (location.state !== 'exited-garbage' && location.state !== 'garbage') continue;
     const dir = podDir(storeDir, location.state, location.uuid);
-    if (location.state === 'exited-garbage' && now - markedAt(dir) < options.gracePeriodMs) continue;
+    if (location.state === 'exited-garbage' && sweepNow - Math.floor(markedAt(dir)) < options.gracePeriodMs) continue;
     if (await deletePod(storeDir, location)) result.deleted.push(location.uuid);
   }
   return result;

@@ -35,7 +35,7 @@ export interface AppManifest {
 export interface VolumeManifest {
   name: string;
   kind: 'host' | 'empty';
-  /** host: the host path; empty: a dir in the pod dir. */
+  /** host: the host path; empty: unused (the dir is `volumes/NAME` in the pod dir). */
   source: string;
   readOnly: boolean;
 }

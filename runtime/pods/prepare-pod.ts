@@ -100,8 +100,7 @@ export async function preparePod(
       mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
     }
     for (const v of volumes.filter((v) => v.kind === 'empty')) {
-      v.source = join(dir, POD_FILES.volumes, v.name);
-      mkdirSync(v.source, { recursive: true, mode: 0o755 });
+      mkdirSync(join(dir, POD_FILES.volumes, v.name), { recursive: true, mode: 0o755 });
     }
     const manifest: PodManifest = {
       version: 1,

@@ -43,7 +43,9 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   for (const ip of rt.dns) pairs.push(['dns', ip]);
   for (const entry of rt.hostsEntries) pairs.push(['hosts-entry', entry]);
   for (const v of manifest.volumes) {
-    pairs.push(['volume', [v.name, v.kind, v.source, v.readOnly ? '1' : '0'].join('\t')]);
+    // An empty volume lives in the pod dir, which moved (prepare → run) since the manifest was written.
+    const source = v.kind === 'empty' ? join(podDir, POD_FILES.volumes, v.name) : v.source;
+    pairs.push(['volume', [v.name, v.kind, source, v.readOnly ? '1' : '0'].join('\t')]);
   }
   for (const path of MASKED_PATHS) pairs.push(['mask-path', path]);
   for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);

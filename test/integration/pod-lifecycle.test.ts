@@ -1,0 +1,228 @@
+/**
+ * Pods through the CLI, as users run them: exit codes, multi-app pods,
+ * prepare/run-prepared (and their race), list/status, enter, stop, signals,
+ * rm and gc, and that nothing is left behind. Isolation details are checked
+ * against stage1 directly in stage1-*.test.ts; here the stage0 flags that
+ * produce them are checked through the probe.
+ */
+import test from 'ava';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { podStore, waitRunning } from '../support/pod-store.js';
+
+interface ProbeInfo {
+  pid: number;
+  uid: number;
+  gid: number;
+  groups: number[];
+  hostname: string;
+  cwd: string;
+  env: Record<string, string>;
+  no_new_privs: boolean;
+  caps: { eff_names: string[] };
+  cgroup: { limits: { memory: number | string | null; pids: number | string | null; cpu_quota: number | string | null } };
+  mounts: Array<{ mountpoint: string; ro: boolean }>;
+  interfaces: Array<{ name: string }>;
+}
+
+const info = (stdout: string): ProbeInfo => JSON.parse(stdout.trim().split('\n')[0] ?? '{}') as ProbeInfo;
+
+test('run passes the app status through: 0, 7, and 137 when the memory limit kills it', async (t) => {
+  const s = await podStore(t);
+  const ok = await s.skiff(['run', s.image, '--exec', '/probe', '--', 'exit', '0']);
+  t.is(ok.code, 0, ok.stderr);
+  const seven = await s.skiff(['run', s.image, '--exec', '/probe', '--', 'exit', '7']);
+  t.is(seven.code, 7, seven.stderr);
+  const oom = await s.skiff(['run', s.image, '--memory', '32M', '--exec', '/probe', '--', 'alloc', '64']);
+  t.is(oom.code, 137, oom.stderr);
+});
+
+test('a multi-app pod stops at the first failing app and returns its status', async (t) => {
+  const s = await podStore(t);
+  const r = await s.skiff([
+    'run', s.image, '--name', 'sleeper', '--exec', '/probe', '--', 'sleep', '30',
+    '---', s.image, '--name', 'failer', '--exec', '/probe', '--', 'exit', '3',
+  ]);
+  t.is(r.code, 3, r.stderr);
+  const list = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout) as Array<{ apps: Array<{ name: string; exit?: { code: number } }> }>;
+  const apps = Object.fromEntries(list[0]?.apps.map((a) => [a.name, a.exit?.code]) ?? []);
+  t.deepEqual(apps, { sleeper: 143, failer: 3 });
+});
+
+test('app flags reach the app: user and groups by name, env, cwd, caps, read-only root, limits', async (t) => {
+  const s = await podStore(t);
+  const r = await s.skiff([
+    'run', '--hostname', 'pod-one', '--set-env', 'POD=1', s.image,
+    '--user', 'skiff', '--environment', 'APP=2', '--working-dir', '/tmp', '--caps-retain', 'CAP_KILL,net_bind_service',
+    '--readonly-rootfs', '--pids-limit', '50', '--memory', '64Mi', '--cpu', '500m',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const p = info(r.stdout);
+  t.is(p.uid, 1000);
+  t.is(p.gid, 1000);
+  t.deepEqual(p.groups, [10]);
+  t.is(p.hostname, 'pod-one');
+  t.is(p.cwd, '/tmp');
+  t.is(p.env['POD'], '1');
+  t.is(p.env['APP'], '2');
+  t.is(p.env['SKIFF_FIXTURE'], 'probe', 'the image env is kept');
+  t.is(p.env['HOME'], '/home/skiff');
+  t.true(p.no_new_privs);
+  t.deepEqual(p.caps.eff_names.sort(), ['CAP_KILL', 'CAP_NET_BIND_SERVICE']);
+  t.true(p.mounts.find((m) => m.mountpoint === '/')?.ro);
+  t.is(p.cgroup.limits.pids, 50);
+  t.is(p.cgroup.limits.memory, 64 * 1024 * 1024);
+  t.is(p.cgroup.limits.cpu_quota, 50000);
+  t.deepEqual(p.interfaces.map((i) => i.name), ['lo'], '--net=none by default: loopback only');
+});
+
+test('the default hostname is skiff-<uuid8> and volumes are mounted read-only and read-write', async (t) => {
+  const s = await podStore(t);
+  const r = await s.skiff([
+    'run', '--volume', 'scratch,kind=empty', '--volume', 'config,kind=host,source=/etc,readOnly=true',
+    s.image, '--mount', 'volume=scratch,target=/scratch', '--mount', 'volume=config,target=/config', '--exec', '/bin/sh', '--',
+    '-c', 'echo hi > /scratch/x && cat /scratch/x && (echo no > /config/x 2>/dev/null && echo WROTE || echo READONLY) && hostname',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const [hi, ro, hostname] = r.stdout.trim().split('\n');
+  t.is(hi, 'hi');
+  t.is(ro, 'READONLY');
+  const list = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout) as Array<{ uuid: string }>;
+  t.is(hostname, `skiff-${list[0]?.uuid.slice(0, 8)}`);
+});
+
+test('prepare then run-prepared; a second run-prepared of the same pod loses', async (t) => {
+  const s = await podStore(t);
+  const p = await s.skiff(['prepare', s.image, '--exec', '/probe', '--', 'sleep', '1']);
+  t.is(p.code, 0, p.stderr);
+  const uuid = p.stdout.trim();
+  t.regex(uuid, /^[0-9a-f-]{36}$/);
+  t.regex((await s.skiff(['status', uuid])).stdout, /^state=prepared$/m);
+  const [a, b] = await Promise.all([s.skiff(['run-prepared', uuid.slice(0, 8)]), s.skiff(['run-prepared', uuid])]);
+  const codes = [a.code, b.code].sort();
+  t.deepEqual(codes, [0, 254], `${a.stderr} ${b.stderr}`);
+  t.regex([a, b].find((r) => r.code === 254)?.stderr ?? '', /no longer prepared|not prepared|being started/);
+});
+
+test('status --wait, list and status as JSON; enter sees the pod; stop then --force', async (t) => {
+  const s = await podStore(t);
+  const pod = s.start(['run', '--hostname', 'entered', s.image, '--exec', '/probe', '--', 'ignore-term', '60']);
+  const uuid = await waitRunning(s);
+  const status = JSON.parse((await s.skiff(['--format', 'json', 'status', uuid])).stdout) as { state: string; pid: number };
+  t.is(status.state, 'running');
+  t.true(status.pid > 0);
+  const entered = await s.skiff(['enter', uuid, '/bin/hostname']);
+  t.is(entered.code, 0, entered.stderr);
+  t.is(entered.stdout.trim(), 'entered');
+  // The app ignores SIGTERM: a plain stop with a short timeout must escalate to SIGKILL.
+  const stop = await s.skiff(['stop', '--timeout', '1s', uuid]);
+  t.is(stop.code, 0, stop.stderr);
+  t.regex(stop.stdout, new RegExp(`${uuid} (killed|stopped)`));
+  t.is(await pod.exited, 137);
+  const waited = await s.skiff(['status', '--wait=5s', uuid]);
+  t.regex(waited.stdout, /^state=exited$/m);
+  t.regex(waited.stdout, /^app-probe=137$|^app-layout=137$/m);
+  const forced = s.start(['run', s.image, '--exec', '/probe', '--', 'sleep', '60']);
+  const second = await waitRunning(s);
+  t.is((await s.skiff(['stop', '--force', second])).code, 0);
+  t.is(await forced.exited, 137);
+});
+
+test('SIGTERM to skiff run stops the pod gracefully: the app sees it and exits 0', async (t) => {
+  const s = await podStore(t);
+  const pod = s.start(['run', s.image, '--exec', '/probe', '--', 'signal-report', '30']);
+  await waitRunning(s);
+  for (let i = 0; i < 100 && !pod.output().stdout.includes('waiting'); i++) await sleep(20);
+  pod.child.kill('SIGTERM');
+  t.is(await pod.exited, 0);
+  t.regex(pod.output().stdout, /"signal":"SIGTERM"/);
+});
+
+test('rm refuses a running pod and removes an exited one; gc honours the grace period and expiry', async (t) => {
+  const s = await podStore(t);
+  const run = s.start(['run', s.image, '--exec', '/probe', '--', 'sleep', '60']);
+  const uuid = await waitRunning(s);
+  const refused = await s.skiff(['rm', uuid]);
+  t.is(refused.code, 254);
+  t.regex(refused.stderr, /is running; stop it first/);
+  await s.skiff(['stop', '--force', uuid]);
+  await run.exited;
+  t.is((await s.skiff(['rm', uuid])).code, 0);
+  t.false(existsSync(join(s.dir, 'pods', 'run', uuid)));
+
+  t.is((await s.skiff(['run', s.image, '--exec', '/probe', '--', 'exit', '0'])).code, 0);
+  const prepared = (await s.skiff(['prepare', s.image])).stdout.trim();
+  const keep = await s.skiff(['gc']);
+  t.regex(keep.stdout, /^marked /m, 'the exited pod is marked');
+  t.notRegex(keep.stdout, /^removed /m, 'but kept for the grace period');
+  t.truthy(readdirSync(join(s.dir, 'pods', 'prepared')).includes(prepared), 'a fresh prepared pod is kept');
+  const sweep = await s.skiff(['gc', '--grace-period=0s', '--expire-prepared=0s']);
+  t.regex(sweep.stdout, new RegExp(`^removed ${prepared}$`, 'm'));
+  const left = ['run', 'prepared', 'exited-garbage', 'garbage'].flatMap((st) =>
+    existsSync(join(s.dir, 'pods', st)) ? readdirSync(join(s.dir, 'pods', st)) : [],
+  );
+  t.deepEqual(left, []);
+});
+
+test('kill -9 of the stage1 supervisor kills the pod; gc cleans up cgroups and the pod dir', async (t) => {
+  const s = await podStore(t);
+  const run = s.start(['run', s.image, '--exec', '/probe', '--', 'sleep', '60']);
+  const uuid = await waitRunning(s);
+  const pid1 = Number(readFileSync(join(s.dir, 'pods', 'run', uuid, 'pid'), 'utf8'));
+  run.child.kill('SIGKILL');
+  await run.exited;
+  // A dead pod process may linger as a zombie until the host's init reaps it: dead all the same.
+  const alive = (): boolean => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid1}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 100 && alive(); i++) await sleep(20);
+  t.false(alive(), 'the pod died with its supervisor');
+  t.regex((await s.skiff(['status', uuid])).stdout, /^state=exited$/m);
+  const memoryCg = join('/sys/fs/cgroup/memory', s.cgroupParent, uuid);
+  t.true(existsSync(memoryCg), 'the killed stage1 could not remove its cgroup');
+  const gc = await s.skiff(['gc', '--grace-period=0s']);
+  t.is(gc.code, 0, gc.stderr);
+  t.false(existsSync(memoryCg));
+  t.false(existsSync(join(s.dir, 'pods', 'run', uuid)));
+  t.false(existsSync(join(s.dir, 'pods', 'exited-garbage', uuid)));
+});
+
+test('after 20 pods nothing is left: no mount, cgroup or pod dir', async (t) => {
+  const s = await podStore(t);
+  const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+  for (let i = 0; i < 20; i++) {
+    const r = await s.skiff(['run', s.image, '--memory', '64M', '--exec', '/probe', '--', 'exit', String(i % 3)]);
+    t.is(r.code, i % 3, r.stderr);
+  }
+  t.is((await s.skiff(['gc', '--grace-period=0s'])).code, 0);
+  t.is(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, mountsBefore);
+  for (const hierarchy of ['memory', 'pids', 'cpu']) {
+    const parent = join('/sys/fs/cgroup', hierarchy, s.cgroupParent);
+    t.deepEqual(existsSync(parent) ? readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [], [], hierarchy);
+  }
+  t.deepEqual(readdirSync(join(s.dir, 'pods', 'exited-garbage')), []);
+  t.deepEqual(existsSync(join(s.dir, 'pods', 'run')) ? readdirSync(join(s.dir, 'pods', 'run')) : [], []);
+});
+
+test('pod usage errors exit 2 with one line', async (t) => {
+  const s = await podStore(t);
+  const cases: Array<[string[], RegExp]> = [
+    [['run'], /no image given/],
+    [['run', s.image, '--bogus'], /unknown app flag '--bogus'/],
+    [['run', '--net=overlay', s.image], /--net=overlay is not available yet/],
+    [['run', s.image, '--memory', 'lots'], /--memory "lots" is not a memory size/],
+    [['run', s.image, '--caps-retain', 'cap_flying'], /unknown capability "cap_flying"/],
+    [['status', 'zzzz'], /is not a pod UUID/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await s.skiff(args);
+    t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, re);
+    t.is(r.stderr.trim().split('\n').length, 1);
+  }
+});

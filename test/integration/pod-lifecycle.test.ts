@@ -226,3 +226,41 @@ test('pod usage errors exit 2 with one line', async (t) => {
     t.is(r.stderr.trim().split('\n').length, 1);
   }
 });
+
+test('limits act on the apps: pids limit refuses forks, CPU quota throttles', async (t) => {
+  const s = await podStore(t);
+  const forks = await s.skiff(['run', s.image, '--pids-limit', '8', '--exec', '/probe', '--', 'fork', '20']);
+  t.is(forks.code, 1, forks.stderr);
+  t.regex(forks.stdout, /"error":"EAGAIN"/);
+  const spin = await s.skiff(['run', s.image, '--cpu', '200m', '--exec', '/probe', '--', 'spin', '1']);
+  t.is(spin.code, 0, spin.stderr);
+  const { wall, cpu } = JSON.parse(spin.stdout) as { wall: number; cpu: number };
+  t.true(cpu / wall < 0.5, `cpu ${cpu} s in ${wall} s of wall time`);
+});
+
+test('env files, inherited env, DNS, hosts entries and the UUID file reach the pod', async (t) => {
+  const s = await podStore(t);
+  const { writeFileSync } = await import('node:fs');
+  const envFile = join(s.dir, '..', 'pod.env');
+  writeFileSync(envFile, '# comment\nFROM_FILE=yes\n\n');
+  const uuidFile = join(s.dir, '..', 'uuid');
+  const r = await s.skiff([
+    'run', '--set-env-file', envFile, '--inherit-env', '--dns', '198.18.0.53', '--hosts-entry', '198.18.0.9=db.example',
+    '--uuid-file-save', uuidFile, s.image, '--exec', '/bin/sh', '--', '-c',
+    'echo "$FROM_FILE $SKIFF_TEST_INHERITED"; cat /etc/resolv.conf; grep db.example /etc/hosts',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^yes inherited$/m);
+  t.regex(r.stdout, /^nameserver 198\.18\.0\.53$/m);
+  t.regex(r.stdout, /^198\.18\.0\.9\s+db\.example$/m);
+  const status = await s.skiff(['status', '--uuid-file', uuidFile]);
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /^state=exited$/m);
+}, );
+
+test('run with --pull-policy=never refuses an image the store lacks', async (t) => {
+  const s = await podStore(t);
+  const r = await s.skiff(['run', '--pull-policy=never', 'docker://198.19.0.1:5000/skiff/absent:1']);
+  t.is(r.code, 254);
+  t.regex(r.stderr, /not in the store and --pull-policy=never forbids fetching it/);
+});

@@ -51,7 +51,7 @@ export async function podStore(t: Teardown): Promise<PodStore> {
   await writeFixtureLayout(layout);
   const dir = join(root, 'store');
   const cgroupParent = `/skiff-test-${process.pid}-${counter++}`;
-  const env = { SKIFF_CGROUP_PARENT: cgroupParent };
+  const env = { SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_TEST_INHERITED: 'inherited' };
   const image = `oci:${layout}:oci`;
   const fetched = await runSkiff(['--dir', dir, 'fetch', '--quiet', image], { env });
   if (fetched.code !== 0) throw new Error(`fetch of the probe image failed: ${fetched.stderr}`);

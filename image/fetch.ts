@@ -22,9 +22,9 @@ import { selectPlatform, type NormalPlatform } from './platform.js';
 import type { ImageSource } from './source.js';
 import { hasBlob, ingestBlob, putBlob, readBlob } from './store/blob-store.js';
 import { recordImage, type ImageRecord } from './store/image-index.js';
-import { hasLayer, unpackLayer } from './store/layer-store.js';
+import { unpackLayer } from './store/layer-store.js';
 import { sweepDeadScratch } from './store/scratch-dir.js';
-import type { StorePaths } from './store/store-paths.js';
+import { hasLayer, type StorePaths } from './store/store-paths.js';
 
 export interface FetchOptions {
   /** The name to record the image under (e.g. `127.0.0.1:5000/skiff/probe:oci`). */

@@ -7,10 +7,10 @@
  */
 import { NotFoundError } from '../runtime/errors.js';
 import type { FetchListener } from './fetch-events.js';
-import { fetchImage } from './fetch.js';
 import type { NormalPlatform } from './platform.js';
 import { parseReference } from './reference.js';
-import { openSource, recordName, type SourceOptions } from './sources/open-source.js';
+import { recordName } from './sources/record-name.js';
+import type { SourceOptions } from './sources/open-source.js';
 import { readImageIndex, updateImageIndex, type ImageRecord } from './store/image-index.js';
 import type { StorePaths } from './store/store-paths.js';
 
@@ -46,6 +46,9 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
       });
     }
   }
+  // Only a fetch needs the sources, the registry client and the layer applier: `run` of a
+  // stored image does not pay for loading them.
+  const [{ openSource }, { fetchImage }] = await Promise.all([import('./sources/open-source.js'), import('./fetch.js')]);
   const source = await openSource(ref, options);
   return fetchImage(paths, source, {
     name,

@@ -2,7 +2,7 @@
  * Opens the ImageSource a reference names. Registry code (undici) is loaded
  * only for docker:// references.
  */
-import { formatDockerName, formatReference, type ImageReference } from '../reference.js';
+import { formatReference, type ImageReference } from '../reference.js';
 import type { ImageSource } from '../source.js';
 import { dockerArchiveSource } from './docker-archive-source.js';
 import { dirBackend, tarBackend } from './file-backend.js';
@@ -15,11 +15,6 @@ export interface SourceOptions {
   certsDir?: string;
   /** Default: $DOCKER_CONFIG/config.json or ~/.docker/config.json. */
   dockerConfigPath?: string;
-}
-
-/** The name an image is recorded under in the store. */
-export function recordName(ref: ImageReference): string {
-  return ref.transport === 'docker' ? formatDockerName(ref) : formatReference(ref);
 }
 
 export async function openSource(ref: ImageReference, options: SourceOptions): Promise<ImageSource> {

@@ -36,10 +36,6 @@ function countingReader(path: string, onProgress: ((bytes: number) => void) | un
   return stream;
 }
 
-export function hasLayer(paths: StorePaths, diffId: string): boolean {
-  return existsSync(layerPath(paths, diffId));
-}
-
 /** Upper bound for an uncompressed layer (a tar bomb guard); generous for real images. */
 export const MAX_LAYER_BYTES = 64 * 1024 ** 3;
 

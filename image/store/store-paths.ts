@@ -14,6 +14,7 @@
  * at any moment leaves only whole blobs and layers, and tmp/ leftovers that
  * the next writer removes once their process is gone.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageError } from '../../runtime/errors.js';
 
@@ -62,4 +63,8 @@ export function blobPath(paths: StorePaths, digest: string): string {
 
 export function layerPath(paths: StorePaths, diffId: string): string {
   return join(paths.layers, digestHex(diffId, 'diffID'));
+}
+
+export function hasLayer(paths: StorePaths, diffId: string): boolean {
+  return existsSync(layerPath(paths, diffId));
 }

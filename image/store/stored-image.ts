@@ -4,8 +4,7 @@ import { parseImageConfig, type ImageConfig } from '../image-config.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseManifest } from '../manifest.js';
 import { readBlob } from './blob-store.js';
 import type { ImageRecord } from './image-index.js';
-import { hasLayer } from './layer-store.js';
-import { layerPath, type StorePaths } from './store-paths.js';
+import { hasLayer, layerPath, type StorePaths } from './store-paths.js';
 
 export interface StoredImage {
   record: ImageRecord;

@@ -95,42 +95,47 @@ export function pidsIn(fs: CgroupFs, dirs: string[]): number[] {
 
 /**
  * rmdirs each dir in order (deepest first). ENOENT is success. EBUSY is
- * retried: the last task of a killed pod leaves its cgroup a moment after it
- * was reaped. Every dir is tried even if one fails; the failures are thrown
- * together, naming the pids still inside.
+ * retried, all busy dirs together within one budget (attempts × delayMs in
+ * all, not per dir): the last task of a killed pod leaves its cgroups a moment
+ * after it was reaped. Every dir is tried even if one fails; the failures are
+ * thrown together, naming the pids still inside.
  */
 export async function removeDirs(
   fs: CgroupFs,
   dirs: string[],
   retry: { attempts: number; delayMs: number },
 ): Promise<void> {
-  const failures: { dir: string; err: unknown }[] = [];
-  for (const dir of dirs) {
-    for (let attempt = 1; ; attempt++) {
+  let pending = dirs;
+  let failures: { dir: string; err: unknown }[] = [];
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const busy: string[] = [];
+    failures = [];
+    for (const dir of pending) {
       try {
         fs.rmdir(dir);
-        break;
       } catch (err) {
         const code = errnoCode(err);
-        if (code === 'ENOENT') break;
-        if (code === 'EBUSY' && attempt < retry.attempts) {
-          await sleep(retry.delayMs);
-          continue;
-        }
+        if (code === 'ENOENT') continue;
+        if (code === 'EBUSY') busy.push(dir);
         failures.push({ dir, err });
-        break;
       }
     }
+    if (busy.length === 0 || attempt >= retry.attempts) break;
+    pending = busy;
+    await sleep(retry.delayMs);
   }
   const first = failures[0];
   if (first === undefined) return;
-  const what = failures.map(({ dir, err }) => {
+  // Group dirs failing the same way: "rmdir A, B: EBUSY (pids still inside: 42)".
+  const groups = new Map<string, string[]>();
+  for (const { dir, err } of failures) {
     const pids = errnoCode(err) === 'EBUSY' ? procsOf(fs, dir) : [];
-    const inside = pids.length > 0 ? ` (pids still inside: ${pids.join(' ')})` : '';
-    return `${dir}: ${errnoCode(err) ?? String(err)}${inside}`;
-  });
+    const why = `${errnoCode(err) ?? String(err)}${pids.length > 0 ? ` (pids still inside: ${pids.join(' ')})` : ''}`;
+    groups.set(why, [...(groups.get(why) ?? []), dir]);
+  }
+  const what = [...groups].map(([why, ds]) => `${ds.join(', ')}: ${why}`).join('; ');
   const hint = HINTS[errnoCode(first.err) ?? ''];
-  throw new CgroupError(`rmdir ${what.join('; ')}`, {
+  throw new CgroupError(`rmdir ${what}`, {
     input: first.dir,
     cause: first.err,
     ...(hint === undefined ? {} : { hint }),

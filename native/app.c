@@ -3,7 +3,9 @@
  * to the app's identity, then execve.
  *
  * Order (each step needs what the next one takes away):
- *   per-app read-only root   needs CAP_SYS_ADMIN
+ *   the app's own root       (per-app roots) a mount namespace of its own,
+ *                            pivoted into it: needs CAP_SYS_ADMIN
+ *   per-app read-only root   (one pod root) needs CAP_SYS_ADMIN
  *   rlimits                  clamped to our hard limits: we may lack CAP_SYS_RESOURCE
  *   stdin                    /dev/null unless interactive
  *   bounding set             needs CAP_SETPCAP
@@ -148,8 +150,13 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 	argv[0] = (char *) app->exec;
 	for (size_t i = 0; i < app->args.n; i++)
 		argv[i + 1] = (char *) app->args.v[i];
-	if (app->readonly_rootfs && !ctx->root_readonly && readonly_root_for_app(step, err) < 0)
+	/* Per-app roots: the root, read-only or not, was made in the pod's namespace (app-roots.c). */
+	if (ctx->cfg->per_app_rootfs) {
+		if (app_root_enter(app->name, step, err) < 0)
+			return;
+	} else if (app->readonly_rootfs && !ctx->root_readonly && readonly_root_for_app(step, err) < 0) {
 		return;
+	}
 	if (set_rlimits(app, step, err) < 0)
 		return;
 	if (!app->interactive && stdin_null(step, err) < 0)

@@ -33,6 +33,16 @@ struct app_mount {
 	const char *target;
 };
 
+/*
+ * One root filesystem: an overlay of `lower` (FIRST is the top layer) with
+ * `upper` and `work`, or `dir` bound as is. The pod has one (every app shares
+ * it), or each app has its own (per-app roots, see app-roots.c).
+ */
+struct rootfs_spec {
+	struct strv lower;
+	const char *upper, *work, *dir;
+};
+
 struct app_rlimit {
 	int resource; /* RLIMIT_* */
 	const char *name;
@@ -57,6 +67,7 @@ struct app {
 	size_t n_rlimits;
 	struct app_mount *mounts;
 	size_t n_mounts;
+	struct rootfs_spec rootfs; /* set only with per-app roots */
 	/* Raw `mount`, `rlimit`, `supplementary-gid` values, resolved after the whole file is read. */
 	struct strv raw_mounts, raw_rlimits, raw_groups;
 	const char *raw_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive;
@@ -66,9 +77,11 @@ struct config {
 	char *buf;
 	size_t len;
 	const char *version, *uuid, *pod_dir, *raw_lock_fd, *hostname;
-	const char *rootfs_upper, *rootfs_work, *rootfs_dir, *rootfs_target;
+	const char *rootfs_target;
 	const char *netns, *resolv_conf, *raw_stop_timeout;
-	struct strv rootfs_lower, netns_cleanup, cgroups, cgroup_cleanup, file_cleanup;
+	struct rootfs_spec rootfs; /* the pod's one root; unset with per-app roots */
+	bool per_app_rootfs;       /* every app has its own root under rootfs-target */
+	struct strv netns_cleanup, cgroups, cgroup_cleanup, file_cleanup;
 	struct strv dns, hosts_entries, mask_paths, readonly_paths, raw_volumes;
 	int lock_fd;
 	unsigned int stop_timeout;
@@ -81,6 +94,9 @@ struct config {
 /* Reads and checks PATH. On failure err says what is wrong ("config: …"). */
 int config_read(const char *path, struct config *cfg, struct s1_error *err);
 void config_free(struct config *cfg);
+
+/* config-check.c: the second pass of config_read (values converted and checked). */
+int config_check(struct config *cfg, struct s1_error *err);
 
 /* Capability names (caps.c): "chown,kill" -> mask; -1 with err on an unknown name. */
 int caps_parse(const char *list, uint64_t *mask, struct s1_error *err);

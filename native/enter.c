@@ -7,6 +7,11 @@
  * the pod's cgroups (joined first, so the command counts against the pod's
  * limits and sees the pod's cgroup namespace root) and the app's env.
  *
+ * With per-app roots, PID 1's root is the pod root, which holds the apps'
+ * roots: the command gets the root of the `--app` (of the first app without
+ * one) exactly as the app got it, in a mount namespace of its own pivoted
+ * into that root (app-roots.c).
+ *
  * setns(pid) only moves our children, so we fork: the child is in every
  * namespace of the pod and execs CMD; we wait and pass its status through
  * (128+N for signal N; 127/126 when CMD cannot be run, as shells do). The
@@ -82,7 +87,7 @@ int enter_run(int argc, char **argv)
 {
 	struct s1_error err = { 0 };
 	struct config cfg;
-	const char *pod_dir, *app_name = NULL;
+	const char *pod_dir, *app_name = NULL, *root_app;
 	char path[4096], pidtext[32], term[256];
 	char *const default_cmd[] = { "/bin/sh", NULL }, *const no_env[] = { NULL };
 	char *const *cmd, *const *envp;
@@ -125,7 +130,10 @@ int enter_run(int argc, char **argv)
 			return config_free(&cfg), usage("--app names no app of this pod");
 		envp = cfg.apps[k].env.v != NULL ? (char *const *) cfg.apps[k].env.v : no_env;
 	}
-	if (ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 || ns_enter_pod((pid_t) pid1, &err) < 0)
+	/* Without --app, the first app's root: the pod root itself holds nothing to run. */
+	root_app = app_name != NULL ? app_name : cfg.apps[0].name;
+	if (ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 || ns_enter_pod((pid_t) pid1, &err) < 0 ||
+	    (cfg.per_app_rootfs && app_root_enter(root_app, STEP, &err) < 0))
 		return config_free(&cfg), fail(&err);
 
 	sigemptyset(&set);

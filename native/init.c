@@ -60,39 +60,51 @@ static int check_parent_alive(int msg_fd, struct s1_error *err)
 	return 0;
 }
 
-static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
+/* One root for the whole pod: rootfs-target itself, shared by every app. */
+static int build_pod_root(struct pod_ctx *ctx, struct s1_error *err)
 {
 	const struct config *cfg = ctx->cfg;
+	const char *shown = cfg->rootfs_target;
 	struct binds *binds = NULL;
 	bool all_ro = true;
 	int r;
+
+	if (rootfs_make_rslave(err) < 0 || rootfs_mount(&cfg->rootfs, shown, err) < 0)
+		return -1;
+	r = binds_open(cfg, NULL, &binds, err);
+	if (r == 0)
+		r = rootfs_pivot(shown, "rootfs", err);
+	if (r == 0)
+		r = rootfs_mount_pseudo(shown, -1, err);
+	if (r == 0)
+		r = binds_attach(shown, binds, err);
+	binds_free(binds);
+	if (r < 0 || paths_mask_and_protect(cfg, shown, err) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->n_apps; i++)
+		all_ro &= cfg->apps[i].readonly_rootfs;
+	/* All apps read-only (one app: the usual case): once, for the pod, so `enter` sees it too. */
+	ctx->root_readonly = all_ro;
+	if (all_ro && rootfs_make_readonly(shown, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
+{
+	const struct config *cfg = ctx->cfg;
 
 	/* The lock belongs to the supervisor; our copy must not outlive it in an app. */
 	close(cfg->lock_fd);
 	/* Device nodes and mount points get exactly the modes we ask for; apps get 022 back. */
 	umask(0);
 	if (check_parent_alive(ctx->msg_fd, err) < 0 || ns_join_cgroups(&cfg->cgroups, "cgroup", err) < 0 ||
-	    ns_unshare_pod(cfg, err) < 0 || rootfs_mount_root(cfg, err) < 0)
+	    ns_unshare_pod(cfg, err) < 0)
 		return -1;
-	r = binds_open(cfg, &binds, err);
-	if (r == 0)
-		r = rootfs_pivot(cfg, err);
-	if (r == 0)
-		r = rootfs_mount_pseudo(cfg, err);
-	if (r == 0)
-		r = binds_attach(cfg, binds, err);
-	binds_free(binds);
-	if (r < 0 || paths_mask_and_protect(cfg, err) < 0)
+	/* Read while the host's /proc is at hand: a pod root of per-app roots has no /proc of its own. */
+	if ((ctx->cap_last = caps_last_cap(err)) < 0 || etc_files_write(cfg, err) < 0)
 		return -1;
-	if ((ctx->cap_last = caps_last_cap(err)) < 0)
-		return -1;
-	for (size_t i = 0; i < cfg->n_apps; i++)
-		all_ro &= cfg->apps[i].readonly_rootfs;
-	/* All apps read-only (one app: the usual case): once, for the pod, so `enter` sees it too. */
-	ctx->root_readonly = all_ro;
-	if (all_ro && rootfs_make_readonly(cfg->rootfs_target, err) < 0)
-		return -1;
-	return 0;
+	return cfg->per_app_rootfs ? app_roots_build(cfg, err) : build_pod_root(ctx, err);
 }
 
 /* Forks app i; returns its PID once it has exec'd, or -1 with err. */

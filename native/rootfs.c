@@ -1,9 +1,13 @@
 /*
- * The pod's root: mounted at rootfs-target, pivoted into, then filled with
- * /proc, /sys (read-only, with the pod's own cgroups), and a minimal /dev.
+ * A root filesystem: mounted (an overlay or a bound dir), pivoted into, then
+ * filled with /proc, /sys (read-only, with the pod's own cgroups), and a
+ * minimal /dev. With one pod root that is the root at rootfs-target; with
+ * per-app roots (app-roots.c) each app's root gets the same filling, done
+ * while PID 1 is chrooted into it.
  *
  * Why pivot first and mount the pseudo filesystems after: once the old root
- * is detached, every path resolves inside the pod, so a hostile image (a
+ * is detached (and while chrooted into an app's root), every path resolves
+ * inside the pod (that app's root), so a hostile image (a
  * symlink /dev -> /etc, /proc/../..) cannot make us mount or write outside
  * it. What must come from the host (volumes, resolv.conf) is opened before
  * the pivot as detached mounts (volumes.c) and attached after.
@@ -27,9 +31,9 @@
 #define STEP "rootfs"
 #define PSEUDO_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
-/* Mounts a pseudo filesystem at a pod path; `shown` is rootfs-target, for the error. */
-static int mount_fs(const char *shown, const char *fstype, const char *target, unsigned long flags,
-		    const char *data, struct s1_error *err)
+/* Mounts a filesystem at a path of the current root; `shown` is that root on the host, for the error. */
+int rootfs_mount_fs(const char *shown, const char *fstype, const char *target, unsigned long flags, const char *data,
+		    struct s1_error *err)
 {
 	struct stat st;
 
@@ -54,72 +58,75 @@ static int check_overlay_path(const char *path, struct s1_error *err)
 }
 
 /* overlayfs says ENOENT without saying which dir: find it, only on this failure path. */
-static int overlay_failed(const struct config *cfg, int errnum, struct s1_error *err)
+static int overlay_failed(const struct rootfs_spec *r, const char *target, int errnum, struct s1_error *err)
 {
 	struct stat st;
 
 	if (errnum == ENOENT || errnum == ENOTDIR) {
-		for (size_t i = 0; i < cfg->rootfs_lower.n; i++)
-			if (stat(cfg->rootfs_lower.v[i], &st) < 0)
-				return s1_fail(err, errnum, STEP, "mount", "overlay on %s (lowerdir %s)", cfg->rootfs_target,
-					       cfg->rootfs_lower.v[i]);
-		if (stat(cfg->rootfs_upper, &st) < 0)
-			return s1_fail(err, errnum, STEP, "mount", "overlay on %s (upperdir %s)", cfg->rootfs_target,
-				       cfg->rootfs_upper);
-		if (stat(cfg->rootfs_work, &st) < 0)
-			return s1_fail(err, errnum, STEP, "mount", "overlay on %s (workdir %s)", cfg->rootfs_target,
-				       cfg->rootfs_work);
+		for (size_t i = 0; i < r->lower.n; i++)
+			if (stat(r->lower.v[i], &st) < 0)
+				return s1_fail(err, errnum, STEP, "mount", "overlay on %s (lowerdir %s)", target, r->lower.v[i]);
+		if (stat(r->upper, &st) < 0)
+			return s1_fail(err, errnum, STEP, "mount", "overlay on %s (upperdir %s)", target, r->upper);
+		if (stat(r->work, &st) < 0)
+			return s1_fail(err, errnum, STEP, "mount", "overlay on %s (workdir %s)", target, r->work);
 	}
-	return s1_fail(err, errnum, STEP, "mount", "overlay on %s", cfg->rootfs_target);
+	return s1_fail(err, errnum, STEP, "mount", "overlay on %s", target);
 }
 
-int rootfs_mount_root(const struct config *cfg, struct s1_error *err)
+/* Before any mount: nothing of ours may propagate to the host's namespace. */
+int rootfs_make_rslave(struct s1_error *err)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return s1_fail(err, errno, STEP, "mount", "--make-rslave /");
+	return 0;
+}
+
+/* One root filesystem on TARGET (a host path: called before pivot_root). */
+int rootfs_mount(const struct rootfs_spec *r, const char *target, struct s1_error *err)
 {
 	char data[4096];
 	size_t len;
 
-	/* Before any mount: nothing of ours may propagate to the host's namespace. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		return s1_fail(err, errno, STEP, "mount", "--make-rslave /");
-	if (cfg->rootfs_dir != NULL) {
-		if (mount(cfg->rootfs_dir, cfg->rootfs_target, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return s1_fail(err, errno, STEP, "mount", "--bind %s on %s", cfg->rootfs_dir, cfg->rootfs_target);
+	if (r->dir != NULL) {
+		if (mount(r->dir, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return s1_fail(err, errno, STEP, "mount", "--bind %s on %s", r->dir, target);
 		return 0;
 	}
 	len = (size_t) snprintf(data, sizeof data, "lowerdir=");
-	for (size_t i = 0; i < cfg->rootfs_lower.n && len < sizeof data; i++) {
-		if (check_overlay_path(cfg->rootfs_lower.v[i], err) < 0)
+	for (size_t i = 0; i < r->lower.n && len < sizeof data; i++) {
+		if (check_overlay_path(r->lower.v[i], err) < 0)
 			return -1;
-		len += (size_t) snprintf(data + len, sizeof data - len, "%s%s", i > 0 ? ":" : "", cfg->rootfs_lower.v[i]);
+		len += (size_t) snprintf(data + len, sizeof data - len, "%s%s", i > 0 ? ":" : "", r->lower.v[i]);
 	}
-	if (check_overlay_path(cfg->rootfs_upper, err) < 0 || check_overlay_path(cfg->rootfs_work, err) < 0)
+	if (check_overlay_path(r->upper, err) < 0 || check_overlay_path(r->work, err) < 0)
 		return -1;
 	if (len < sizeof data)
-		len += (size_t) snprintf(data + len, sizeof data - len, ",upperdir=%s,workdir=%s", cfg->rootfs_upper,
-					 cfg->rootfs_work);
+		len += (size_t) snprintf(data + len, sizeof data - len, ",upperdir=%s,workdir=%s", r->upper, r->work);
 	/* mount(2) takes one page of options: many deep layers do not fit. */
 	if (len >= sizeof data)
-		return s1_fail(err, E2BIG, STEP, "mount", "overlay on %s: %zu layers exceed one page of options",
-			       cfg->rootfs_target, cfg->rootfs_lower.n);
-	if (mount("overlay", cfg->rootfs_target, "overlay", 0, data) < 0)
-		return overlay_failed(cfg, errno, err);
+		return s1_fail(err, E2BIG, STEP, "mount", "overlay on %s: %zu layers exceed one page of options", target,
+			       r->lower.n);
+	if (mount("overlay", target, "overlay", 0, data) < 0)
+		return overlay_failed(r, target, errno, err);
 	return 0;
 }
 
 /*
  * pivot_root(".", ".") stacks the old root on top of the new one; detaching
- * it then leaves only the pod's root (runc's trick: no put_old dir needed).
+ * it then leaves only DIR's tree (runc's trick: no put_old dir needed). DIR
+ * must be a mount point; STEP names who pivots ("rootfs", "app web").
  */
-int rootfs_pivot(const struct config *cfg, struct s1_error *err)
+int rootfs_pivot(const char *dir, const char *step, struct s1_error *err)
 {
-	if (chdir(cfg->rootfs_target) < 0)
-		return s1_fail(err, errno, STEP, "chdir", "%s", cfg->rootfs_target);
+	if (chdir(dir) < 0)
+		return s1_fail(err, errno, step, "chdir", "%s", dir);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return s1_fail(err, errno, STEP, "pivot_root", "%s", cfg->rootfs_target);
+		return s1_fail(err, errno, step, "pivot_root", "%s", dir);
 	if (umount2(".", MNT_DETACH) < 0)
-		return s1_fail(err, errno, STEP, "umount2", "old root under %s", cfg->rootfs_target);
+		return s1_fail(err, errno, step, "umount2", "old root under %s", dir);
 	if (chdir("/") < 0)
-		return s1_fail(err, errno, STEP, "chdir", "/");
+		return s1_fail(err, errno, step, "chdir", "/");
 	return 0;
 }
 
@@ -157,8 +164,8 @@ static int mount_cgroups(const char *shown, struct s1_error *err)
 	if (strncmp(text, "0::", 3) != 0)
 		only_v2 = false;
 	if (only_v2)
-		return mount_fs(shown, "cgroup2", "/sys/fs/cgroup", flags, NULL, err);
-	if (mount_fs(shown, "tmpfs", "/sys/fs/cgroup", PSEUDO_FLAGS, "mode=755", err) < 0)
+		return rootfs_mount_fs(shown, "cgroup2", "/sys/fs/cgroup", flags, NULL, err);
+	if (rootfs_mount_fs(shown, "tmpfs", "/sys/fs/cgroup", PSEUDO_FLAGS, "mode=755", err) < 0)
 		return -1;
 	for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		char *ctrl = strchr(line, ':'), *end;
@@ -167,7 +174,7 @@ static int mount_cgroups(const char *shown, struct s1_error *err)
 			continue;
 		*end = '\0';
 		if (*ctrl == '\0') {
-			if (mount_fs(shown, "cgroup2", "/sys/fs/cgroup/unified", flags, NULL, err) < 0)
+			if (rootfs_mount_fs(shown, "cgroup2", "/sys/fs/cgroup/unified", flags, NULL, err) < 0)
 				return -1;
 			continue;
 		}
@@ -185,7 +192,8 @@ static int mount_cgroups(const char *shown, struct s1_error *err)
 	return 0;
 }
 
-static int make_dev(const char *shown, struct s1_error *err)
+/* A minimal /dev; SHM_FD, when not -1, is a detached mount to put on /dev/shm instead of a fresh tmpfs. */
+static int make_dev(const char *shown, int shm_fd, struct s1_error *err)
 {
 	static const struct {
 		const char *path;
@@ -201,7 +209,7 @@ static int make_dev(const char *shown, struct s1_error *err)
 		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
 	};
 
-	if (mount_fs(shown, "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
+	if (rootfs_mount_fs(shown, "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
 		return -1;
 	/* mknod rather than bind mounts from the host: one syscall each, no host paths involved. */
 	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
@@ -211,25 +219,30 @@ static int make_dev(const char *shown, struct s1_error *err)
 		if (symlink(links[i].target, links[i].path) < 0)
 			return s1_fail(err, errno, STEP, "symlink", "%s%s", shown, links[i].path);
 	/* newinstance: the pod's ptys are its own, not the host's. */
-	if (mount_fs(shown, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
-	    mount_fs(shown, "tmpfs", "/dev/shm", PSEUDO_FLAGS, "mode=1777,size=65536k", err) < 0 ||
-	    mount_fs(shown, "mqueue", "/dev/mqueue", PSEUDO_FLAGS, NULL, err) < 0)
+	if (rootfs_mount_fs(shown, "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
+	    rootfs_mount_fs(shown, "mqueue", "/dev/mqueue", PSEUDO_FLAGS, NULL, err) < 0)
 		return -1;
+	if (shm_fd < 0)
+		return rootfs_mount_fs(shown, "tmpfs", "/dev/shm", PSEUDO_FLAGS, "mode=1777,size=65536k", err);
+	/* /dev is our own fresh tmpfs: no symlink of the image can be on the way. */
+	if (mkdir("/dev/shm", 0755) < 0)
+		return s1_fail(err, errno, STEP, "mkdir", "%s/dev/shm", shown);
+	if (move_mount(shm_fd, "", AT_FDCWD, "/dev/shm", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return s1_fail(err, errno, STEP, "move_mount", "the pod's /dev/shm on %s/dev/shm", shown);
 	return 0;
 }
 
-int rootfs_mount_pseudo(const struct config *cfg, struct s1_error *err)
+/* /proc, /sys and /dev in the current root (the pod's, or an app's while PID 1 is chrooted there). */
+int rootfs_mount_pseudo(const char *shown, int shm_fd, struct s1_error *err)
 {
-	const char *shown = cfg->rootfs_target;
-
-	if (mount_fs(shown, "proc", "/proc", PSEUDO_FLAGS, NULL, err) < 0 ||
-	    mount_fs(shown, "sysfs", "/sys", MS_RDONLY | PSEUDO_FLAGS, NULL, err) < 0 ||
-	    mount_cgroups(shown, err) < 0 || make_dev(shown, err) < 0)
+	if (rootfs_mount_fs(shown, "proc", "/proc", PSEUDO_FLAGS, NULL, err) < 0 ||
+	    rootfs_mount_fs(shown, "sysfs", "/sys", MS_RDONLY | PSEUDO_FLAGS, NULL, err) < 0 ||
+	    mount_cgroups(shown, err) < 0 || make_dev(shown, shm_fd, err) < 0)
 		return -1;
 	return 0;
 }
 
-/* The last step: with every mount point made, the root itself may go read-only. */
+/* The last step: with every mount point made, the root itself (not its submounts) may go read-only. */
 int rootfs_make_readonly(const char *shown, struct s1_error *err)
 {
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };

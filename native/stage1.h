@@ -7,7 +7,8 @@
  *          ├─ app (app.c) ...   exec'd with the app's identity
  *          └─ app ...
  *
- * PID 1 builds the pod (namespaces.c, rootfs.c, volumes.c), starts the apps,
+ * PID 1 builds the pod (namespaces.c, rootfs.c, volumes.c; app-roots.c when
+ * each app has a root of its own), starts the apps,
  * reaps every zombie and reports to the supervisor over a pipe as fixed-size
  * `struct s1_msg` records (< PIPE_BUF, so each write is atomic). The
  * supervisor writes the pod dir's state files, decides when the pod stops and
@@ -65,18 +66,31 @@ int ns_join_cgroups(const struct strv *cgroups, const char *step, struct s1_erro
 int ns_unshare_pod(const struct config *cfg, struct s1_error *err);
 int ns_enter_pod(pid_t pid1, struct s1_error *err);
 
-/* rootfs.c: in PID 1, in this order (see init.c) */
-int rootfs_mount_root(const struct config *cfg, struct s1_error *err);
-int rootfs_pivot(const struct config *cfg, struct s1_error *err);
-int rootfs_mount_pseudo(const struct config *cfg, struct s1_error *err);
+/*
+ * rootfs.c: in PID 1, in this order (see init.c). `shown` is the host path
+ * of the root being filled, for errors; the paths acted on are the current
+ * root's.
+ */
+int rootfs_make_rslave(struct s1_error *err);
+int rootfs_mount(const struct rootfs_spec *r, const char *target, struct s1_error *err);
+int rootfs_pivot(const char *dir, const char *step, struct s1_error *err);
+int rootfs_mount_fs(const char *shown, const char *fstype, const char *target, unsigned long flags, const char *data,
+		    struct s1_error *err);
+int rootfs_mount_pseudo(const char *shown, int shm_fd, struct s1_error *err);
 int rootfs_make_readonly(const char *shown, struct s1_error *err);
+
+/* app-roots.c: per-app roots, each at STAGE2_DIR/NAME/rootfs of the pod root (rkt's layout). */
+#define STAGE2_DIR "/opt/stage2"
+int app_roots_build(const struct config *cfg, struct s1_error *err);
+int app_root_enter(const char *name, const char *step, struct s1_error *err);
 
 /* volumes.c: host binds opened before pivot, attached after */
 struct binds;
-int binds_open(const struct config *cfg, struct binds **out, struct s1_error *err);
-int binds_attach(const struct config *cfg, struct binds *b, struct s1_error *err);
+int etc_files_write(const struct config *cfg, struct s1_error *err);
+int binds_open(const struct config *cfg, const struct app *only, struct binds **out, struct s1_error *err);
+int binds_attach(const char *shown, struct binds *b, struct s1_error *err);
 void binds_free(struct binds *b);
-int paths_mask_and_protect(const struct config *cfg, struct s1_error *err);
+int paths_mask_and_protect(const struct config *cfg, const char *shown, struct s1_error *err);
 
 /* caps.c */
 int caps_last_cap(struct s1_error *err);

@@ -8,8 +8,11 @@
  * submounts are read-only too), and attached with move_mount AFTER the
  * pivot, when targets resolve inside the pod's root and nowhere else.
  *
- * Volumes are pod-wide: the apps share one root, so an app's `mount` is
- * visible to every app of the pod.
+ * Volumes are pod-wide. With one pod root an app's `mount` is visible to
+ * every app of the pod; with per-app roots each root gets its own set of
+ * binds (binds_open per app, all opened before the pivot): a volume mounted
+ * into two apps is two mounts of the same tree, so a file one app writes is
+ * the file the other reads.
  */
 #include "stage1.h"
 
@@ -68,18 +71,6 @@ static int clone_source(struct binds *bs, const char *source, const char *target
 	return 0;
 }
 
-/* Writes POD_DIR/NAME and clones it, to be bound onto TARGET in the pod. */
-static int generated_file(const struct config *cfg, struct binds *bs, const char *name, const char *content,
-			  const char *target, struct s1_error *err)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof path, "%s/%s", cfg->pod_dir, name);
-	if (write_file_atomic(path, content, err, STEP_ETC) < 0)
-		return -1;
-	return clone_source(bs, path, target, false, STEP_ETC, err);
-}
-
 /* Appends to text; returns -1 once it no longer fits. */
 static int append(char *text, size_t *used, const char *a, const char *b, const char *c)
 {
@@ -91,7 +82,16 @@ static int append(char *text, size_t *used, const char *a, const char *b, const 
 	return 0;
 }
 
-static int etc_files(const struct config *cfg, struct binds *bs, struct s1_error *err)
+static int write_pod_file(const struct config *cfg, const char *name, const char *content, struct s1_error *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", cfg->pod_dir, name);
+	return write_file_atomic(path, content, err, STEP_ETC);
+}
+
+/* POD_DIR/hosts, hostname and (with `dns`) resolv.conf: written once, bound into every root. */
+int etc_files_write(const struct config *cfg, struct s1_error *err)
 {
 	cleanup_free char *text = malloc(ETC_MAX);
 	size_t used = 0;
@@ -106,49 +106,69 @@ static int etc_files(const struct config *cfg, struct binds *bs, struct s1_error
 		r |= append(text, &used, cfg->hosts_entries.v[i], "\n", "");
 	if (r < 0)
 		return s1_fail(err, E2BIG, STEP_ETC, "write", "%s/hosts", cfg->pod_dir);
-	if (generated_file(cfg, bs, "hosts", text, "/etc/hosts", err) < 0)
+	if (write_pod_file(cfg, "hosts", text, err) < 0)
 		return -1;
 	used = 0;
-	if (append(text, &used, cfg->hostname, "\n", "") < 0 ||
-	    generated_file(cfg, bs, "hostname", text, "/etc/hostname", err) < 0)
+	if (append(text, &used, cfg->hostname, "\n", "") < 0 || write_pod_file(cfg, "hostname", text, err) < 0)
 		return -1;
-	if (cfg->dns.n > 0) {
-		used = 0;
-		text[0] = '\0';
-		for (size_t i = 0; i < cfg->dns.n; i++)
-			r |= append(text, &used, "nameserver ", cfg->dns.v[i], "\n");
-		if (r < 0)
-			return s1_fail(err, E2BIG, STEP_ETC, "write", "%s/resolv.conf", cfg->pod_dir);
-		return generated_file(cfg, bs, "resolv.conf", text, "/etc/resolv.conf", err);
+	if (cfg->dns.n == 0)
+		return 0;
+	used = 0;
+	text[0] = '\0';
+	for (size_t i = 0; i < cfg->dns.n; i++)
+		r |= append(text, &used, "nameserver ", cfg->dns.v[i], "\n");
+	if (r < 0)
+		return s1_fail(err, E2BIG, STEP_ETC, "write", "%s/resolv.conf", cfg->pod_dir);
+	return write_pod_file(cfg, "resolv.conf", text, err);
+}
+
+static int etc_binds(const struct config *cfg, struct binds *bs, struct s1_error *err)
+{
+	/* The bind keeps `target` as a pointer: these literals outlive it. */
+	static const struct {
+		const char *name, *target;
+	} files[] = { { "hosts", "/etc/hosts" }, { "hostname", "/etc/hostname" }, { "resolv.conf", "/etc/resolv.conf" } };
+	/* A generated resolv.conf only with `dns`; else the host's `resolv-conf`, or the image's own. */
+	size_t n = cfg->dns.n > 0 ? 3 : 2;
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/%s", cfg->pod_dir, files[i].name);
+		if (clone_source(bs, path, files[i].target, false, STEP_ETC, err) < 0)
+			return -1;
 	}
-	if (cfg->resolv_conf != NULL)
+	if (cfg->dns.n == 0 && cfg->resolv_conf != NULL)
 		return clone_source(bs, cfg->resolv_conf, "/etc/resolv.conf", true, STEP_ETC, err);
 	return 0;
 }
 
-int binds_open(const struct config *cfg, struct binds **out, struct s1_error *err)
+/* ONLY: that app's mounts (its own root); NULL: every app's (the pod's one root). */
+int binds_open(const struct config *cfg, const struct app *only, struct binds **out, struct s1_error *err)
 {
 	struct binds *bs = calloc(1, sizeof *bs);
 
 	*out = bs;
 	if (bs == NULL)
 		return s1_fail(err, ENOMEM, STEP_VOL, "calloc", NULL);
-	if (etc_files(cfg, bs, err) < 0)
+	if (etc_binds(cfg, bs, err) < 0)
 		return -1;
-	for (size_t a = 0; a < cfg->n_apps; a++)
+	for (size_t a = 0; a < cfg->n_apps; a++) {
+		if (only != NULL && only != &cfg->apps[a])
+			continue;
 		for (size_t m = 0; m < cfg->apps[a].n_mounts; m++) {
 			const struct app_mount *am = &cfg->apps[a].mounts[m];
 			const struct volume *v = &cfg->volumes[am->volume];
 			bool seen = false;
 
-			/* Two apps mounting the same volume at the same place: one mount. */
-			for (size_t p = 0; p < a && !seen; p++)
+			/* In one shared root, two apps mounting the same volume at the same place: one mount. */
+			for (size_t p = only != NULL ? a : 0; p < a && !seen; p++)
 				for (size_t q = 0; q < cfg->apps[p].n_mounts && !seen; q++)
 					seen = cfg->apps[p].mounts[q].volume == am->volume &&
 					       strcmp(cfg->apps[p].mounts[q].target, am->target) == 0;
 			if (!seen && clone_source(bs, v->source, am->target, v->ro, STEP_VOL, err) < 0)
 				return -1;
 		}
+	}
 	return 0;
 }
 
@@ -174,17 +194,17 @@ static int make_target(const char *shown, const struct bind *b, struct s1_error 
 	return 0;
 }
 
-int binds_attach(const struct config *cfg, struct binds *bs, struct s1_error *err)
+/* Into the current root (the pod's, or an app's while PID 1 is chrooted there); SHOWN is its host path. */
+int binds_attach(const char *shown, struct binds *bs, struct s1_error *err)
 {
 	for (size_t i = 0; i < bs->n; i++) {
 		const struct bind *b = &bs->b[i];
 
-		if (make_target(cfg->rootfs_target, b, err) < 0)
+		if (make_target(shown, b, err) < 0)
 			return -1;
-		/* T_SYMLINKS: an image's /etc/resolv.conf is often a symlink; it resolves inside the pod now. */
+		/* T_SYMLINKS: an image's /etc/resolv.conf is often a symlink; it resolves inside the root now. */
 		if (move_mount(b->fd, "", AT_FDCWD, b->target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
-			return s1_fail(err, errno, STEP_VOL, "move_mount", "%s on %s%s", b->source, cfg->rootfs_target,
-				       b->target);
+			return s1_fail(err, errno, STEP_VOL, "move_mount", "%s on %s%s", b->source, shown, b->target);
 	}
 	return 0;
 }
@@ -203,10 +223,8 @@ void binds_free(struct binds *bs)
  * Read-only: bound onto themselves, then read-only recursively. A path the
  * kernel does not have (/proc/sched_debug on some configs) is skipped.
  */
-int paths_mask_and_protect(const struct config *cfg, struct s1_error *err)
-{
-	const char *shown = cfg->rootfs_target;
-	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+int paths_mask_and_protect(const struct config *cfg, const char *shown, struct s1_error *err)
+{	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
 
 	for (size_t i = 0; i < cfg->readonly_paths.n; i++) {
 		const char *p = cfg->readonly_paths.v[i];

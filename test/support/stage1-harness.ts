@@ -48,6 +48,12 @@ export interface AppSpec {
   mounts?: { volume: string; target: string }[];
   readonlyRootfs?: boolean;
   interactive?: boolean;
+  /**
+   * The app's own root (per-app roots): an overlay of `lower` (FIRST on top; upper and work in
+   * POD_DIR/overlay/NAME, as stage0 makes them), or `dir` bound as is. Once an app has one, the pod
+   * sends no pod-level rootfs (unless `podRootfs`).
+   */
+  rootfs?: { lower: string[] } | { dir: string };
 }
 
 export interface PodSpec {
@@ -57,6 +63,8 @@ export interface PodSpec {
   netns?: string;
   /** Use this dir as `rootfs-dir` (bind-mounted) instead of an overlay over the shared rootfs. */
   rootfsDir?: string;
+  /** Send the pod-level rootfs even when apps have their own (a mix stage1 must refuse). */
+  podRootfs?: boolean;
   cgroups?: string[];
   cgroupCleanup?: string[];
   netnsCleanup?: string[];
@@ -137,12 +145,22 @@ export function encodeConfig(pairs: [string, string][]): Buffer {
   return Buffer.concat(out);
 }
 
+const appName = (a: AppSpec, i: number): string => a.name ?? `app${i}`;
+
+/** POD_DIR/overlay/NAME/upper (or work): an app's own overlay dirs, as stage0 lays them out. */
+export function appOverlayDir(pod: Pod, app: string, which: 'upper' | 'work'): string {
+  return join(pod.dir, 'overlay', app, which);
+}
+
 function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][] {
   const p: [string, string][] = [
     ['version', '1'], ['uuid', pod.uuid], ['pod-dir', pod.dir], ['lock-fd', String(LOCK_FD)], ['hostname', pod.hostname],
   ];
-  if (spec.rootfsDir !== undefined) p.push(['rootfs-dir', spec.rootfsDir]);
-  else p.push(['rootfs-lower', lower], ['rootfs-upper', join(pod.dir, 'upper')], ['rootfs-work', join(pod.dir, 'work')]);
+  // With per-app roots the rootfs keys go in the app sections instead.
+  if (spec.podRootfs ?? !spec.apps.some((a) => a.rootfs !== undefined)) {
+    if (spec.rootfsDir !== undefined) p.push(['rootfs-dir', spec.rootfsDir]);
+    else p.push(['rootfs-lower', lower], ['rootfs-upper', join(pod.dir, 'upper')], ['rootfs-work', join(pod.dir, 'work')]);
+  }
   p.push(['rootfs-target', pod.rootfsTarget], ['netns', spec.netns ?? 'new']);
   const lists: [string, string[] | undefined][] = [
     ['netns-cleanup', spec.netnsCleanup], ['cgroup', spec.cgroups], ['cgroup-cleanup', spec.cgroupCleanup],
@@ -154,7 +172,8 @@ function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][]
   for (const v of spec.volumes ?? []) p.push(['volume', `${v.name}\t${v.kind}\t${v.source}\t${v.ro ? 1 : 0}`]);
   if (spec.stopTimeout !== undefined) p.push(['stop-timeout', String(spec.stopTimeout)]);
   spec.apps.forEach((a, i) => {
-    p.push(['app', a.name ?? `app${i}`], ['exec', a.exec]);
+    const name = appName(a, i);
+    p.push(['app', name], ['exec', a.exec]);
     for (const arg of a.args ?? []) p.push(['arg', arg]);
     for (const e of a.env ?? ['PATH=/usr/sbin:/usr/bin:/sbin:/bin']) p.push(['env', e]);
     if (a.workingDir !== undefined) p.push(['working-dir', a.workingDir]);
@@ -167,6 +186,11 @@ function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][]
     for (const m of a.mounts ?? []) p.push(['mount', `${m.volume}\t${m.target}`]);
     if (a.readonlyRootfs !== undefined) p.push(['readonly-rootfs', a.readonlyRootfs ? '1' : '0']);
     if (a.interactive !== undefined) p.push(['interactive', a.interactive ? '1' : '0']);
+    if (a.rootfs !== undefined && 'dir' in a.rootfs) p.push(['rootfs-dir', a.rootfs.dir]);
+    else if (a.rootfs !== undefined) {
+      for (const l of a.rootfs.lower) p.push(['rootfs-lower', l]);
+      p.push(['rootfs-upper', appOverlayDir(pod, name, 'upper')], ['rootfs-work', appOverlayDir(pod, name, 'work')]);
+    }
   });
   return [...p, ...(spec.extra ?? [])];
 }
@@ -180,6 +204,10 @@ export async function createPod(t: Teardown, spec: PodSpec): Promise<Pod> {
   const uuid = `00000000-0000-4000-8000-${String(process.pid).padStart(6, '0')}${String(podCounter++).padStart(6, '0')}`;
   const pod: Pod = { uuid, dir, configPath: join(dir, 'stage1.conf'), rootfsTarget: join(dir, 'rootfs'), hostname: spec.hostname ?? `skiff-${uuid.slice(-8)}` };
   for (const sub of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, sub));
+  spec.apps.forEach((a, i) => {
+    if (a.rootfs === undefined || 'dir' in a.rootfs) return;
+    for (const which of ['upper', 'work'] as const) mkdirSync(appOverlayDir(pod, appName(a, i), which), { recursive: true });
+  });
   writeFileSync(pod.configPath, encodeConfig(configPairs(pod, spec, lower)), { mode: 0o600 });
   return pod;
 }

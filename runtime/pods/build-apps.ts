@@ -137,6 +137,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
     return {
       name,
       image: { id: image.record.id, name: where },
+      layers: image.layerDirs,
       exec: argv,
       env: withHome,
       workingDir: single(flags, 'working-dir') ?? run.workingDir ?? '/',

@@ -19,6 +19,8 @@ export interface AppLimits {
 export interface AppManifest {
   name: string;
   image: { id: string; name: string };
+  /** The app's image layer dirs, bottom to top. */
+  layers: string[];
   exec: string[];
   env: string[];
   workingDir: string;
@@ -46,8 +48,12 @@ export interface PodManifest {
   version: 1;
   uuid: string;
   created: string;
-  /** Image layer dirs, bottom to top, for the pod's root filesystem. */
-  layers: string[];
+  /**
+   * One root for the whole pod when every app runs the same image (its layer
+   * dirs, bottom to top), or undefined: each app gets its own root
+   * (rkt's /opt/stage2/<app>/rootfs) from its own layers.
+   */
+  layers: string[] | undefined;
   /** true: a rendered copy instead of an overlay (`--no-overlay`). */
   noOverlay: boolean;
   volumes: VolumeManifest[];

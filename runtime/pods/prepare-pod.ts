@@ -83,11 +83,8 @@ export async function preparePod(
     const images: StoredImage[] = [];
     for (const app of args.apps) images.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
     const first = images[0] as StoredImage;
-    if (images.some((i) => i.record.id !== first.record.id)) {
-      throw new UsageError('the apps of one pod must share an image for now', {
-        hint: 'run the images as separate pods; per-app root filesystems are not implemented yet',
-      });
-    }
+    // Apps of one image share one root; apps of different images get one each.
+    const sharedRoot = images.every((i) => i.record.id === first.record.id);
     // Everything the pod uses is listed before the manifest exists, so image gc never races it.
     writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`);
     const apps = buildApps({
@@ -96,7 +93,8 @@ export async function preparePod(
       volumes,
       hostEnv: options.hostEnv ?? process.env,
     });
-    for (const sub of [join(POD_FILES.overlay, 'upper'), join(POD_FILES.overlay, 'work'), POD_FILES.rootfs, POD_FILES.apps]) {
+    const overlays = sharedRoot ? [POD_FILES.overlay] : apps.map((a) => join(POD_FILES.overlay, a.name));
+    for (const sub of [...overlays.flatMap((o) => [join(o, 'upper'), join(o, 'work')]), POD_FILES.rootfs, POD_FILES.apps]) {
       mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
     }
     for (const v of volumes.filter((v) => v.kind === 'empty')) {
@@ -106,7 +104,7 @@ export async function preparePod(
       version: 1,
       uuid,
       created: new Date().toISOString(),
-      layers: first.layerDirs,
+      layers: sharedRoot ? first.layerDirs : undefined,
       noOverlay: false,
       volumes,
       apps,

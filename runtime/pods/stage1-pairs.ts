@@ -21,6 +21,15 @@ export function defaultHostname(uuid: string): string {
   return `skiff-${uuid.slice(0, 8)}`;
 }
 
+/** An overlay of `layers` (bottom to top; overlayfs wants the top first) with its upper and work dirs. */
+function rootfsPairs(layers: string[], overlayDir: string): Stage1Pairs {
+  return [
+    ...[...layers].reverse().map((layer): [string, string] => ['rootfs-lower', layer]),
+    ['rootfs-upper', join(overlayDir, 'upper')],
+    ['rootfs-work', join(overlayDir, 'work')],
+  ];
+}
+
 export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs): Stage1Pairs {
   const rt = manifest.runtime;
   const pairs: Stage1Pairs = [
@@ -30,12 +39,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     ['lock-fd', String(lockFd)],
     ['hostname', rt.hostname ?? defaultHostname(manifest.uuid)],
   ];
-  if (manifest.noOverlay) {
-    pairs.push(['rootfs-dir', join(podDir, POD_FILES.rootfs + '-copy')]);
-  } else {
-    for (const layer of [...manifest.layers].reverse()) pairs.push(['rootfs-lower', layer]);
-    pairs.push(['rootfs-upper', join(podDir, POD_FILES.overlay, 'upper')], ['rootfs-work', join(podDir, POD_FILES.overlay, 'work')]);
-  }
+  if (manifest.layers !== undefined) pairs.push(...rootfsPairs(manifest.layers, join(podDir, POD_FILES.overlay)));
   pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
@@ -51,7 +55,9 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
   pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);
   for (const app of manifest.apps) {
-    pairs.push(['app', app.name], ['exec', app.exec[0] as string]);
+    pairs.push(['app', app.name]);
+    if (manifest.layers === undefined) pairs.push(...rootfsPairs(app.layers, join(podDir, POD_FILES.overlay, app.name)));
+    pairs.push(['exec', app.exec[0] as string]);
     for (const arg of app.exec.slice(1)) pairs.push(['arg', arg]);
     for (const env of app.env) pairs.push(['env', env]);
     pairs.push(['working-dir', app.workingDir], ['uid', String(app.uid)], ['gid', String(app.gid)]);

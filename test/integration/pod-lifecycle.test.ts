@@ -264,3 +264,34 @@ test('run with --pull-policy=never refuses an image the store lacks', async (t) 
   t.is(r.code, 254);
   t.regex(r.stderr, /not in the store and --pull-policy=never forbids fetching it/);
 });
+
+test('apps of different images each get their own root, sharing the pod', async (t) => {
+  const s = await podStore(t);
+  const { fixtureImages, PROBE_CONFIG } = await import('../support/fixture-images.js');
+  const { buildImage, buildLayer } = await import('../support/oci-image.js');
+  const { writeOciLayout } = await import('../support/oci-layout.js');
+  const base = await fixtureImages();
+  const marker = buildLayer([
+    { path: 'etc/', type: 'dir' },
+    { path: 'etc/app-marker', type: 'file', content: 'second image\n' },
+  ]);
+  const baseLayer = base.oci.layers[0];
+  if (baseLayer === undefined) return t.fail();
+  const { gunzipSync } = await import('node:zlib');
+  const second = buildImage({ layers: [buildLayer(gunzipSync(baseLayer.data)), marker], config: PROBE_CONFIG });
+  const layout = join(s.dir, '..', 'second');
+  await writeOciLayout(layout, [{ ref: 'marked', image: second }]);
+  const other = `oci:${layout}:marked`;
+  const r = await s.skiff([
+    'run', '--volume', 'shared,kind=empty',
+    s.image, '--name', 'plain', '--mount', 'volume=shared,target=/shared', '--exec', '/bin/sh', '--',
+    '-c', 'test -e /etc/app-marker && echo LEAK; echo from-plain > /shared/note; sleep 1',
+    '---', other, '--name', 'marked', '--mount', 'volume=shared,target=/shared', '--exec', '/bin/sh', '--',
+    '-c', 'cat /etc/app-marker; sleep 0.5; cat /shared/note; hostname',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  t.notRegex(r.stdout, /LEAK/);
+  t.regex(r.stdout, /^second image$/m);
+  t.regex(r.stdout, /^from-plain$/m);
+  t.regex(r.stdout, /^skiff-[0-9a-f]{8}$/m);
+});

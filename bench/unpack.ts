@@ -116,6 +116,7 @@ async function main(): Promise<void> {
     console.log(line(args.gzip ? 'GNU tar -xzf' : 'GNU tar -xf', gnu));
     console.log(line('skiff applyLayer', skiff));
     console.log(`ratio skiff/GNU (median throughput): ${(median(gnu) / median(skiff)).toFixed(2)}x`);
+    console.log(`rounds (s): GNU ${gnu.map((x) => x.toFixed(2)).join(' ')}; skiff ${skiff.map((x) => x.toFixed(2)).join(' ')}`);
   } finally {
     cleanup();
   }

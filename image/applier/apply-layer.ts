@@ -13,7 +13,7 @@
  * ignored), so a digest computed over the stream covers all of it.
  */
 import { closeSync, openSync, readdirSync, readFileSync, constants as fsConstants } from 'node:fs';
-import { ImageError, SkiffError } from '../../runtime/errors.js';
+import { ImageError, NativeError, SkiffError } from '../../runtime/errors.js';
 import { showName } from './entry-path.js';
 import { EntryRefused } from './entry-refused.js';
 import { LayerWriter } from './layer-writer.js';
@@ -65,12 +65,41 @@ function openTarget(target: string, describe: string): number {
   return fd;
 }
 
+/** Out of space is not the layer's fault: say so instead of blaming the image. */
+function hintFor(cause: unknown): string {
+  const code = cause instanceof NativeError ? cause.errnoName : (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the filesystem of the image store is full; free space and fetch again';
+  if (code === 'EIO' || code === 'EROFS') return 'the filesystem of the image store failed; check it and fetch again';
+  return HINT;
+}
+
 function entryError(describe: string, entry: TarEntry, reason: string, cause: unknown): ImageError {
   return new ImageError(`${describe}: entry #${entry.index} ${showName(entry.path)} (at byte ${entry.offset}) refused: ${reason}`, {
     input: entry.path,
-    hint: HINT,
+    hint: hintFor(cause),
     cause,
   });
+}
+
+/** Any failure of applyLayer as the one error the caller sees, naming the layer and, where known, the entry. */
+function explain(err: unknown, describe: string, entry: TarEntry | undefined, reader: TarReader): SkiffError {
+  if (err instanceof EntryRefused) {
+    if (entry === undefined) return new ImageError(`${describe}: ${err.message}`, { hint: hintFor(err.cause), cause: err });
+    return entryError(describe, entry, err.message, err.cause ?? err);
+  }
+  if (err instanceof TarFormatError) {
+    if (entry !== undefined) return entryError(describe, entry, err.message, err);
+    return new ImageError(`${describe}: not a valid tar archive at byte ${reader.errorOffset}: ${err.message}`, { hint: HINT, cause: err });
+  }
+  // From the stream: a decompression error gets the layer's name; others (a digest mismatch upstream) keep their type.
+  if (err instanceof ImageError) return new ImageError(`${describe}: ${err.message}`, { hint: err.hint ?? HINT, cause: err });
+  if (err instanceof SkiffError) return err;
+  const sys = err as NodeJS.ErrnoException;
+  if (entry !== undefined && typeof sys.syscall === 'string') {
+    // fs.writeSync / ftruncateSync on the entry's file (ENOSPC, EIO…).
+    return entryError(describe, entry, sys.message, err);
+  }
+  return new ImageError(`${describe}: reading the layer stream failed: ${sys.message ?? String(err)}`, { hint: HINT, cause: err });
 }
 
 export async function applyLayer(
@@ -111,23 +140,7 @@ export async function applyLayer(
     writer.finish();
     return { entries, bytes };
   } catch (err) {
-    const entry = current ?? reader.currentEntry;
-    if (err instanceof EntryRefused) {
-      if (entry === undefined) throw new ImageError(`${describe}: ${err.message}`, { hint: HINT, cause: err });
-      throw entryError(describe, entry, err.message, err.cause ?? err);
-    }
-    if (err instanceof TarFormatError) {
-      if (entry !== undefined) throw entryError(describe, entry, err.message, err);
-      throw new ImageError(`${describe}: not a valid tar archive at byte ${reader.errorOffset}: ${err.message}`, { hint: HINT, cause: err });
-    }
-    if (err instanceof SkiffError) {
-      throw new ImageError(`${describe}: ${err.message}`, { hint: err.hint ?? HINT, cause: err });
-    }
-    if (entry !== undefined && (err as NodeJS.ErrnoException).syscall !== undefined) {
-      // fs.writeSync / ftruncateSync on the entry's file (ENOSPC, EIO…).
-      throw entryError(describe, entry, (err as Error).message, err);
-    }
-    throw new ImageError(`${describe}: reading the layer stream failed: ${(err as Error).message ?? String(err)}`, { hint: HINT, cause: err });
+    throw explain(err, describe, current ?? reader.currentEntry, reader);
   } finally {
     writer.close();
     closeSync(rootFd);

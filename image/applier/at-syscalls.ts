@@ -124,9 +124,10 @@ const how = Buffer.alloc(24);
 
 /** openat2(2); returns the fd or -1 (errno in lastErrno()). */
 export function openat2(dirfd: number, path: Buffer, flags: number, mode: number, resolve: number): number {
-  how.writeBigUInt64LE(BigInt(flags), 0);
-  how.writeBigUInt64LE(BigInt(mode), 8);
-  how.writeBigUInt64LE(BigInt(resolve), 16);
+  // All three fit in 32 bits; the high halves stay zero (the buffer is never written there).
+  how.writeUInt32LE(flags >>> 0, 0);
+  how.writeUInt32LE(mode >>> 0, 8);
+  how.writeUInt32LE(resolve >>> 0, 16);
   return Number(rawOpenat2(SYS_openat2, dirfd, path, how, how.length));
 }
 
@@ -137,6 +138,17 @@ export function lstatType(dirfd: number, path: Buffer): number {
   // struct statx is the same on every architecture; stx_mode is the u16 at offset 0x1c.
   if (rawStatx(dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, statxBuf) !== 0) return -1;
   return statxBuf.readUInt16LE(0x1c) & S_IFMT;
+}
+
+const AT_EMPTY_PATH = 0x1000;
+const STATX_MODE = 0x2;
+const STATX_GID = 0x10;
+const EMPTY = Buffer.from([0]);
+
+/** Mode and group of what `fd` refers to; undefined on failure. */
+export function fdModeGid(fd: number): { mode: number; gid: number } | undefined {
+  if (rawStatx(fd, EMPTY, AT_EMPTY_PATH, STATX_MODE | STATX_GID, statxBuf) !== 0) return undefined;
+  return { mode: statxBuf.readUInt16LE(0x1c), gid: statxBuf.readUInt32LE(24) };
 }
 
 /** glibc's makedev(): the 64-bit dev_t layout. */

@@ -32,7 +32,7 @@ const TAR_TYPES = new Set([
 const ZSTD_TYPES = new Set([OCI_LAYER_ZSTD, 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd']);
 
 /** Output chunks big enough that the applier makes few writes per file. */
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 class ByteCounter extends Transform {
   bytes = 0;

@@ -18,6 +18,7 @@ import { ERRNO } from '../../native/libc.js';
 import {
   cPath,
   fchmod,
+  fdModeGid,
   lastErrno,
   lstatType,
   mkdirat,
@@ -45,7 +46,7 @@ function refusal(errno: number, path: string): EntryRefused {
   const shown = showName(path);
   switch (errno) {
     case ERRNO.ELOOP:
-      return new EntryRefused(`parent ${shown} is a symlink; entries are never written through symlinks`);
+      return new EntryRefused(`parent ${shown} is a symlink (entries are never written through symlinks)`);
     case ERRNO.ENOTDIR:
       return new EntryRefused(`parent ${shown} is not a directory`);
     case ERRNO.ENOENT:
@@ -57,11 +58,36 @@ function refusal(errno: number, path: string): EntryRefused {
   }
 }
 
+const S_ISGID = 0o2000;
+
 export class DirResolver {
   private cacheKey: string | undefined;
   private cacheFd = -1;
+  /**
+   * Whether the root and the cached dir are setgid: what is created in a
+   * setgid dir takes the dir's group, so the writer may only skip a chown
+   * to its own ids where the parent is known not to be setgid.
+   */
+  private cacheSetgid = true;
+  private rootSetgid: boolean;
 
-  constructor(readonly rootFd: number) {}
+  constructor(readonly rootFd: number) {
+    const st = fdModeGid(rootFd);
+    this.rootSetgid = st === undefined || (st.mode & S_ISGID) !== 0;
+  }
+
+  /** True unless `fd` (the root or the cached dir) is known not to be setgid. */
+  isSetgid(fd: number): boolean {
+    if (fd === this.rootFd) return this.rootSetgid;
+    if (fd === this.cacheFd) return this.cacheSetgid;
+    return true;
+  }
+
+  /** The writer changed a dir's mode. */
+  noteMode(fd: number, mode: number): void {
+    if (fd === this.rootFd) this.rootSetgid = (mode & S_ISGID) !== 0;
+    else if (fd === this.cacheFd) this.cacheSetgid = (mode & S_ISGID) !== 0;
+  }
 
   /** The dir at `components` (the layer root for []), creating missing ones if asked; owned by the cache: do not close. */
   dir(components: readonly string[], create: boolean): number {
@@ -70,6 +96,8 @@ export class DirResolver {
     if (key === this.cacheKey) return this.cacheFd;
     const fd = this.open(components, key, create);
     this.adopt(key, fd);
+    const st = fdModeGid(fd);
+    this.cacheSetgid = st === undefined || (st.mode & S_ISGID) !== 0;
     return fd;
   }
 
@@ -84,6 +112,7 @@ export class DirResolver {
     this.drop();
     this.cacheKey = key;
     this.cacheFd = fd;
+    this.cacheSetgid = true;
   }
 
   /** Something at `key` is about to change: forget the cached fd if it is that path or below it. */

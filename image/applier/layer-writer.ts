@@ -13,7 +13,8 @@
  *    exists, the entry replaces it as tar does: a non-directory is unlinked,
  *    an empty directory removed, a directory over a directory kept (its
  *    metadata updated); replacing a non-empty directory is refused.
- * 3. File data is written with fs.writeSync on the raw fd (no FFI per chunk).
+ * 3. File data is written with fs.writeSync on the raw fd (no FFI call per
+ *    chunk; file-writes.ts).
  * 4. Then metadata, in this order: owner (chown clears setuid/setgid and
  *    security.capability), mode (exact, not through the umask, set after
  *    chown so setuid survives), xattrs (after the data too: a write drops
@@ -28,7 +29,7 @@
  * `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory. Neither
  * writes a file of its own.
  */
-import { closeSync, ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync } from 'node:fs';
 import { ERRNO } from '../../native/libc.js';
 import {
   AT_REMOVEDIR,
@@ -63,6 +64,7 @@ import {
 } from './at-syscalls.js';
 import { DIR_FLAGS, DirResolver, RESOLVE_SAFE } from './dir-resolver.js';
 import { entryComponents, showName, whiteoutOf } from './entry-path.js';
+import { FileWrites } from './file-writes.js';
 import { EntryRefused, syscallFailed } from './entry-refused.js';
 import type { Timestamp } from './pax-records.js';
 import type { TarEntry } from './tar-reader.js';
@@ -92,14 +94,17 @@ export class LayerWriter {
   private readonly times = Buffer.alloc(32);
   /** Directory times to set at the end, by path ("" is the layer root). */
   private readonly dirTimes = new Map<string, { atime: Timestamp; mtime: Timestamp }>();
-  private fileFd = -1;
-  private file: TarEntry | undefined;
+  private readonly files: FileWrites;
+  /** Who we create things as: entries owned by exactly that need no chown (outside setgid dirs). */
+  private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
 
   constructor(
     private readonly rootFd: number,
     private readonly options: WriterOptions,
   ) {
     this.dirs = new DirResolver(rootFd);
+    this.files = new FileWrites();
   }
 
   /** Creates what `entry` describes; a file stays open for data() until end(). */
@@ -147,23 +152,11 @@ export class LayerWriter {
   }
 
   data(chunk: Buffer, position: number): void {
-    let done = 0;
-    while (done < chunk.length) {
-      done += writeSync(this.fileFd, chunk, done, chunk.length - done, position + done);
-    }
+    this.files.write(chunk, position);
   }
 
   end(): void {
-    const entry = this.file;
-    if (entry === undefined) return;
-    const fd = this.fileFd;
-    // A sparse file's last segment may end before its real size (a trailing hole).
-    if (entry.sparse !== undefined) ftruncateSync(fd, entry.size);
-    this.ownerAndMode(fd, entry);
-    this.xattrs(entry, (name, value) => fsetxattr(fd, name, value, value.length, 0));
-    this.setTimes(entry);
-    if (futimens(fd, this.times) !== 0) throw syscallFailed('futimens', showName(entry.path));
-    this.closeFile();
+    this.files.end();
   }
 
   /** All entries are in: directory times, deepest first. */
@@ -183,14 +176,8 @@ export class LayerWriter {
 
   /** Closes every fd the writer holds; safe to call twice and after a failure. */
   close(): void {
-    this.closeFile();
+    this.files.close();
     this.dirs.close();
-  }
-
-  private closeFile(): void {
-    if (this.fileFd >= 0) closeSync(this.fileFd);
-    this.fileFd = -1;
-    this.file = undefined;
   }
 
   private beginFile(parentFd: number, name: Buffer, key: string, entry: TarEntry): void {
@@ -200,28 +187,46 @@ export class LayerWriter {
       fd = openat2(parentFd, name, FILE_FLAGS, entry.mode & 0o777, RESOLVE_SAFE);
     }
     if (fd < 0) throw syscallFailed('openat2', showName(entry.path));
-    this.fileFd = fd;
-    this.file = entry;
+    const chown = this.needsChown(parentFd, entry);
+    this.files.open(fd, entry, (file) => this.finishFile(file, entry, chown));
+  }
+
+  /** After the data (a write drops setuid and security.capability): owner, mode, xattrs, then the times. */
+  private finishFile(fd: number, entry: TarEntry, chown: boolean): void {
+    // A sparse file's last segment may end before its real size (a trailing hole).
+    if (entry.sparse !== undefined) ftruncateSync(fd, entry.size);
+    if (chown && fchown(fd, entry.uid, entry.gid) !== 0) throw syscallFailed('fchown', showName(entry.path));
+    if (this.needsChmod(entry.mode) && fchmod(fd, entry.mode) !== 0) throw syscallFailed('fchmod', showName(entry.path));
+    this.xattrs(entry, (name, value) => fsetxattr(fd, name, value, value.length, 0));
+    this.setTimes(entry);
+    if (futimens(fd, this.times) !== 0) throw syscallFailed('futimens', showName(entry.path));
+  }
+
+  /** A new object is ours (euid, and egid unless its dir is setgid); skip the chown when that is what the entry wants. */
+  private needsChown(parentFd: number, entry: TarEntry): boolean {
+    return entry.uid !== this.euid || entry.gid !== this.egid || this.dirs.isSetgid(parentFd);
   }
 
   private directory(parentFd: number, name: Buffer, key: string, entry: TarEntry): void {
+    let fresh = true;
     if (mkdirat(parentFd, name, 0o700) !== 0) {
       if (lastErrno() !== ERRNO.EEXIST) throw syscallFailed('mkdirat', showName(entry.path));
-      if (!this.removeExisting(parentFd, name, key, true) && mkdirat(parentFd, name, 0o700) !== 0) {
-        throw syscallFailed('mkdirat', showName(entry.path));
-      }
+      fresh = !this.removeExisting(parentFd, name, key, true);
+      if (fresh && mkdirat(parentFd, name, 0o700) !== 0) throw syscallFailed('mkdirat', showName(entry.path));
     }
+    const chown = !fresh || this.needsChown(parentFd, entry);
     const fd = openat2(parentFd, name, DIR_FLAGS, 0, RESOLVE_SAFE);
     if (fd < 0) throw syscallFailed('openat2', showName(entry.path));
     // Cached right away: it is closed with the cache even if the metadata fails.
     this.dirs.adopt(key, fd);
-    this.dirMetadata(fd, entry, key);
+    this.dirMetadata(fd, entry, key, chown);
   }
 
-  private dirMetadata(fd: number, entry: TarEntry, key: string): void {
-    if (fchown(fd, entry.uid, entry.gid) !== 0) throw syscallFailed('fchown', showName(entry.path));
+  private dirMetadata(fd: number, entry: TarEntry, key: string, chown = true): void {
+    if (chown && fchown(fd, entry.uid, entry.gid) !== 0) throw syscallFailed('fchown', showName(entry.path));
     // Always: mkdir went through the umask (1777 would become 1755).
     if (fchmod(fd, entry.mode) !== 0) throw syscallFailed('fchmod', showName(entry.path));
+    this.dirs.noteMode(fd, entry.mode);
     this.xattrs(entry, (name, value) => fsetxattr(fd, name, value, value.length, 0));
     this.dirTimes.set(key, { atime: entry.atime ?? entry.mtime, mtime: entry.mtime });
   }
@@ -290,7 +295,9 @@ export class LayerWriter {
    * name is what this writer just created in the layer's own tree.
    */
   private nodeMetadata(parentFd: number, name: Buffer, base: string, entry: TarEntry, chmod: boolean): void {
-    if (fchownat(parentFd, name, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) !== 0) throw syscallFailed('fchownat', showName(entry.path));
+    if (this.needsChown(parentFd, entry) && fchownat(parentFd, name, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) !== 0) {
+      throw syscallFailed('fchownat', showName(entry.path));
+    }
     // fchmodat has no working AT_SYMLINK_NOFOLLOW before fchmodat2; it is only used on what mknodat just made.
     if (chmod && this.needsChmod(entry.mode) && fchmodat(parentFd, name, entry.mode, 0) !== 0) {
       throw syscallFailed('fchmodat', showName(entry.path));
@@ -319,7 +326,7 @@ export class LayerWriter {
       if (lastErrno() === ERRNO.EEXIST) return;
       throw syscallFailed('mknodat', showName(entry.path));
     }
-    if ((entry.uid !== 0 || entry.gid !== 0) && fchownat(fd, name, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) !== 0) {
+    if (this.needsChown(fd, entry) && fchownat(fd, name, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) !== 0) {
       throw syscallFailed('fchownat', showName(entry.path));
     }
   }
@@ -343,11 +350,6 @@ export class LayerWriter {
     return false;
   }
 
-  private ownerAndMode(fd: number, entry: TarEntry): void {
-    if (fchown(fd, entry.uid, entry.gid) !== 0) throw syscallFailed('fchown', showName(entry.path));
-    if (this.needsChmod(entry.mode) && fchmod(fd, entry.mode) !== 0) throw syscallFailed('fchmod', showName(entry.path));
-  }
-
   /** Created with mode & 0777 through the umask: a chmod is needed for special bits or bits the umask took. */
   private needsChmod(mode: number): boolean {
     return (mode & 0o7000) !== 0 || (mode & this.options.umask) !== 0;
@@ -364,11 +366,17 @@ export class LayerWriter {
   }
 }
 
+/** struct timespec[2]; an int64 as two 32-bit halves (no BigInt per file; floor keeps negative times right). */
 function writeTimes(buf: Buffer, atime: Timestamp, mtime: Timestamp): void {
-  buf.writeBigInt64LE(BigInt(atime.sec), 0);
-  buf.writeBigInt64LE(BigInt(atime.nsec), 8);
-  buf.writeBigInt64LE(BigInt(mtime.sec), 16);
-  buf.writeBigInt64LE(BigInt(mtime.nsec), 24);
+  writeInt64(buf, 0, atime.sec);
+  writeInt64(buf, 8, atime.nsec);
+  writeInt64(buf, 16, mtime.sec);
+  writeInt64(buf, 24, mtime.nsec);
+}
+
+function writeInt64(buf: Buffer, offset: number, value: number): void {
+  buf.writeUInt32LE(value >>> 0, offset);
+  buf.writeInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
 function depth(key: string): number {

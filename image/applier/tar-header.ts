@@ -83,15 +83,21 @@ export function readNumber(block: Buffer, offset: number, length: number, field:
 
 function checksumOk(block: Buffer, offset: number): boolean {
   const stored = readNumber(block, offset + 148, 8, 'checksum');
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = offset; i < offset + BLOCK; i++) {
-    const byte = i >= offset + 148 && i < offset + 156 ? 0x20 : (block[i] ?? 0);
+  // The checksum field itself counts as eight spaces.
+  let unsigned = 8 * 0x20;
+  let high = 0; // bytes > 127, for the signed sum
+  for (let i = offset; i < offset + 148; i++) {
+    const byte = block[i]!;
     unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
+    if (byte > 127) high++;
+  }
+  for (let i = offset + 156; i < offset + BLOCK; i++) {
+    const byte = block[i]!;
+    unsigned += byte;
+    if (byte > 127) high++;
   }
   // Some old writers summed signed chars; both are accepted, as by GNU tar and Go.
-  return stored === unsigned || stored === signed;
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 export function parseHeader(block: Buffer, offset: number): RawHeader {

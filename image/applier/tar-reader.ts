@@ -21,42 +21,12 @@
  * Names are latin1 "binary strings" (one char per byte) all the way to the
  * syscalls, so non-UTF-8 names survive byte for byte.
  */
-import { BLOCK, isZeroBlock, parseHeader, readNumber, TarFormatError, type RawHeader } from './tar-header.js';
-import { parsePax, type PaxOverrides, type Timestamp } from './pax-records.js';
-import {
-  parseSparseMap1,
-  readGnuSparseEntries,
-  readGnuSparseExtension,
-  segmentsFromPairs,
-  validateSparse,
-  type SparseSegment,
-} from './sparse-map.js';
+import { BLOCK, isZeroBlock, parseHeader, TarFormatError, type RawHeader } from './tar-header.js';
+import { parsePax, type PaxOverrides } from './pax-records.js';
+import { parseSparseMap1, readGnuSparseExtension, validateSparse, type SparseSegment } from './sparse-map.js';
+import { assembleEntry, type TarEntry } from './tar-entry.js';
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
-
-export interface TarEntry {
-  /** 1-based number among real entries (extended headers not counted). */
-  index: number;
-  /** Byte offset of the entry's header in the archive. */
-  offset: number;
-  /** Raw name bytes as a latin1 string, not yet validated. */
-  path: string;
-  type: EntryType;
-  /** Permission bits including setuid, setgid, sticky. */
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: Timestamp;
-  atime: Timestamp | undefined;
-  /** Apparent size of a file (the real size of a sparse one); 0 for other types. */
-  size: number;
-  linkpath: string;
-  devmajor: number;
-  devminor: number;
-  xattrs: Map<string, Buffer>;
-  /** Data segments of a sparse file; data arrives segment by segment. */
-  sparse: SparseSegment[] | undefined;
-}
+export type { EntryType, TarEntry } from './tar-entry.js';
 
 export interface TarSink {
   entry(entry: TarEntry): void;
@@ -81,19 +51,6 @@ type State =
   | 'pad';
 
 type MetaKind = 'x' | 'L' | 'K' | 'map1';
-
-const TYPES: Record<string, EntryType | undefined> = {
-  '0': 'file',
-  '7': 'file',
-  '1': 'hardlink',
-  '2': 'symlink',
-  '3': 'char',
-  '4': 'block',
-  '5': 'dir',
-  '6': 'fifo',
-  D: 'dir',
-  S: 'file',
-};
 
 export class TarReader {
   private state: State = 'header';
@@ -128,11 +85,6 @@ export class TarReader {
 
   /** Start of the last header block read: where a format error is, for messages. */
   private blockStart = 0;
-
-  /** Where the reader is, for messages. */
-  get position(): number {
-    return this.offset;
-  }
 
   /** Where a format error lies: the header block being read, or the end of the stream once it ended short. */
   get errorOffset(): number {
@@ -311,76 +263,20 @@ export class TarReader {
   }
 
   private startEntry(h: RawHeader, buf: Buffer, at: number, start: number): void {
-    const pax = this.pax;
+    const ext = { pax: this.pax, longName: this.longName, longLink: this.longLink };
     this.pax = undefined;
-    let path = pax?.path ?? this.longName ?? h.name;
-    const linkpath = pax?.linkpath ?? this.longLink ?? h.linkname;
     this.longName = undefined;
     this.longLink = undefined;
-
-    let type: EntryType | undefined;
-    if (h.typeflag === '\0') type = path.endsWith('/') ? 'dir' : 'file';
-    else type = TYPES[h.typeflag];
-    if (type === undefined || (h.typeflag === 'S' && !h.gnu)) {
-      const shown = h.typeflag === '\0' ? 'NUL' : JSON.stringify(h.typeflag);
-      throw new TarFormatError(`entry ${JSON.stringify(path)} has unsupported type ${shown}`);
-    }
-    const dataSize = pax?.size ?? h.size;
-    if (dataSize < 0) throw new TarFormatError(`entry ${JSON.stringify(path)} has a negative size`);
-    if (h.uid < 0 || h.gid < 0) throw new TarFormatError(`entry ${JSON.stringify(path)} has a negative uid or gid`);
-
-    let sparse: SparseSegment[] | undefined;
-    let realsize = dataSize;
-    let sparseExt = false;
-    let map1 = false;
-    if (h.typeflag === 'S') {
-      sparse = [];
-      readGnuSparseEntries(buf, at + 386, 4, sparse);
-      sparseExt = buf[at + 482] !== 0;
-      realsize = readNumber(buf, at + 483, 12, 'sparse real size');
-    } else if (pax?.sparse !== undefined && type === 'file') {
-      const s = pax.sparse;
-      if (s.major === 1 && s.minor === 0) {
-        map1 = true;
-        sparse = [];
-        if (s.name !== undefined) path = s.name;
-      } else if (s.major === undefined || s.major === 0) {
-        sparse = segmentsFromPairs(s.map, s.numblocks);
-        if (s.name !== undefined) path = s.name;
-      } else {
-        throw new TarFormatError(`entry ${JSON.stringify(path)} uses GNU sparse format ${s.major}.${s.minor ?? 0}, which is not supported`);
-      }
-      if (s.realsize === undefined) throw new TarFormatError(`sparse entry ${JSON.stringify(path)} has no real size`);
-      realsize = s.realsize;
-    }
-
-    const headerOnly = type !== 'file' && h.typeflag !== 'D';
-    this.entries++;
-    this.current = {
-      index: this.entries,
-      offset: start,
-      path,
-      type,
-      mode: h.mode & 0o7777,
-      uid: pax?.uid ?? h.uid,
-      gid: pax?.gid ?? h.gid,
-      mtime: pax?.mtime ?? { sec: h.mtime, nsec: 0 },
-      atime: pax?.atime,
-      size: type === 'file' ? realsize : 0,
-      linkpath,
-      devmajor: h.devmajor,
-      devminor: h.devminor,
-      xattrs: pax?.xattrs ?? new Map(),
-      sparse,
-    };
-    this.remaining = headerOnly ? 0 : dataSize;
-    this.dataBytes = this.remaining;
-    this.segments = sparse;
-    if (sparseExt) {
+    const { entry, dataBytes, sparseLayout } = assembleEntry(h, buf, at, ext, ++this.entries, start);
+    this.current = entry;
+    this.remaining = dataBytes;
+    this.dataBytes = dataBytes;
+    this.segments = entry.sparse;
+    if (sparseLayout === 'ext') {
       this.state = 'sparseExt';
       return;
     }
-    if (map1) {
+    if (sparseLayout === 'map1') {
       // The map is the first part of the data; collect it block by block.
       this.metaKind = 'map1';
       this.metaBuf = Buffer.alloc(0);

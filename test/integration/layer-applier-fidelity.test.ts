@@ -408,3 +408,23 @@ for k in bad[:10]: print(k, a.get(k), b.get(k))
   t.regex(out, /^\d+ 0\n$/, out);
   t.true(Number(out.split(' ')[0]) > 50, out);
 });
+
+test('entries owned 0:0 inside setgid dirs stay 0:0 (the group a setgid dir would hand down is undone)', async (t) => {
+  const { dir } = await apply(t, [
+    { path: './', type: 'dir', mode: 0o2755, gid: 60 },
+    { path: 'top', type: 'file', content: 'x' },
+    { path: 'shared/', type: 'dir', mode: 0o2775, gid: 50 },
+    { path: 'shared/file', type: 'file', content: 'x' },
+    { path: 'shared/sub/', type: 'dir', mode: 0o755 },
+    { path: 'shared/link', type: 'symlink', linkname: 'file' },
+    { path: 'shared/fifo', type: 'fifo' },
+    { path: 'shared/sub/deep', type: 'file' },
+    { path: 'other/', type: 'dir', gid: 50 },
+    { path: 'other/plain', type: 'file' },
+  ]);
+  for (const p of ['top', 'shared/file', 'shared/sub', 'shared/link', 'shared/fifo', 'shared/sub/deep', 'other/plain']) {
+    t.deepEqual([lstatSync(join(dir, p)).uid, lstatSync(join(dir, p)).gid], [0, 0], p);
+  }
+  t.is(mode(join(dir, 'shared/sub')), 0o755, 'no setgid bit inherited either');
+  t.is(lstatSync(join(dir, 'shared')).gid, 50);
+});

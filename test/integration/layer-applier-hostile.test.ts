@@ -135,6 +135,10 @@ test.serial('refuses a NUL byte in a symlink target (PAX linkpath)', async (t) =
   await refused(t, [{ path: 'l', type: 'symlink', linkname: `${'t'.repeat(100)}\0x` }], /NUL byte/);
 });
 
+test.serial('refuses uid 4294967295, which chown reads as "leave unchanged"', async (t) => {
+  await refused(t, [{ path: 'f', type: 'file', uid: 4_294_967_295 }], /impossible uid or gid \(4294967295:0\)/);
+});
+
 // --- Symlinks planted by earlier entries --------------------------------------
 
 test.serial('refuses writing through a symlink to outside planted by an earlier entry', async (t) => {
@@ -264,7 +268,7 @@ test.serial('refuses an archive without the end-of-archive marker', async (t) =>
 
 test.serial('refuses a corrupt header checksum', async (t) => {
   const tar = tarArchive([file('a'), file('b')]);
-  tar[512 + 512 + 3] ^= 0x01; // inside the second header's name
+  tar[1027] = tar[1027]! ^ 0x01; // inside the second header's name
   await refused(t, tar, /at byte 1024: header checksum mismatch/);
 });
 
@@ -321,4 +325,20 @@ test.serial('hardlink, device and fifo entries replace a planted symlink', async
 test.serial('a whiteout over a planted symlink leaves the symlink and its target alone', async (t) => {
   const box = await contained(t, (b) => [{ path: 'w', type: 'symlink', linkname: join(b.outside, 'sentinel') }, file('.wh.w', '')]);
   t.true(lstatSync(join(box.layer, 'w')).isSymbolicLink());
+});
+
+// --- Not the layer's fault ------------------------------------------------------
+
+test.serial('a full filesystem is reported as such, on the entry, with no fd left open', async (t) => {
+  const root = tempDir(t, 'skiff-enospc-');
+  const layer = join(root, 'layer');
+  mkdirSync(layer);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'skiff-enospc', layer]);
+  t.teardown(() => execFileSync('umount', [layer]));
+  const fds = openFds();
+  const err = await t.throwsAsync(applyLayer(chunks(tarArchive([file('small', 'ok'), file('big', 'x'.repeat(1 << 20))])), layer));
+  t.true(err instanceof ImageError);
+  t.regex(err!.message, /entry #2 "big" .*ENOSPC/);
+  t.regex((err as ImageError).hint ?? '', /filesystem of the image store is full/);
+  t.is(openFds(), fds);
 });

@@ -7,16 +7,6 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
-/** Makes rename durable: the directory entry itself must reach the disk. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Flushes a file written through a stream before it is renamed into place. */
 export function fsyncFile(path: string): void {
   const fd = openSync(path, 'r');
@@ -25,6 +15,11 @@ export function fsyncFile(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Makes rename durable: the directory entry itself must reach the disk. */
+export function fsyncDir(dir: string): void {
+  fsyncFile(dir);
 }
 
 export function tempPathFor(path: string): string {

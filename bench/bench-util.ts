@@ -4,7 +4,7 @@
  * they measured; they never assert timings (tests don't either).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -58,4 +58,105 @@ export function freshDir(parent: string, name: string): string {
 export function markdownTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** Quotes argv for hyperfine's `-N` (shell-words) parsing or for sh. */
+export function shellJoin(args: string[]): string {
+  return args.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { idle, total: v.reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Waits until the machine is idle (≥ `idleFraction` over one second) or
+ * `maxWaitMs` passed; returns the last idle fraction seen and whether it was
+ * quiet. The VM is shared: a busy neighbour shows up as noise in every number.
+ */
+export async function waitQuiet(maxWaitMs = 30_000, idleFraction = 0.9): Promise<{ quiet: boolean; idle: number }> {
+  const deadline = Date.now() + maxWaitMs;
+  let idle = 0;
+  for (;;) {
+    const a = cpuTimes();
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = cpuTimes();
+    idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
+    if (idle >= idleFraction) return { quiet: true, idle };
+    if (Date.now() > deadline) return { quiet: false, idle };
+  }
+}
+
+export interface CommandStats {
+  median: number;
+  min: number;
+  times: number[];
+  tool: 'hyperfine' | 'node';
+}
+
+/**
+ * Times `argv` `runs` times after `warmup` runs, with hyperfine (`-N`, no
+ * shell) when installed, else with a Node spawnSync loop. Milliseconds.
+ * Throws if a run fails.
+ */
+export function benchCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv, jsonFile: string, warmup = 3): CommandStats {
+  if (has('hyperfine')) {
+    const r = spawnSync('hyperfine', ['-N', '--style', 'none', '--warmup', String(warmup), '--runs', String(runs), '--export-json', jsonFile, shellJoin(argv)], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (r.status !== 0) throw new Error(`hyperfine: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`);
+    const result = (JSON.parse(readFileSync(jsonFile, 'utf8')) as { results: Array<{ times: number[] }> }).results[0];
+    const times = (result?.times ?? []).map((s) => s * 1000);
+    return { median: median(times), min: min(times), times, tool: 'hyperfine' };
+  }
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const times: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t = timeCommand(cmd, args, env);
+    if (!t.ok) throw new Error(`${cmd} failed: ${t.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    if (i >= warmup) times.push(t.ms);
+  }
+  return { median: median(times), min: min(times), times, tool: 'node' };
+}
+
+/** Mount points of every cgroup (v1 and v2) hierarchy. */
+export function cgroupMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => / - cgroup2? /.test(l))
+    .map((l) => l.split(' ')[4] as string);
+}
+
+/** rmdir()s a cgroup subtree bottom-up; returns the dirs that could not be removed. */
+export function removeCgroupTree(path: string): string[] {
+  if (!existsSync(path)) return [];
+  const left: string[] = [];
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    if (entry.isDirectory()) left.push(...removeCgroupTree(join(path, entry.name)));
+  }
+  try {
+    rmdirSync(path);
+  } catch {
+    left.push(path);
+  }
+  return left;
+}
+
+/**
+ * VmRSS (from status), Pss and private (USS: Private_Clean + Private_Dirty,
+ * what its exit would free) from smaps_rollup, of a process, in kB.
+ */
+export function processMemory(pid: number): { rssKb: number; pssKb: number; privateKb: number } {
+  const field = (text: string, name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return {
+    rssKb: field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS'),
+    pssKb: field(rollup, 'Pss'),
+    privateKb: field(rollup, 'Private_Clean') + field(rollup, 'Private_Dirty'),
+  };
 }

@@ -8,6 +8,7 @@
  * or layers and diffIDs could be paired wrongly.
  */
 import { ImageError } from '../runtime/errors.js';
+import { compareStrings } from '../runtime/compare-strings.js';
 import {
   checkDigest,
   isObject,
@@ -110,7 +111,7 @@ function exposedPorts(value: unknown, where: string): ExposedPort[] {
     if (!m || port < 1 || port > 65535) throw bad(where, `config.ExposedPorts has "${key}", not PORT[/tcp|udp|sctp]`);
     return { port, protocol: (m[2]?.toLowerCase() ?? 'tcp') as ExposedPort['protocol'] };
   });
-  return ports.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
+  return ports.sort((a, b) => a.port - b.port || compareStrings(a.protocol, b.protocol));
 }
 
 function bad(where: string, what: string): ImageError {

@@ -11,7 +11,7 @@ import type { NormalPlatform } from './platform.js';
 import { parseReference } from './reference.js';
 import { recordName } from './sources/record-name.js';
 import type { SourceOptions } from './sources/open-source.js';
-import { readImageIndex, updateImageIndex, type ImageRecord } from './store/image-index.js';
+import { markImageUsed, readImageIndex, type ImageRecord } from './store/image-index.js';
 import type { StorePaths } from './store/store-paths.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
@@ -22,21 +22,13 @@ export interface PullOptions extends SourceOptions {
   listener?: FetchListener;
 }
 
-/** Marks an image used now (image gc's grace period counts from here). */
-export async function touchImage(paths: StorePaths, id: string): Promise<void> {
-  await updateImageIndex(paths, (images) => {
-    const image = images.find((i) => i.id === id);
-    if (image !== undefined) image.lastUsed = new Date().toISOString();
-  });
-}
-
 export async function pullImage(paths: StorePaths, input: string, options: PullOptions): Promise<ImageRecord> {
   const ref = parseReference(input);
   const name = recordName(ref);
   if (options.policy !== 'update') {
     const stored = readImageIndex(paths).find((i) => i.names.includes(name));
     if (stored !== undefined) {
-      await touchImage(paths, stored.id);
+      markImageUsed(paths, stored.id);
       return stored;
     }
     if (options.policy === 'never') {

@@ -1,5 +1,8 @@
 /**
- * applyLayer(): an uncompressed layer tar stream into an empty dir.
+ * applyLayer(): an uncompressed layer tar stream into an empty dir (overlay
+ * form, the default), or onto the layers already rendered there (render
+ * mode: apply an image's layers bottom to top into one dir to get its
+ * flattened rootfs; see render-whiteouts.ts).
  *
  * The stream goes through our tar reader (tar-reader.ts), which hands each
  * entry to the writer (layer-writer.ts, where the order of operations and why
@@ -7,7 +10,8 @@
  * file bytes (a tar bomb is refused before its data is written). Any refusal,
  * of the format or of one entry, becomes one ImageError naming the layer, the
  * entry and the reason; every fd is closed on every path out. The caller
- * removes the partial dir.
+ * removes the partial dir (removeTreeAt() does it without following what
+ * the layers planted).
  *
  * After the end-of-archive marker the rest of the stream is still read (and
  * ignored), so a digest computed over the stream covers all of it.
@@ -20,7 +24,17 @@ import { LayerWriter } from './layer-writer.js';
 import { TarFormatError } from './tar-header.js';
 import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
 
+/**
+ * 'overlay': into an empty dir, whiteouts as 0/0 char devices and
+ * trusted.overlay.opaque=y, for an overlay mount. 'render': into a dir that
+ * may hold lower layers; whiteouts remove from it, no device or overlay
+ * xattr is written.
+ */
+export type ApplyMode = 'overlay' | 'render';
+
 export interface ApplyOptions {
+  /** default 'overlay' */
+  mode?: ApplyMode;
   /** refuse device nodes (char/block) in the layer; whiteouts (0/0 char devs we create) are still made */
   allowDevices?: boolean;
   /** total uncompressed file bytes; default 64 GiB; beyond → refuse (tar bomb) */
@@ -47,7 +61,7 @@ function currentUmask(): number {
   return match === null ? 0o022 : parseInt(match[1]!, 8);
 }
 
-function openTarget(target: string, describe: string): number {
+function openTarget(target: string, describe: string, mustBeEmpty: boolean): number {
   let fd: number;
   try {
     // libuv opens with O_CLOEXEC.
@@ -55,11 +69,11 @@ function openTarget(target: string, describe: string): number {
   } catch (err) {
     throw new ImageError(`${describe}: cannot open the target dir ${target}`, { input: target, cause: err });
   }
-  if (readdirSync(target).length !== 0) {
+  if (mustBeEmpty && readdirSync(target).length !== 0) {
     closeSync(fd);
     throw new ImageError(`${describe}: the target dir ${target} is not empty`, {
       input: target,
-      hint: 'layers are applied into a fresh empty dir; this is a bug in the caller',
+      hint: 'layers are applied into a fresh empty dir (unless rendered); this is a bug in the caller',
     });
   }
   return fd;
@@ -110,8 +124,9 @@ export async function applyLayer(
   const describe = options.describe ?? `layer unpacked into ${target}`;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const rootFd = openTarget(target, describe);
-  const writer = new LayerWriter(rootFd, { allowDevices: options.allowDevices ?? true, umask: currentUmask() });
+  const mode = options.mode ?? 'overlay';
+  const rootFd = openTarget(target, describe, mode === 'overlay');
+  const writer = new LayerWriter(rootFd, { allowDevices: options.allowDevices ?? true, umask: currentUmask(), mode });
   let entries = 0;
   let bytes = 0;
   let current: TarEntry | undefined;

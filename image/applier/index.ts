@@ -1,7 +1,17 @@
 /**
  * The layer applier: one uncompressed layer tar stream into an empty dir, in
- * overlayfs form, with full fidelity and no way out of the dir. See
- * apply-layer.ts for the flow and layer-writer.ts for the order of operations
- * and why it is safe.
+ * overlayfs form, or onto the lower layers in render mode, with full
+ * fidelity and no way out of the dir. See apply-layer.ts for the flow,
+ * layer-writer.ts for the order of operations and why it is safe,
+ * render-whiteouts.ts for render mode and tree-removal.ts for removing trees
+ * without following symlinks.
  */
-export { applyLayer, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, type ApplyOptions, type ApplyResult } from './apply-layer.js';
+export {
+  applyLayer,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_ENTRIES,
+  type ApplyMode,
+  type ApplyOptions,
+  type ApplyResult,
+} from './apply-layer.js';
+export { removeTreeAt } from './tree-removal.js';

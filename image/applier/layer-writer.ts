@@ -1,6 +1,8 @@
 /**
  * The filesystem side of the applier: one tar entry at a time into the layer
- * dir, in overlayfs form.
+ * dir, in overlayfs form, or in render mode onto the layers already there
+ * (render-whiteouts.ts: whiteouts remove, replacements may remove a lower
+ * layer's tree).
  *
  * Order of operations, and why:
  * 1. The name is checked lexically (entry-path.ts), then its parent dir is
@@ -12,7 +14,8 @@
  *    mknodat, symlinkat, linkat; none follows a final symlink). If the name
  *    exists, the entry replaces it as tar does: a non-directory is unlinked,
  *    an empty directory removed, a directory over a directory kept (its
- *    metadata updated); replacing a non-empty directory is refused.
+ *    metadata updated); replacing a non-empty directory is refused (render
+ *    mode: unless a lower layer made it, then its tree goes).
  * 3. File data is written with fs.writeSync on the raw fd (no FFI call per
  *    chunk; file-writes.ts).
  * 4. Then metadata, in this order: owner (chown clears setuid/setgid and
@@ -67,12 +70,16 @@ import { entryComponents, showName, whiteoutOf } from './entry-path.js';
 import { FileWrites } from './file-writes.js';
 import { EntryRefused, syscallFailed } from './entry-refused.js';
 import type { Timestamp } from './pax-records.js';
+import { RenderWhiteouts } from './render-whiteouts.js';
+import { writeTimes } from './timespec.js';
 import type { TarEntry } from './tar-reader.js';
 
 export interface WriterOptions {
   allowDevices: boolean;
   /** The process umask: modes it would not change need no chmod. */
   umask: number;
+  /** 'overlay': one layer, whiteouts as devices and xattrs; 'render': onto the lower layers in the dir. */
+  mode: 'overlay' | 'render';
 }
 
 const FILE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
@@ -95,6 +102,8 @@ export class LayerWriter {
   /** Directory times to set at the end, by path ("" is the layer root). */
   private readonly dirTimes = new Map<string, { atime: Timestamp; mtime: Timestamp }>();
   private readonly files: FileWrites;
+  /** Render mode only. */
+  private readonly render: RenderWhiteouts | undefined;
   /** Who we create things as: entries owned by exactly that need no chown (outside setgid dirs). */
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
@@ -105,6 +114,7 @@ export class LayerWriter {
   ) {
     this.dirs = new DirResolver(rootFd);
     this.files = new FileWrites();
+    this.render = options.mode === 'render' ? new RenderWhiteouts(this.dirs) : undefined;
   }
 
   /** Creates what `entry` describes; a file stays open for data() until end(). */
@@ -123,11 +133,11 @@ export class LayerWriter {
     const whiteout = whiteoutOf(base);
     switch (whiteout.kind) {
       case 'opaque':
-        return this.opaque(parent);
+        return this.render === undefined ? this.opaque(parent) : this.render.opaque(parent);
       case 'meta':
         return;
       case 'whiteout':
-        return this.whiteout(parent, whiteout.name, entry);
+        return this.render === undefined ? this.whiteout(parent, whiteout.name, entry) : this.render.whiteout(parent, whiteout.name);
       case 'none':
         break;
     }
@@ -137,18 +147,25 @@ export class LayerWriter {
     const name = cPath(base);
     switch (entry.type) {
       case 'file':
-        return this.beginFile(parentFd, name, key, entry);
+        this.beginFile(parentFd, name, key, entry);
+        break;
       case 'dir':
-        return this.directory(parentFd, name, key, entry);
+        this.directory(parentFd, name, key, entry);
+        break;
       case 'symlink':
-        return this.symlink(parentFd, name, key, base, entry);
+        this.symlink(parentFd, name, key, base, entry);
+        break;
       case 'hardlink':
-        return this.hardlink(parentFd, name, key, parent, entry);
+        this.hardlink(parentFd, name, key, parent, entry);
+        break;
       case 'char':
       case 'block':
       case 'fifo':
-        return this.node(parentFd, name, key, base, entry);
+        this.node(parentFd, name, key, base, entry);
+        break;
     }
+    // Only once it exists: until then a lower layer's dir at `key` may be replaced whole.
+    this.render?.wrote(key);
   }
 
   data(chunk: Buffer, position: number): void {
@@ -339,6 +356,7 @@ export class LayerWriter {
     const type = lstatType(parentFd, name);
     if (type === S_IFDIR) {
       if (entryIsDir) return true;
+      if (this.render?.removeLowerDir(parentFd, key.slice(key.lastIndexOf('/') + 1), key) === true) return false;
       if (unlinkat(parentFd, name, AT_REMOVEDIR) !== 0) {
         if (lastErrno() === ERRNO.ENOTEMPTY) throw new EntryRefused(`would replace the non-empty directory ${showName(key)}`);
         throw syscallFailed('rmdir', showName(key));
@@ -364,19 +382,6 @@ export class LayerWriter {
   private setTimes(entry: TarEntry): void {
     writeTimes(this.times, entry.atime ?? entry.mtime, entry.mtime);
   }
-}
-
-/** struct timespec[2]; an int64 as two 32-bit halves (no BigInt per file; floor keeps negative times right). */
-function writeTimes(buf: Buffer, atime: Timestamp, mtime: Timestamp): void {
-  writeInt64(buf, 0, atime.sec);
-  writeInt64(buf, 8, atime.nsec);
-  writeInt64(buf, 16, mtime.sec);
-  writeInt64(buf, 24, mtime.nsec);
-}
-
-function writeInt64(buf: Buffer, offset: number, value: number): void {
-  buf.writeUInt32LE(value >>> 0, offset);
-  buf.writeInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
 function depth(key: string): number {

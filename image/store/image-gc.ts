@@ -7,7 +7,8 @@
  * exclusively, which waits for running fetches (they hold it shared), so a
  * blob stored by a fetch that has not recorded its image yet is never swept.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { InvalidStateError } from '../../runtime/errors.js';
 import { lockPath } from '../../native/flock.js';
 import { removeBlob } from './blob-store.js';
@@ -64,6 +65,10 @@ function sweep(paths: StorePaths): SweepResult {
       removeLayer(paths, `sha256:${hex}`);
       result.layers++;
     }
+  }
+  const ids = new Set(images.map((i) => i.id.replace(/^sha256:/, '')));
+  for (const hex of list(join(paths.images, 'last-used'))) {
+    if (!ids.has(hex)) rmSync(join(paths.images, 'last-used', hex), { force: true });
   }
   sweepDeadScratch(paths);
   return result;

@@ -7,7 +7,8 @@
  * An image's ID is its config digest (as docker and podman do): the same image
  * pushed as OCI and as Docker v2s2 is one image with two names.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { ImageError, NotFoundError } from '../../runtime/errors.js';
 import { lockPath, type HeldLock } from '../../native/flock.js';
@@ -40,7 +41,43 @@ interface IndexFile {
   images: ImageRecord[];
 }
 
+/** Where an image's last use is kept: the mtime of `images/last-used/<hex>`. */
+function lastUsedMarker(paths: StorePaths, id: string): string {
+  return join(paths.images, 'last-used', id.replace(/^sha256:/, ''));
+}
+
+/**
+ * Marks an image used now (image gc's grace period counts from here). A
+ * marker file's mtime, not an index rewrite: every `run` does this, and an
+ * index rewrite costs a lock and two fsyncs; last-used is advisory, so a
+ * power loss that loses a touch loses nothing that matters.
+ */
+export function markImageUsed(paths: StorePaths, id: string, now: Date = new Date()): void {
+  const marker = lastUsedMarker(paths, id);
+  try {
+    utimesSync(marker, now, now);
+  } catch {
+    mkdirSync(dirname(marker), { recursive: true });
+    closeSync(openSync(marker, 'a'));
+    utimesSync(marker, now, now);
+  }
+}
+
+function withLastUse(paths: StorePaths, image: ImageRecord): ImageRecord {
+  try {
+    const used = statSync(lastUsedMarker(paths, image.id)).mtime;
+    if (used.getTime() > Date.parse(image.lastUsed)) return { ...image, lastUsed: used.toISOString() };
+  } catch {
+    // Never used since it was fetched.
+  }
+  return image;
+}
+
 export function readImageIndex(paths: StorePaths): ImageRecord[] {
+  return readIndexFile(paths).map((image) => withLastUse(paths, image));
+}
+
+function readIndexFile(paths: StorePaths): ImageRecord[] {
   if (!existsSync(paths.index)) return [];
   let parsed: IndexFile;
   try {

@@ -40,6 +40,7 @@ import { CPU_PERIOD_US, controllersFor, cpuQuotaUs, validateLimits } from './lim
 import { placePod, type SelfCgroups } from './placement.js';
 import { rollback } from './rollback.js';
 import type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
+import { compareStrings } from '../compare-strings.js';
 
 interface Hierarchy {
   mount: string;
@@ -56,7 +57,7 @@ export function v1Hierarchies(v1: Record<string, string>): Hierarchy[] {
   const rank = (h: Hierarchy) => (h.controllers.includes('cpuset') ? 0 : 1);
   return [...byMount]
     .map(([mount, controllers]) => ({ mount, controllers }))
-    .sort((a, b) => rank(a) - rank(b) || a.mount.localeCompare(b.mount));
+    .sort((a, b) => rank(a) - rank(b) || compareStrings(a.mount, b.mount));
 }
 
 /** Copies a cpuset file from the parent when it is empty (new, or left empty by a crashed run). */

@@ -1,9 +1,10 @@
 /**
  * The flags every command accepts (rkt's global flags, trimmed to what Skiff
  * has): where the store and pods live, debug output, which security checks
- * to relax, and the output format of commands that print data.
+ * to relax, and the output format of commands that print data. No commander
+ * here: the fast path for `run` (fast-path.ts) reads these without it.
  */
-import { InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../errors.js';
 
 export const DEFAULT_DIR = '/var/lib/skiff';
 
@@ -37,23 +38,10 @@ export function parseInsecureOptions(value: string): ReadonlySet<InsecureOption>
         out.add('http').add('tls').add('image');
         break;
       default:
-        throw new InvalidArgumentError(`'${item}' is not one of ${INSECURE_OPTIONS.join(', ')}`);
+        throw new UsageError(`'${item}' is not one of ${INSECURE_OPTIONS.join(', ')}`, { input: value });
     }
   }
   return out;
-}
-
-export function globalOptionList(): Option[] {
-  return [
-    new Option('--dir <path>', 'where images and pods are kept').default(DEFAULT_DIR).env('SKIFF_DIR'),
-    new Option('--debug', 'print debug output and full stacks on errors').default(false),
-    new Option('--insecure-options <list>', `relax security checks: ${INSECURE_OPTIONS.join(',')}`)
-      .argParser(parseInsecureOptions)
-      .default(new Set<InsecureOption>(), 'none'),
-    new Option('--format <format>', 'output format of commands that print data')
-      .choices(['text', 'json'])
-      .default('text'),
-  ];
 }
 
 /** Reads the global options of a parsed command, with their types. */

@@ -5,8 +5,8 @@
  */
 import { asSkiffError, formatErrorLine } from '../errors.js';
 import { exitCodeFor } from '../exit-codes.js';
-import { buildProgram } from './program.js';
-import { HelpShown } from './skiff-command.js';
+import { matchFastPath } from './fast-path.js';
+import { HelpShown } from './help-shown.js';
 
 function describeCauses(err: unknown): string {
   const lines: string[] = [];
@@ -20,6 +20,14 @@ function describeCauses(err: unknown): string {
 async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   try {
+    const fast = matchFastPath(argv.slice(2));
+    if (fast !== undefined) {
+      const commands = await import('./commands/run.js');
+      const run = { run: commands.run, prepare: commands.prepare, 'run-prepared': commands.runPrepared }[fast.command];
+      await run(fast.global, fast.args);
+      return 0;
+    }
+    const { buildProgram } = await import('./program.js');
     const program = buildProgram();
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

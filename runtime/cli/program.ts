@@ -5,7 +5,8 @@
  */
 import { Option } from 'commander';
 import { parseDuration } from './duration.js';
-import { globalOptionList, globalOptionsOf } from './global-options.js';
+import { globalOptionList } from './global-option-list.js';
+import { globalOptionsOf } from './global-options.js';
 import { SkiffCommand } from './skiff-command.js';
 
 type Opts = Record<string, unknown>;
@@ -92,6 +93,18 @@ export function buildProgram(): SkiffCommand {
     .action(async (img: string, file: string, _opts: Opts, cmd: SkiffCommand) => {
       const { exportCmd } = await import('./commands/image.js');
       await exportCmd(globalOptionsOf(cmd.optsWithGlobals()), img, file, { overwrite: cmd.opts()['overwrite'] === true });
+    });
+  image
+    .command('extract')
+    .description("render an image's layers into DIR/rootfs, with DIR/manifest.json and DIR/config.json")
+    .argument('<image>')
+    .argument('<dir>')
+    .option('--rootfs-only', 'put the rootfs straight into DIR, without manifest and config', false)
+    .option('--overwrite', 'replace DIR if it exists and is not empty', false)
+    .action(async (img: string, dir: string, _opts: Opts, cmd: SkiffCommand) => {
+      const { extract } = await import('./commands/image.js');
+      const o = cmd.opts();
+      await extract(globalOptionsOf(cmd.optsWithGlobals()), img, dir, { rootfsOnly: o['rootfsOnly'] === true, overwrite: o['overwrite'] === true });
     });
 
   const podPassThrough = (name: string, description: string, usage: string) =>

@@ -5,11 +5,8 @@
  */
 import { Command, type CommanderError } from 'commander';
 import { UsageError } from '../errors.js';
+import { HelpShown } from './help-shown.js';
 
-/** Thrown after commander printed help; carries the exit code to use. */
-export class HelpShown {
-  constructor(readonly exitCode: number) {}
-}
 
 export function commandPath(cmd: Command): string {
   const names: string[] = [];

@@ -8,6 +8,7 @@ import { podDir } from './pod-dirs.js';
 import { readPodManifest, type PodManifest } from './pod-manifest.js';
 import { podCreated, podState, readAppExit, readAppStarted, readPodPid, readStage1Error, type AppExit, type PodState } from './pod-state.js';
 import type { PodLocation } from './pod-uuid.js';
+import { compareStrings } from '../compare-strings.js';
 
 export interface AppInfo {
   name: string;
@@ -51,7 +52,7 @@ export function podInfo(storeDir: string, location: PodLocation): PodInfo {
   }));
   const starts = apps.map((a) => a.started).filter((s): s is string => s !== undefined).sort();
   const exits = apps.map((a) => a.exit).filter((e): e is AppExit => e !== undefined);
-  const firstFailure = [...exits].filter((e) => e.code !== 0).sort((a, b) => a.finished.localeCompare(b.finished))[0];
+  const firstFailure = [...exits].filter((e) => e.code !== 0).sort((a, b) => compareStrings(a.finished, b.finished))[0];
   const ended = state === 'exited' || state === 'exited garbage' || state === 'exited deleting';
   const error = readStage1Error(dir);
   return {

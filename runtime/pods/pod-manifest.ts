@@ -68,8 +68,8 @@ export interface PodManifest {
   };
 }
 
-export function writePodManifest(podDir: string, manifest: PodManifest): void {
-  writeFileAtomic(join(podDir, POD_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+export function writePodManifest(podDir: string, manifest: PodManifest, options: { durable?: boolean } = {}): void {
+  writeFileAtomic(join(podDir, POD_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`, 0o600, options);
 }
 
 export function readPodManifest(podDir: string): PodManifest {

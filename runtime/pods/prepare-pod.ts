@@ -86,7 +86,9 @@ export async function preparePod(
     // Apps of one image share one root; apps of different images get one each.
     const sharedRoot = images.every((i) => i.record.id === first.record.id);
     // Everything the pod uses is listed before the manifest exists, so image gc never races it.
-    writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`);
+    // A pod that runs now needs no durable files (see writeFileAtomic); a prepared one keeps them.
+    const durable = !options.keepLock;
+    writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`, 0o644, { durable });
     const apps = buildApps({
       apps: args.apps.map((a, i) => ({ args: a, image: images[i] as StoredImage })),
       pod: args.pod,
@@ -110,7 +112,7 @@ export async function preparePod(
       apps,
       runtime,
     };
-    writePodManifest(dir, manifest);
+    writePodManifest(dir, manifest, { durable });
     writeFileSync(join(dir, POD_FILES.created), '');
     if (options.keepLock) return { uuid, dir, manifest, lock };
     const prepared = podDir(storeDir, 'prepared', uuid);

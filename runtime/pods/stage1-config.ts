@@ -37,7 +37,8 @@ export function stage1ConfigPath(podDir: string): string {
 
 export function writeStage1Config(podDir: string, pairs: Stage1Pairs): string {
   const path = stage1ConfigPath(podDir);
-  writeFileAtomic(path, encodeStage1Config(pairs), 0o600);
+  // Written just before the handoff to a pod that is about to run: see writeFileAtomic on durability.
+  writeFileAtomic(path, encodeStage1Config(pairs), 0o600, { durable: false });
   return path;
 }
 

@@ -50,7 +50,7 @@ export async function startPod(
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
     if (Object.keys(defined).length > 0) {
       manifest.runtime = { ...manifest.runtime, ...defined };
-      writePodManifest(dir, manifest);
+      writePodManifest(dir, manifest, { durable: false });
     }
     cgroup = await createPodCgroup(manifest.uuid, podLimits(manifest.apps));
     const config = writeStage1Config(dir, stage1Pairs(dir, manifest, lock.fd, cgroup));

@@ -147,3 +147,20 @@ test('image gc removes images unused past the grace period, never one a pod uses
   t.false(existsSync(layerPath(paths, sha256(bytes('o')))));
   t.true(existsSync(layerPath(paths, sha256(bytes('p')))));
 });
+
+test('a use marks the image without rewriting the index, and gc counts from the last use', async (t) => {
+  const { markImageUsed } = await import('../../image/store/image-index.js');
+  const { statSync } = await import('node:fs');
+  const paths = storePaths(tempDir(t));
+  const img = fakeImage(paths, 'reg/used:1', ['u'], '2026-01-01T00:00:00.000Z');
+  await recordImage(paths, img);
+  const before = statSync(paths.index).mtimeMs;
+  markImageUsed(paths, img.id, new Date('2026-05-31T23:00:00Z'));
+  t.is(statSync(paths.index).mtimeMs, before, 'the index was not rewritten');
+  t.is(readImageIndex(paths)[0]?.lastUsed, '2026-05-31T23:00:00.000Z');
+  const { removed } = await collectImages(paths, 24 * 3_600_000, new Date('2026-06-01T00:00:00Z'));
+  t.deepEqual(removed, [], 'used an hour ago: kept');
+  const later = await collectImages(paths, 24 * 3_600_000, new Date('2026-06-03T00:00:00Z'));
+  t.deepEqual(later.removed.map((r) => r.id), [img.id]);
+  t.false(existsSync(join(paths.images, 'last-used', img.id.slice(7))), 'its marker went with it');
+});

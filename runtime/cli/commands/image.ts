@@ -1,4 +1,4 @@
-/** `skiff image list|rm|gc|cat-manifest`. */
+/** `skiff image list|rm|gc|cat-manifest|export|extract`. */
 import { readBlob } from '../../../image/store/blob-store.js';
 import { collectImages, removeImages } from '../../../image/store/image-gc.js';
 import { findImage, readImageIndex, type ImageRecord } from '../../../image/store/image-index.js';
@@ -55,4 +55,11 @@ export async function exportCmd(global: GlobalOptions, image: string, file: stri
   const paths = storeOf(global);
   const record = findImage(readImageIndex(paths), image);
   await exportImage(paths, record, file, { overwrite: flags.overwrite });
+}
+
+export async function extract(global: GlobalOptions, image: string, dir: string, flags: { rootfsOnly: boolean; overwrite: boolean }): Promise<void> {
+  const { extractImage } = await import('../../../image/render-image.js');
+  const paths = storeOf(global);
+  const record = findImage(readImageIndex(paths), image);
+  await extractImage(paths, record, dir, { rootfsOnly: flags.rootfsOnly, overwrite: flags.overwrite });
 }

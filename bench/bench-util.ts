@@ -4,7 +4,7 @@
  * they measured; they never assert timings (tests don't either).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -159,4 +159,33 @@ export function processMemory(pid: number): { rssKb: number; pssKb: number; priv
     pssKb: field(rollup, 'Pss'),
     privateKb: field(rollup, 'Private_Clean') + field(rollup, 'Private_Dirty'),
   };
+}
+
+/** podman configured only through env-selected files under `podmanDir` (reference/peers.md: no change to /etc). */
+export function podmanEnv(podmanDir: string): NodeJS.ProcessEnv {
+  // Only what must differ from the defaults: podman's exit command (`podman
+  // container cleanup`, run by conmon) does not see CONTAINERS_CONF, so a
+  // static_dir or volume_path set here would not match its defaults and the
+  // cleanup fails ("database configuration mismatch"): `podman run` then hangs
+  // 20 s for the exit state. Left at their defaults they live under graphroot.
+  const conf = join(podmanDir, 'containers.conf');
+  writeFileSync(
+    conf,
+    [
+      '[containers]',
+      // No CAP_SYS_RESOURCE here: podman's defaults (nofile 1048576) fail in setrlimit; conmon runs with NPROC 32768.
+      'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
+      '[network]',
+      `network_config_dir = "${podmanDir}/networks"`,
+      '[engine]',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "file"',
+      `tmp_dir = "${podmanDir}/tmp"`,
+      `image_copy_tmp_dir = "${podmanDir}/tmp"`,
+      '',
+    ].join('\n'),
+  );
+  const storage = join(podmanDir, 'storage.conf');
+  writeFileSync(storage, `[storage]\ndriver = "overlay"\ngraphroot = "${podmanDir}/graph"\nrunroot = "${podmanDir}/run"\n`);
+  return { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, TMPDIR: join(podmanDir, 'tmp') };
 }

@@ -9,13 +9,12 @@
  * such, not skipped silently. Goals (issue 3): ≥ 5× podman pull's throughput,
  * ≥ 1.0× skopeo + umoci.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { largeImage } from '../test/support/large-image.js';
 import { pushImage } from '../test/support/registry-push.js';
 import { startRegistry } from '../test/support/registry-server.js';
 import { skiffBin } from '../test/support/skiff-cli.js';
-import { freshDir, has, markdownTable, median, min, scratch, timeCommand } from './bench-util.js';
+import { freshDir, has, markdownTable, median, min, podmanEnv, scratch, timeCommand } from './bench-util.js';
 
 const runs = Number(process.argv[2] ?? 5);
 
@@ -29,15 +28,6 @@ interface Tool {
 function must(name: string, t: ReturnType<typeof timeCommand>): number {
   if (!t.ok) throw new Error(`${name} failed: ${t.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return t.ms;
-}
-
-function podmanEnv(dir: string): NodeJS.ProcessEnv {
-  // Everything podman needs lives under `dir`: no change to /etc (reference/peers.md §4).
-  const conf = join(dir, 'containers.conf');
-  writeFileSync(conf, `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "${dir}/events.log"\ntmp_dir = "${dir}/tmp"\nstatic_dir = "${dir}/static"\nimage_copy_tmp_dir = "${dir}/tmp"\n`);
-  const storage = join(dir, 'storage.conf');
-  writeFileSync(storage, `[storage]\ndriver = "overlay"\ngraphroot = "${dir}/graph"\nrunroot = "${dir}/run"\n`);
-  return { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, TMPDIR: join(dir, 'tmp') };
 }
 
 const tools: Tool[] = [
@@ -58,8 +48,8 @@ const tools: Tool[] = [
     name: 'podman pull',
     available: has('podman'),
     run(dir, ref) {
-      const env = podmanEnv(dir);
       freshDir(dir, 'tmp');
+      const env = podmanEnv(dir);
       const ms = must('podman', timeCommand('podman', ['pull', '-q', '--tls-verify=false', ref], env));
       timeCommand('podman', ['rmi', '-a', '-f'], env);
       return ms;
@@ -80,25 +70,38 @@ async function main(): Promise<void> {
 
     const rows: string[][] = [];
     const medians = new Map<string, number>();
+    // Tools take turns run by run, so load from elsewhere on the machine falls on all of them alike.
     for (const fs of ['tmpfs', 'disk'] as const) {
-      for (const tool of tools) {
-        if (!tool.available) {
-          rows.push([fs, tool.name, 'not installed', '', '', '']);
+      const available = tools.filter((tool) => tool.available);
+      for (const tool of tools.filter((x) => !x.available)) rows.push([fs, tool.name, 'not installed', '', '', '']);
+      const times = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
+      const failed = new Map<string, string>();
+      const space = scratch('pull', fs === 'tmpfs');
+      try {
+        for (let i = 0; i < runs; i++) {
+          for (const tool of available) {
+            if (failed.has(tool.name)) continue;
+            try {
+              times.get(tool.name)?.push(tool.run(freshDir(space.dir, `${tool.name.split(' ')[0]}-${i}`), ref));
+            } catch (err) {
+              failed.set(tool.name, (err as Error).message.slice(0, 160));
+            }
+          }
+        }
+      } finally {
+        space.cleanup();
+      }
+      for (const tool of available) {
+        const ts = times.get(tool.name) ?? [];
+        const why = failed.get(tool.name);
+        if (why !== undefined || ts.length === 0) {
+          rows.push([fs, tool.name, `failed: ${why ?? 'no runs'}`, '', '', '']);
           continue;
         }
-        const space = scratch('pull', fs === 'tmpfs');
-        try {
-          const times: number[] = [];
-          for (let i = 0; i < runs; i++) times.push(tool.run(freshDir(space.dir, `run${i}`), ref));
-          const med = median(times) / 1000;
-          medians.set(`${fs}:${tool.name}`, med);
-          rows.push([fs, tool.name, med.toFixed(2), (min(times) / 1000).toFixed(2), (mb / med).toFixed(0), '']);
-          console.log(`${fs} ${tool.name}: median ${med.toFixed(2)} s, min ${(min(times) / 1000).toFixed(2)} s`);
-        } catch (err) {
-          rows.push([fs, tool.name, `failed: ${(err as Error).message.slice(0, 120)}`, '', '', '']);
-        } finally {
-          space.cleanup();
-        }
+        const med = median(ts) / 1000;
+        medians.set(`${fs}:${tool.name}`, med);
+        rows.push([fs, tool.name, med.toFixed(2), (min(ts) / 1000).toFixed(2), (mb / med).toFixed(0), '']);
+        console.log(`${fs} ${tool.name}: median ${med.toFixed(2)} s, min ${(min(ts) / 1000).toFixed(2)} s`);
       }
     }
     for (const row of rows) {

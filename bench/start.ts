@@ -38,6 +38,7 @@ import {
   markdownTable,
   median,
   min,
+  podmanEnv,
   processMemory,
   removeCgroupTree,
   shellJoin,
@@ -122,34 +123,6 @@ function gcPods(): void {
 
 // ---------------------------------------------------------------- setup
 
-function podmanEnv(): NodeJS.ProcessEnv {
-  // Only what must differ from the defaults: podman's exit command (`podman
-  // container cleanup`, run by conmon) does not see CONTAINERS_CONF, so a
-  // static_dir or volume_path set here would not match its defaults and the
-  // cleanup fails ("database configuration mismatch"): `podman run` then hangs
-  // 20 s for the exit state. Left at their defaults they live under graphroot.
-  const conf = join(podmanDir, 'containers.conf');
-  writeFileSync(
-    conf,
-    [
-      '[containers]',
-      // No CAP_SYS_RESOURCE here: podman's defaults (nofile 1048576) fail in setrlimit; conmon runs with NPROC 32768.
-      'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-      '[network]',
-      `network_config_dir = "${podmanDir}/networks"`,
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      `tmp_dir = "${podmanDir}/tmp"`,
-      `image_copy_tmp_dir = "${podmanDir}/tmp"`,
-      '',
-    ].join('\n'),
-  );
-  const storage = join(podmanDir, 'storage.conf');
-  writeFileSync(storage, `[storage]\ndriver = "overlay"\ngraphroot = "${podmanDir}/graph"\nrunroot = "${podmanDir}/run"\n`);
-  return { ...process.env, CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage, TMPDIR: join(podmanDir, 'tmp') };
-}
-
 function runcConfig(args: string[]): Record<string, unknown> {
   const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as Record<string, any>;
   spec['process'].args = args;
@@ -188,7 +161,7 @@ async function setup(): Promise<{ podman: NodeJS.ProcessEnv | undefined; podmanI
   let podmanImage: string | undefined;
   if (has('podman')) {
     mkdirSync(join(podmanDir, 'tmp'), { recursive: true });
-    podman = podmanEnv();
+    podman = podmanEnv(podmanDir);
     const pulled = runSync('podman', ['pull', '-q', image], podman);
     if (pulled.code !== 0) problems.push(`podman pull ${image}: ${lastLine(pulled.stderr)}`);
     else podmanImage = lastLine(pulled.stdout).slice(0, 12);
@@ -678,7 +651,7 @@ function cleanup(): string[] {
   }
   const podmanConf = join(podmanDir, 'containers.conf');
   if (existsSync(podmanConf)) {
-    const env = podmanEnv();
+    const env = podmanEnv(podmanDir);
     runSync('podman', ['rm', '-a', '-f'], env);
     runSync('podman', ['rmi', '-a', '-f'], env);
   }

@@ -2,8 +2,10 @@
 // tests that build on them assume, and stopping them leaves nothing behind (no PID, no port, no
 // temp dir). If these fail, every registry and etcd test after them is suspect.
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -253,4 +255,105 @@ test('managed process: timeout names what it waited for; stop escalates to SIGKI
   t.is(proc.exitStatus?.signal, 'SIGKILL');
   t.false(pidAlive(proc.pid));
   t.false(existsSync(dir));
+});
+
+// A server that keeps (re)creating files in its dir from several threads, like the Go registry
+// writing uploads: after SIGKILL its threads finish their syscalls for a few ms more. It exits on
+// its own if its parent goes away (or after 30 s), so a broken test cannot leave it spinning.
+const RECREATOR = `
+const { Worker } = require('node:worker_threads');
+const { closeSync, openSync } = require('node:fs');
+const dir = process.argv[1];
+const parent = process.ppid;
+const spin = "const { closeSync, openSync } = require('node:fs');" +
+  "const { dir, i } = require('node:worker_threads').workerData;" +
+  "for (let n = 0; ; n++) closeSync(openSync(dir + '/f-' + i + '-' + (n % 1000), 'w'));";
+let online = 0;
+for (let i = 0; i < 4; i++) {
+  new Worker(spin, { eval: true, workerData: { dir, i } }).once('online', () => {
+    if (++online === 4) closeSync(openSync(dir + '/ready', 'w'));
+  });
+}
+setInterval(() => process.ppid !== parent && process.exit(1), 100);
+setTimeout(() => process.exit(1), 30000);
+`;
+
+/** Dead: reaped, or a zombie down to its last thread (the exit hook's own criterion). */
+function processGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' && Number(fields[17]) <= 1;
+  } catch {
+    return true;
+  }
+}
+
+// A test runner in miniature: starts the recreators through ManagedProcess, waits until all are
+// writing, then exits without stopping them, so only the exit hook stands between them and leaks.
+// Its own exit listener, registered after the hook's, reports what the hook left: every process
+// should be dead by then, or it may still be writing into a dir the hook believes it removed.
+const EXIT_HOOK_RUNNER = (modulePath: string, count: number) => `
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+const { ManagedProcess, makeServerDir } = await import(${JSON.stringify(modulePath)});
+const processGone = ${processGone.toString()};
+const procs = [];
+process.on('exit', () => {
+  writeSync(1, JSON.stringify(procs.map((p) => processGone(p.pid))) + '\\n');
+});
+for (let i = 0; i < ${count}; i++) {
+  const dir = await makeServerDir('exit-hook');
+  procs.push(await ManagedProcess.start({
+    name: 'recreator', command: process.execPath, args: ['-e', ${JSON.stringify(RECREATOR)}, dir],
+    logPath: join(dir, 'log'), ownedDir: dir,
+  }));
+}
+console.log(JSON.stringify(procs.map((p) => ({ pid: p.pid, dir: p.ownedDir }))));
+const deadline = Date.now() + 10000;
+while (!procs.every((p) => existsSync(join(p.ownedDir, 'ready')))) {
+  if (Date.now() > deadline) process.exit(3);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+}
+process.exit(0);
+`;
+
+// Serial (AVA runs serial tests first, alone): its few seconds of spinning threads would starve
+// the timing-sensitive tests of this file.
+test.serial('managed process: the exit hook waits for SIGKILLed servers to die before removing their dirs', async (t) => {
+  const count = 6;
+  const modulePath = new URL('../support/managed-process.js', import.meta.url).href;
+  const runner = spawn(process.execPath, ['--input-type=module', '-e', EXIT_HOOK_RUNNER(modulePath, count)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  runner.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  runner.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const killer = setTimeout(() => runner.kill('SIGKILL'), 30_000);
+  const [code] = (await once(runner, 'exit')) as [number | null];
+  clearTimeout(killer);
+  // Line 1: the servers started (for the teardown, whatever happened); line 2: gone after the hook?
+  const [started, goneAfterHook] = stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+  const servers = (started ?? []) as { pid: number; dir: string }[];
+  t.teardown(() => {
+    // Only if the test failed: the recreators are ours, stopped by PID; then their dirs.
+    for (const s of servers) {
+      if (!processGone(s.pid)) {
+        try {
+          process.kill(s.pid, 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      rmSync(s.dir, { recursive: true, force: true });
+    }
+  });
+  t.is(code, 0, stderr);
+  t.is(servers.length, count);
+  const running = servers.filter((_, i) => (goneAfterHook as boolean[] | undefined)?.[i] !== true).map((s) => s.pid);
+  t.deepEqual(running, [], 'still running when the hook returned');
+  // A thread that outlived the hook's rmSync makes its rmdir fail (ENOTEMPTY) within a few ms.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.deepEqual(servers.filter((s) => existsSync(s.dir)).map((s) => s.dir), [], 'dirs left behind');
 });

@@ -1,5 +1,5 @@
 /**
- * The test images: Debian's busybox-static plus our probe (test/fixtures/probe.c)
+ * The test images: Debian's busybox-static plus our probe (test/fixtures/probe/)
  * as `/probe`, built in code, in OCI and Docker v2s2 form, as a multi-platform
  * index (linux/amd64 + linux/arm64) and as an OCI layout dir.
  *

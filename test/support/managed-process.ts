@@ -2,14 +2,22 @@
 // where we run as root, a leaked server keeps a port and a temp dir forever, so every child is
 // tracked here: stopped by its own PID only (SIGTERM, then SIGKILL), its temp dir removed, and a
 // synchronous reaper on process exit catches whatever a crashed test left behind.
+//
+// The reaper removes a dir only once its process is really gone: SIGKILL is asynchronous, and a
+// multi-threaded server (the Go registry) keeps running its threads for a few ms after the
+// signal, long enough to recreate files in a dir that rmSync has just emptied. No event loop
+// runs in an exit hook, so it polls /proc and sleeps with Atomics.wait, bounded by EXIT_REAP_MS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync, fstatSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, fstatSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const STOP_GRACE_MS = 5_000;
 const LOG_TAIL_BYTES = 4_096;
+/** How long the exit hook waits, for all its SIGKILLed children together, before removing dirs anyway. */
+const EXIT_REAP_MS = 1_000;
+const EXIT_POLL_MS = 5;
 
 export interface ManagedProcessOptions {
   /** Short label used in error messages, e.g. 'docker-registry'. */
@@ -39,9 +47,7 @@ export interface ExitStatus {
 /** Every process started here and not yet stopped; the exit-time reaper walks it. */
 const live = new Set<ManagedProcess>();
 
-process.on('exit', () => {
-  for (const proc of live) proc.killNowSync();
-});
+process.on('exit', () => ManagedProcess.killAllNowSync());
 
 /** A fresh `skiff-test-<label>-XXXXXX` directory under the OS temp dir. */
 export function makeServerDir(label: string): Promise<string> {
@@ -192,15 +198,33 @@ export class ManagedProcess {
     if (this.ownedDir !== undefined) await rm(this.ownedDir, { recursive: true, force: true });
   }
 
-  /** Last resort from the exit hook: no awaiting is possible there. */
+  /**
+   * Last resort from the exit hook, where no awaiting is possible: SIGKILLs every live process,
+   * waits until each is gone (EXIT_REAP_MS at most, for all together), then removes its dir.
+   * All are signalled first so that they die in parallel.
+   */
+  static killAllNowSync(): void {
+    const procs = [...live];
+    for (const proc of procs) if (!proc.#exit) proc.#signal('SIGKILL');
+    const deadline = Date.now() + EXIT_REAP_MS;
+    for (const proc of procs) proc.#reapSync(deadline);
+  }
+
+  /** The exit hook's work for this process alone (see killAllNowSync). */
   killNowSync(): void {
     if (!this.#exit) this.#signal('SIGKILL');
-    if (this.ownedDir !== undefined) {
-      try {
-        rmSync(this.ownedDir, { recursive: true, force: true });
-      } catch {
-        // The process may still hold files open for a moment; nothing more can be done at exit.
-      }
+    this.#reapSync(Date.now() + EXIT_REAP_MS);
+  }
+
+  #reapSync(deadline: number): void {
+    // Once 'exit' has fired the PID is reaped and may be someone else's: nothing to wait for.
+    if (!this.#exit) waitGoneSync(this.pid, deadline);
+    live.delete(this);
+    if (this.ownedDir === undefined) return;
+    try {
+      rmSync(this.ownedDir, { recursive: true, force: true });
+    } catch {
+      // Only if the process outlived the bound (stuck in the kernel); nothing more can be done at exit.
     }
   }
 
@@ -220,6 +244,37 @@ export class ManagedProcess {
         describeLastError(lastError) +
         `\n--- log tail (${this.logPath}) ---\n${this.logTail()}`,
     );
+  }
+}
+
+/**
+ * Whether every thread of process `pid` has finished. A zombie counts as gone: our children are
+ * not reaped while the exit hook runs (reaping needs the event loop), so a dead child stays `Z`.
+ * But the leader turns `Z` as soon as its own thread exits, while the other threads are still
+ * running out their syscalls, so a zombie is gone only once it is down to its last thread.
+ */
+function processGoneSync(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    // ENOENT or ESRCH: reaped. Anything else: /proc cannot tell, and the exit must not stall on it.
+    return true;
+  }
+  // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  const threads = Number(fields[17]); // field 20, num_threads
+  return (state === 'Z' || state === 'X') && threads <= 1;
+}
+
+/** Polls until `pid` is gone or `deadline` (epoch ms) passes; sleeps without an event loop. */
+function waitGoneSync(pid: number, deadline: number): void {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  while (!processGoneSync(pid)) {
+    const left = deadline - Date.now();
+    if (left <= 0) return;
+    Atomics.wait(cell, 0, 0, Math.min(EXIT_POLL_MS, left));
   }
 }
 

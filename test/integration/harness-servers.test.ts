@@ -242,6 +242,8 @@ test('managed process: timeout names what it waited for; stop escalates to SIGKI
     ownedDir: dir,
   });
   t.teardown(() => proc.stop());
+  // Under load the child may take a while to start: wait for it (and its SIGTERM handler) first.
+  await proc.waitUntil(async () => proc.logTail().includes('up'), { timeoutMs: 30_000, what: 'the child is up' });
   const err = await t.throwsAsync(
     proc.waitUntil(async () => {
       throw new Error('not yet');

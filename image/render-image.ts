@@ -84,9 +84,11 @@ async function renderLayer(paths: StorePaths, layer: ImageLayerRecord, where: st
     if (actual !== undefined && actual !== layer.digest) throw changedBlob(layer, where, actual, err);
     throw err;
   }
-  if (stored.digest() !== layer.digest) throw changedBlob(layer, where, stored.digest());
-  if (hashing.digest() !== layer.diffId) {
-    throw new VerifyError(`layer ${layer.digest} of ${where} does not unpack to the diffID its image config names`, layer.diffId, hashing.digest(), {
+  const storedDigest = stored.digest();
+  if (storedDigest !== layer.digest) throw changedBlob(layer, where, storedDigest);
+  const diffId = hashing.digest();
+  if (diffId !== layer.diffId) {
+    throw new VerifyError(`layer ${layer.digest} of ${where} does not unpack to the diffID its image config names`, layer.diffId, diffId, {
       input: layer.digest,
       hint: 'the image is corrupt; rebuild or re-push it',
     });
@@ -164,7 +166,10 @@ export async function extractImage(paths: StorePaths, record: ImageRecord, dir: 
     tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.extract-`));
     chmodSync(tmp, 0o755);
     const rootfs = options.rootfsOnly === true ? tmp : join(tmp, 'rootfs');
-    if (rootfs !== tmp) mkdirSync(rootfs, { mode: 0o755 });
+    if (rootfs !== tmp) {
+      mkdirSync(rootfs);
+      chmodSync(rootfs, 0o755);
+    }
     await renderImage(paths, record, rootfs);
     if (options.rootfsOnly !== true) {
       writeFileSync(join(tmp, 'manifest.json'), manifest, { mode: 0o644 });

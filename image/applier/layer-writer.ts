@@ -30,7 +30,8 @@
  * Whiteouts: `.wh.NAME` becomes a 0/0 character device NAME (unless NAME
  * already exists in this layer: whiteouts only hide lower layers), and
  * `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory. Neither
- * writes a file of its own.
+ * writes a file of its own. In render mode they remove from the lower layers
+ * instead (render-whiteouts.ts), and nothing of overlayfs is written.
  */
 import { closeSync, ftruncateSync } from 'node:fs';
 import { ERRNO } from '../../native/libc.js';

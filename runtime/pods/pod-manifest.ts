@@ -54,7 +54,7 @@ export interface PodManifest {
    * (rkt's /opt/stage2/<app>/rootfs) from its own layers.
    */
   layers: string[] | undefined;
-  /** true: a rendered copy instead of an overlay (`--no-overlay`). */
+  /** true: a rendered copy instead of an overlay (`--no-overlay`), at rootfsCopyDir(). */
   noOverlay: boolean;
   volumes: VolumeManifest[];
   apps: AppManifest[];
@@ -66,6 +66,11 @@ export interface PodManifest {
     hostsEntries: string[];
     interactive: boolean;
   };
+}
+
+/** With noOverlay: the pod's rendered root, or app `app`'s (per-app roots), inside the pod dir (which moves: never stored). */
+export function rootfsCopyDir(podDir: string, app?: string): string {
+  return app === undefined ? join(podDir, 'rootfs-copy') : join(podDir, 'rootfs-copy', app);
 }
 
 export function writePodManifest(podDir: string, manifest: PodManifest, options: { durable?: boolean } = {}): void {

@@ -1,7 +1,8 @@
 /**
  * `prepare` (and the first half of `run`): a new pod dir, locked from birth,
  * moved embryo → prepare, filled (images pulled, apps resolved, manifest and
- * overlay dirs written), then either moved on to prepared and unlocked, or
+ * overlay dirs written, or with `--no-overlay` each root rendered from the
+ * stored blobs into rootfs-copy/), then either moved on to prepared and unlocked, or
  * handed to startPod still locked (`run`). A failure removes the pod dir:
  * nothing half-prepared is left behind.
  */
@@ -17,7 +18,7 @@ import { UsageError } from '../errors.js';
 import { bool, single, type PodArgs } from '../cli/pod-args.js';
 import { buildApps, parseVolume } from './build-apps.js';
 import { POD_FILES, podDir } from './pod-dirs.js';
-import { writePodManifest, type PodManifest, type PodNet } from './pod-manifest.js';
+import { rootfsCopyDir, writePodManifest, type PodManifest, type PodNet } from './pod-manifest.js';
 import { newPodUuid } from './pod-uuid.js';
 
 export interface PreparedPod {
@@ -65,9 +66,7 @@ export async function preparePod(
   if (runtime.interactive && args.apps.length > 1) {
     throw new UsageError('--interactive needs a pod with one app', { hint: 'drop --interactive or run one image' });
   }
-  if (bool(args.pod, 'no-overlay')) {
-    throw new UsageError('--no-overlay is not available yet', { hint: 'run without it; pods use an overlay of the cached layers' });
-  }
+  const noOverlay = bool(args.pod, 'no-overlay');
   const volumes = (args.pod.get('volume') ?? []).map(parseVolume);
 
   const uuid = newPodUuid();
@@ -95,19 +94,27 @@ export async function preparePod(
       volumes,
       hostEnv: options.hostEnv ?? process.env,
     });
-    const overlays = sharedRoot ? [POD_FILES.overlay] : apps.map((a) => join(POD_FILES.overlay, a.name));
+    const overlays = noOverlay ? [] : sharedRoot ? [POD_FILES.overlay] : apps.map((a) => join(POD_FILES.overlay, a.name));
     for (const sub of [...overlays.flatMap((o) => [join(o, 'upper'), join(o, 'work')]), POD_FILES.rootfs, POD_FILES.apps]) {
       mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
     }
     for (const v of volumes.filter((v) => v.kind === 'empty')) {
       mkdirSync(join(dir, POD_FILES.volumes, v.name), { recursive: true, mode: 0o755 });
     }
+    if (noOverlay) {
+      const { renderImage } = await import('../../image/render-image.js');
+      const roots = sharedRoot ? [{ dir: rootfsCopyDir(dir), image: first }] : apps.map((a, i) => ({ dir: rootfsCopyDir(dir, a.name), image: images[i] as StoredImage }));
+      for (const root of roots) {
+        mkdirSync(root.dir, { recursive: true, mode: 0o755 });
+        await renderImage(paths, root.image.record, root.dir);
+      }
+    }
     const manifest: PodManifest = {
       version: 1,
       uuid,
       created: new Date().toISOString(),
       layers: sharedRoot ? first.layerDirs : undefined,
-      noOverlay: false,
+      noOverlay,
       volumes,
       apps,
       runtime,

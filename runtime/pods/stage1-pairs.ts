@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { PodCgroupDirs } from './pod-cgroup.js';
 import { POD_FILES } from './pod-dirs.js';
-import type { PodManifest } from './pod-manifest.js';
+import { rootfsCopyDir, type PodManifest } from './pod-manifest.js';
 import type { Stage1Pairs } from './stage1-config.js';
 
 /** Docker's masked and read-only /proc and /sys paths. */
@@ -30,6 +30,12 @@ function rootfsPairs(layers: string[], overlayDir: string): Stage1Pairs {
   ];
 }
 
+/** The pod's root, or app `app`'s: its rendered copy (`--no-overlay`), or an overlay of its layers. */
+function rootPairs(podDir: string, manifest: PodManifest, layers: string[], app?: string): Stage1Pairs {
+  if (manifest.noOverlay) return [['rootfs-dir', rootfsCopyDir(podDir, app)]];
+  return rootfsPairs(layers, app === undefined ? join(podDir, POD_FILES.overlay) : join(podDir, POD_FILES.overlay, app));
+}
+
 export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs): Stage1Pairs {
   const rt = manifest.runtime;
   const pairs: Stage1Pairs = [
@@ -39,7 +45,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     ['lock-fd', String(lockFd)],
     ['hostname', rt.hostname ?? defaultHostname(manifest.uuid)],
   ];
-  if (manifest.layers !== undefined) pairs.push(...rootfsPairs(manifest.layers, join(podDir, POD_FILES.overlay)));
+  if (manifest.layers !== undefined) pairs.push(...rootPairs(podDir, manifest, manifest.layers));
   pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
@@ -56,7 +62,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);
   for (const app of manifest.apps) {
     pairs.push(['app', app.name]);
-    if (manifest.layers === undefined) pairs.push(...rootfsPairs(app.layers, join(podDir, POD_FILES.overlay, app.name)));
+    if (manifest.layers === undefined) pairs.push(...rootPairs(podDir, manifest, app.layers, app.name));
     pairs.push(['exec', app.exec[0] as string]);
     for (const arg of app.exec.slice(1)) pairs.push(['arg', arg]);
     for (const env of app.env) pairs.push(['env', env]);

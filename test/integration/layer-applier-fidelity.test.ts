@@ -1,7 +1,9 @@
 /**
  * The fidelity matrix (issue 3, "Layer unpack"): each property of a layer
  * built in code survives applyLayer() exactly, checked on the real
- * filesystem (lstat, readlink, and python3's os.getxattr for xattrs).
+ * filesystem (lstat, readlink, and python3's os.getxattr for xattrs). Render
+ * mode is checked on three layers applied into one dir, and against an
+ * overlay mount of the same layers applied in overlay form.
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -427,4 +429,156 @@ test('entries owned 0:0 inside setgid dirs stay 0:0 (the group a setgid dir woul
   }
   t.is(mode(join(dir, 'shared/sub')), 0o755, 'no setgid bit inherited either');
   t.is(lstatSync(join(dir, 'shared')).gid, 50);
+});
+
+// --- Render mode: layers one after another into one dir ----------------------------
+
+/** Applies `layers` bottom to top in render mode into one fresh dir. */
+async function render(t: ExecutionContext, layers: TarEntry[][], options: ApplyOptions = {}): Promise<string> {
+  const dir = join(tempDir(t, 'skiff-render-'), 'rootfs');
+  mkdirSync(dir);
+  for (const [i, layer] of layers.entries()) {
+    await applyLayer(Readable.from([tarArchive(layer)]), dir, { mode: 'render', describe: `layer ${i + 1}`, ...options });
+  }
+  return dir;
+}
+
+const dirE = (path: string, extra: Partial<TarEntry> = {}): TarEntry => ({ path, type: 'dir', ...extra });
+const fileE = (path: string, content: string, extra: Partial<TarEntry> = {}): TarEntry => ({ path, type: 'file', content, ...extra });
+const whiteoutE = (path: string): TarEntry => ({ path, type: 'file', content: '' });
+
+/** A base, then deletions, opaque dirs (marker before and after entries) and replacements, then more of each. */
+const BASE: TarEntry[] = [
+  dirE('etc/'), fileE('etc/passwd', 'root:x:0:0\n'), fileE('etc/motd', 'hello\n'), fileE('etc/hostname', 'base\n'),
+  dirE('usr/'), dirE('usr/lib/'), fileE('usr/lib/libfoo.so', 'foo-1', { mode: 0o755 }), fileE('usr/lib/libbar.so', 'bar-1', { mode: 0o755, uid: 3 }),
+  dirE('var/'), dirE('var/cache/'), dirE('var/cache/a/'), fileE('var/cache/a/x', 'x'), fileE('var/cache/a/y', 'y'), fileE('var/cache/keep', 'lower'),
+  { path: 'var/cache/sub', type: 'symlink', linkname: '/etc' },
+  dirE('var/log/'), fileE('var/log/old.log', 'old'), dirE('var/log/deep/'), fileE('var/log/deep/er', 'er'),
+  dirE('opt/'), dirE('opt/app/'), dirE('opt/app/bin/'), fileE('opt/app/bin/run', 'run', { mode: 0o755 }), dirE('opt/app/lib/', { mode: 0o500 }), fileE('opt/app/lib/z', 'z'),
+  { path: 'opt/app/outside', type: 'symlink', linkname: '/etc' },
+  { path: 'link', type: 'symlink', linkname: 'etc/passwd' },
+  { path: 'dirlink', type: 'symlink', linkname: 'usr/lib' },
+  dirE('data/', { mode: 0o700, uid: 5, gid: 5 }), fileE('data/file', 'kept'),
+  dirE('run/'), dirE('run/lock/'), fileE('run/lock/pid', '1'),
+  dirE('tmp/', { mode: 0o1777 }),
+];
+const MIDDLE: TarEntry[] = [
+  dirE('etc/'), whiteoutE('etc/.wh.motd'),
+  whiteoutE('etc/.wh.late'), fileE('etc/late', 'whiteout first, then the entry'),
+  fileE('etc/same', 'entry first'), whiteoutE('etc/.wh.same'),
+  whiteoutE('.wh.opt'), whiteoutE('.wh.link'),
+  dirE('var/'), dirE('var/cache/'), fileE('var/cache/fresh', 'new'), dirE('var/cache/a/', { mode: 0o750 }), fileE('var/cache/a/new', 'n'),
+  whiteoutE('var/cache/.wh..wh..opq'),
+  dirE('var/log/'), whiteoutE('var/log/.wh..wh..opq'), fileE('var/log/new.log', 'new'),
+  { path: 'run', type: 'symlink', linkname: 'var/run' },
+  dirE('usr/'), dirE('usr/lib/'), fileE('usr/lib/libfoo.so', 'foo-2', { mode: 0o755 }),
+  dirE('ghost/'), whiteoutE('ghost/.wh.nothing'),
+];
+const TOP: TarEntry[] = [
+  dirE('data/', { mode: 0o750, uid: 7, gid: 8, mtime: 1_234_567_890 }),
+  dirE('etc/'), fileE('etc/passwd', 'root:x:0:0\nskiff:x:1000:1000\n', { mode: 0o600 }),
+  dirE('var/'), dirE('var/cache/'), whiteoutE('var/cache/.wh.fresh'),
+  whiteoutE('.wh.dirlink'),
+  dirE('opt/'), fileE('opt/new', 'again'),
+];
+
+test('render: three layers give the flattened rootfs (deletions, opaque dirs either side of their entries, replacements)', async (t) => {
+  const dir = await render(t, [BASE, MIDDLE, TOP]);
+  const names = (p: string): string[] => readdirSync(join(dir, p)).sort();
+  t.deepEqual(names('.'), ['data', 'etc', 'ghost', 'opt', 'run', 'tmp', 'usr', 'var']);
+  t.deepEqual(names('etc'), ['hostname', 'late', 'passwd', 'same'], 'motd whited out; a whiteout after its entry in one layer keeps it');
+  t.is(readFileSync(join(dir, 'etc/passwd'), 'utf8'), 'root:x:0:0\nskiff:x:1000:1000\n');
+  t.is(mode(join(dir, 'etc/passwd')), 0o600);
+  t.deepEqual(names('opt'), ['new'], 'the whole lower tree went, with its 0500 dir; the new entry came after');
+  t.deepEqual(names('var/cache'), ['a'], 'opaque (marker after the entries): lower names gone, this layer\'s kept; fresh whited out by the top');
+  t.deepEqual(names('var/cache/a'), ['new'], 'below an opaque dir only its own layer\'s entries remain');
+  t.is(mode(join(dir, 'var/cache/a')), 0o750);
+  t.deepEqual(names('var/log'), ['new.log'], 'opaque (marker before the entries)');
+  t.true(lstatSync(join(dir, 'run')).isSymbolicLink(), 'a symlink replaced a lower dir tree');
+  t.is(readlinkSync(join(dir, 'run')), 'var/run');
+  t.is(readFileSync(join(dir, 'usr/lib/libfoo.so'), 'utf8'), 'foo-2');
+  t.is(readFileSync(join(dir, 'usr/lib/libbar.so'), 'utf8'), 'bar-1');
+  t.deepEqual(names('data'), ['file'], 'a dir over a dir keeps its contents');
+  t.deepEqual([mode(join(dir, 'data')), lstatSync(join(dir, 'data')).uid, lstatSync(join(dir, 'data')).gid], [0o750, 7, 8]);
+  t.is(lstatSync(join(dir, 'data')).mtimeMs, 1_234_567_890_000);
+  t.deepEqual(names('ghost'), []);
+  t.is(mode(join(dir, 'tmp')), 0o1777);
+  t.true(lstatSync('/etc').isDirectory() && existsSync('/etc/passwd'), 'whiting out symlinks to /etc removed the links only');
+  const all = execFileSync('find', [dir, '-printf', '%y %P\\n'], { encoding: 'utf8' });
+  t.notRegex(all, /^c /m, 'no whiteout devices');
+  t.notRegex(all, /\.wh\./, 'no whiteout names');
+  const xattrs = execFileSync(
+    'python3',
+    ['-c', 'import os,sys\nfor dp, dns, fns in os.walk(sys.argv[1]):\n  for n in dns + fns + ["."]: print(os.path.join(dp, n), os.listxattr(os.path.join(dp, n), follow_symlinks=False))', dir],
+    { encoding: 'utf8' },
+  );
+  t.notRegex(xattrs, /overlay/, 'no overlay xattrs');
+});
+
+test('render: hardlinks into lower-layer files, and chains of them across layers', async (t) => {
+  const dir = await render(t, [
+    [dirE('usr/'), dirE('usr/lib/'), fileE('usr/lib/libc.so', 'libc', { mode: 0o755 })],
+    [dirE('usr/bin/'), { path: 'usr/bin/ld.so', type: 'hardlink', linkname: 'usr/lib/libc.so' }, fileE('usr/bin/ld.so2', 'replaced next'), { path: 'usr/bin/ld.so2', type: 'hardlink', linkname: 'usr/lib/libc.so' }],
+    [dirE('sbin/'), { path: 'sbin/ldconfig', type: 'hardlink', linkname: 'usr/bin/ld.so' }],
+  ]);
+  const ino = lstatSync(join(dir, 'usr/lib/libc.so')).ino;
+  for (const p of ['usr/bin/ld.so', 'usr/bin/ld.so2', 'sbin/ldconfig']) t.is(lstatSync(join(dir, p)).ino, ino, p);
+  t.is(lstatSync(join(dir, 'usr/lib/libc.so')).nlink, 4);
+  t.is(readFileSync(join(dir, 'sbin/ldconfig'), 'utf8'), 'libc');
+});
+
+test('render: a file over a lower file with other links leaves those links alone; a non-empty dir of this layer is still not replaced', async (t) => {
+  const dir = await render(t, [[fileE('a', 'lower'), { path: 'b', type: 'hardlink', linkname: 'a' }], [fileE('a', 'upper')]]);
+  t.is(readFileSync(join(dir, 'a'), 'utf8'), 'upper');
+  t.is(readFileSync(join(dir, 'b'), 'utf8'), 'lower');
+  const err = await t.throwsAsync(render(t, [[dirE('d/')], [fileE('d/mine', 'x'), fileE('d', 'file over my own dir')]]));
+  t.regex(err!.message, /layer 2: entry #2 "d" .*would replace the non-empty directory "d"/);
+});
+
+test('render: the overlay target must still be empty; render accepts a non-empty one', async (t) => {
+  const dir = await render(t, [[fileE('lower', 'x')]]);
+  const err = await t.throwsAsync(applyLayer(Readable.from([tarArchive([fileE('f', 'y')])]), dir));
+  t.regex(err!.message, /is not empty/);
+  await applyLayer(Readable.from([tarArchive([fileE('f', 'y')])]), dir, { mode: 'render' });
+  t.deepEqual(readdirSync(dir).sort(), ['f', 'lower']);
+});
+
+test('render gives what an overlay mount of the same layers in overlay form shows', async (t) => {
+  // Parents listed with their metadata in every layer, as image builders write them, and no
+  // hardlinks across layers (overlay form cannot hold those): then both must agree on everything
+  // but directory times.
+  const layers = [BASE, MIDDLE, TOP];
+  const rendered = await render(t, layers);
+  const work = tempDir(t, 'skiff-render-oracle-');
+  const lowers: string[] = [];
+  for (const layer of layers) {
+    const { dir } = await apply(t, layer);
+    lowers.unshift(dir);
+  }
+  const mnt = join(work, 'merged');
+  mkdirSync(mnt);
+  execFileSync('mount', ['-t', 'overlay', '-o', `ro,lowerdir=${lowers.join(':')}`, 'skiff-render-oracle', mnt]);
+  t.teardown(() => execFileSync('umount', [mnt]));
+  const script = `
+import os, sys, stat, hashlib
+def walk(root):
+    res = {}
+    for dp, dns, fns in os.walk(root):
+        for n in dns + fns:
+            p = os.path.join(dp, n); rel = os.path.relpath(p, root)
+            try: st = os.lstat(p)
+            except FileNotFoundError: continue  # a whiteout readdir lists in a dir of one layer only
+            isdir = stat.S_ISDIR(st.st_mode)
+            x = sorted((k, os.getxattr(p, k, follow_symlinks=False).hex()) for k in os.listxattr(p, follow_symlinks=False) if not k.startswith('trusted.overlay.'))
+            data = hashlib.sha256(open(p, 'rb').read()).hexdigest() if stat.S_ISREG(st.st_mode) else None
+            res[rel] = (st.st_mode, st.st_uid, st.st_gid, None if isdir else st.st_mtime_ns, None if isdir else st.st_size, st.st_rdev, os.readlink(p) if stat.S_ISLNK(st.st_mode) else None, x, data)
+    return res
+a, b = walk(sys.argv[1]), walk(sys.argv[2])
+bad = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+print(len(a), len(bad))
+for k in bad[:10]: print(k, a.get(k), b.get(k))
+`;
+  const out = execFileSync('python3', ['-c', script, mnt, rendered], { encoding: 'utf8' });
+  t.regex(out, /^\d+ 0\n$/, out);
+  t.true(Number(out.split(' ')[0]) > 20, out);
 });

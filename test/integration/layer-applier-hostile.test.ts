@@ -5,6 +5,9 @@
  * reason, leave a sentinel dir outside the layer untouched, and leave no fd
  * open. A few cases at the end are not refusals but replacements that must
  * happen inside the layer instead of through what an earlier entry planted.
+ * The render-mode cases first render a lower layer into the dir: what it
+ * planted (symlinks to outside or to /etc, a mount) must not lead an upper
+ * layer's entries, whiteouts or opaque markers out either.
  *
  * Serial: the fd count is per process.
  */
@@ -325,6 +328,129 @@ test.serial('hardlink, device and fifo entries replace a planted symlink', async
 test.serial('a whiteout over a planted symlink leaves the symlink and its target alone', async (t) => {
   const box = await contained(t, (b) => [{ path: 'w', type: 'symlink', linkname: join(b.outside, 'sentinel') }, file('.wh.w', '')]);
   t.true(lstatSync(join(box.layer, 'w')).isSymbolicLink());
+});
+
+// --- Render mode: what lower layers planted ------------------------------------------
+
+/** /etc as a layer could damage it: the dir, passwd and their xattrs. */
+function hostEtc(): string {
+  const etc = lstatSync('/etc', { bigint: true });
+  const passwd = lstatSync('/etc/passwd', { bigint: true });
+  const xattrs = execFileSync('python3', ['-c', 'import os\nprint(sorted(os.listxattr("/etc")), sorted(os.listxattr("/etc/passwd")))'], { encoding: 'utf8' });
+  return `${etc.mode} ${etc.mtimeNs} ${readdirSync('/etc').length} ${passwd.mode} ${passwd.mtimeNs} ${readFileSync('/etc/passwd', 'hex')} ${xattrs}`;
+}
+
+type Layers = (box: Sandbox) => TarEntry[];
+
+/** Renders `lower` into the layer dir, then `upper` onto it, which must be refused for `reason`; nothing outside (nor /etc) may change. */
+async function renderRefused(t: ExecutionContext, lower: Layers, upper: Layers, reason: RegExp): Promise<Sandbox> {
+  const box = sandbox(t);
+  await applyLayer(chunks(tarArchive(lower(box))), box.layer, { mode: 'render', describe: 'layer sha256:lower' });
+  const before = snapshot(box);
+  const etc = hostEtc();
+  const fds = openFds();
+  const err = await t.throwsAsync(applyLayer(chunks(tarArchive(upper(box))), box.layer, { mode: 'render', describe: 'layer sha256:hostile' }));
+  t.true(err instanceof ImageError, `an ImageError, not ${String(err)}`);
+  t.regex(err!.message, /^layer sha256:hostile: /);
+  t.regex(err!.message, reason);
+  t.is(snapshot(box), before, 'nothing outside the layer changed');
+  t.is(hostEtc(), etc, 'the host /etc is untouched');
+  t.is(openFds(), fds, 'no fd left open');
+  return box;
+}
+
+/** Renders `lower` then `upper`, which must succeed without touching anything outside. */
+async function renderContained(t: ExecutionContext, lower: Layers, upper: Layers): Promise<Sandbox> {
+  const box = sandbox(t);
+  await applyLayer(chunks(tarArchive(lower(box))), box.layer, { mode: 'render' });
+  const before = snapshot(box);
+  const etc = hostEtc();
+  const fds = openFds();
+  await applyLayer(chunks(tarArchive(upper(box))), box.layer, { mode: 'render' });
+  t.is(snapshot(box), before, 'nothing outside the layer changed');
+  t.is(hostEtc(), etc, 'the host /etc is untouched');
+  t.is(openFds(), fds, 'no fd left open');
+  return box;
+}
+
+test.serial('render: refuses a whiteout through a symlink planted by a lower layer', async (t) => {
+  await renderRefused(t, (b) => [{ path: 'l', type: 'symlink', linkname: b.outside }], () => [file('l/.wh.sentinel', '')], /entry #1 "l\/\.wh\.sentinel" .*parent "l" is a symlink/);
+});
+
+test.serial('render: refuses a whiteout deeper under a lower layer\'s symlink to /', async (t) => {
+  await renderRefused(t, () => [{ path: 'root', type: 'symlink', linkname: '/' }], () => [file('root/etc/.wh.passwd', '')], /parent "root" is a symlink/);
+});
+
+test.serial('render: refuses a whiteout of .. and of ., and the lower layer stays whole', async (t) => {
+  const lower: Layers = () => [{ path: 'a/', type: 'dir' }, file('a/keep', 'k')];
+  const box = await renderRefused(t, lower, () => [file('a/.wh...', '')], /whiteout "\.wh\.\.\." names "\.\."/);
+  t.is(readFileSync(join(box.layer, 'a/keep'), 'utf8'), 'k');
+  await renderRefused(t, lower, () => [file('a/.wh..', '')], /whiteout "\.wh\.\." names "\."/);
+  await renderRefused(t, lower, () => [file('.wh...', '')], /names "\.\."/);
+});
+
+test.serial('render: refuses an opaque marker under a symlink from a lower layer (the dir it points to is not emptied)', async (t) => {
+  await renderRefused(t, (b) => [{ path: 'l', type: 'symlink', linkname: b.outside }], () => [file('l/.wh..wh..opq', '')], /parent "l" is a symlink/);
+});
+
+test.serial('render: a lower layer\'s etc -> /etc, then etc/passwd, a deeper file, a whiteout, an opaque marker or a hardlink through etc: refused, the host /etc untouched', async (t) => {
+  const lower: Layers = () => [{ path: 'etc', type: 'symlink', linkname: '/etc' }];
+  await renderRefused(t, lower, () => [file('etc/passwd', 'pwned::0:0\n')], /entry #1 "etc\/passwd" .*parent "etc" is a symlink/);
+  await renderRefused(t, lower, () => [file('etc/.wh.passwd', '')], /parent "etc" is a symlink/);
+  await renderRefused(t, lower, () => [file('etc/.wh..wh..opq', '')], /parent "etc" is a symlink/);
+  await renderRefused(t, lower, () => [file('etc/ssh/sshd_config', 'PermitRootLogin yes\n')], /parent "etc" is a symlink/);
+  await renderRefused(t, lower, () => [{ path: 'h', type: 'hardlink', linkname: 'etc/passwd' }], /parent "etc" is a symlink/);
+});
+
+test.serial('render: a whiteout of a lower symlink removes the link, not what it points to', async (t) => {
+  const box = await renderContained(
+    t,
+    (b) => [{ path: 'out', type: 'symlink', linkname: b.outside }, { path: 'etc', type: 'symlink', linkname: '/etc' }, { path: 'f', type: 'symlink', linkname: join(b.outside, 'sentinel') }],
+    () => [file('.wh.out', ''), file('.wh.etc', ''), file('.wh.f', '')],
+  );
+  t.deepEqual(readdirSync(box.layer), []);
+});
+
+test.serial('render: whiting out or replacing a lower tree full of symlinks to outside removes the tree only', async (t) => {
+  const tree: Layers = (b) => [
+    { path: 'd/', type: 'dir' },
+    { path: 'd/out', type: 'symlink', linkname: b.outside },
+    { path: 'd/sub/', type: 'dir', mode: 0o000 },
+    { path: 'd/sub/etc', type: 'symlink', linkname: '/etc' },
+    { path: 'd/sub/abs', type: 'symlink', linkname: join(b.outside, 'sentinel') },
+    { path: 'd/sub/up', type: 'symlink', linkname: '../../../..' },
+    file('d/sub/f', 'f'),
+    { path: 'd/h', type: 'hardlink', linkname: 'd/sub/f' },
+  ];
+  const whiteout = await renderContained(t, tree, () => [file('.wh.d', '')]);
+  t.deepEqual(readdirSync(whiteout.layer), []);
+  const opaque = await renderContained(t, tree, () => [file('d/.wh..wh..opq', ''), file('d/mine', 'mine')]);
+  t.deepEqual(readdirSync(join(opaque.layer, 'd')), ['mine']);
+  const replaced = await renderContained(t, tree, (b) => [{ path: 'd', type: 'symlink', linkname: b.outside }]);
+  t.true(lstatSync(join(replaced.layer, 'd')).isSymbolicLink());
+});
+
+test.serial('render: entries over a lower layer\'s symlinks replace the links', async (t) => {
+  const box = await renderContained(
+    t,
+    (b) => [{ path: 'd', type: 'symlink', linkname: b.outside }, { path: 'f', type: 'symlink', linkname: join(b.outside, 'sentinel') }],
+    () => [{ path: 'd/', type: 'dir', mode: 0o777, uid: 1234 }, file('d/x', 'inside'), file('f', 'file')],
+  );
+  t.true(lstatSync(join(box.layer, 'd')).isDirectory());
+  t.is(readFileSync(join(box.layer, 'd/x'), 'utf8'), 'inside');
+  t.true(lstatSync(join(box.layer, 'f')).isFile());
+});
+
+test.serial('render: a whiteout does not remove through a mount point in the target', async (t) => {
+  const box = sandbox(t);
+  await applyLayer(chunks(tarArchive([{ path: 'm/', type: 'dir' }])), box.layer, { mode: 'render' });
+  execFileSync('mount', ['--bind', box.outside, join(box.layer, 'm')]);
+  t.teardown(() => execFileSync('umount', [join(box.layer, 'm')]));
+  const before = snapshot(box);
+  const err = await t.throwsAsync(applyLayer(chunks(tarArchive([file('.wh.m', '')])), box.layer, { mode: 'render', describe: 'layer sha256:hostile' }));
+  t.regex(err!.message, /"m" is a mount point/);
+  t.is(snapshot(box), before);
+  t.is(readFileSync(join(box.outside, 'sentinel'), 'utf8'), 'untouched');
 });
 
 // --- Not the layer's fault ------------------------------------------------------

@@ -25,14 +25,14 @@
  *    was. Trees are removed without following their symlinks (removeTreeAt).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, chmodSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, writeFileSync, constants as fsConstants } from 'node:fs';
+import { createReadStream, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PassThrough, pipeline as connect } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { lockPath } from '../native/flock.js';
-import { libc, lastErrno, errnoName } from '../native/libc.js';
+import { syncTree } from '../native/syncfs.js';
 import { fsyncDir } from '../runtime/atomic-file.js';
-import { ImageError, NativeError, VerifyError } from '../runtime/errors.js';
+import { ImageError, VerifyError } from '../runtime/errors.js';
 import { applyLayer, removeTreeAt } from './applier/index.js';
 import { decompressedLayerStream } from './applier/decompress.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from './manifest.js';
@@ -41,7 +41,6 @@ import type { ImageLayerRecord, ImageRecord } from './store/image-index.js';
 import { MAX_LAYER_BYTES } from './store/layer-store.js';
 import { blobPath, type StorePaths } from './store/store-paths.js';
 
-const syncfs = libc.func('int syncfs(int)') as (fd: number) => number;
 
 const nameOf = (record: ImageRecord): string => record.names[0] ?? record.id;
 
@@ -130,18 +129,6 @@ function exists(path: string): boolean {
   }
 }
 
-/** Flushes the rendered tree's filesystem, so what is renamed into place survives a crash whole. */
-function syncTree(dir: string): void {
-  const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    if (syncfs(fd) !== 0) {
-      const errno = lastErrno();
-      throw new NativeError('syncfs', errno, errnoName(errno), { path: dir });
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export interface ExtractOptions {
   /** The rootfs straight into DIR, without manifest.json and config.json. */

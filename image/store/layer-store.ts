@@ -4,13 +4,15 @@
  * A layer is unpacked from its stored (verified) blob into a scratch dir while
  * the uncompressed stream is hashed; only when that hash equals the diffID the
  * image config names is the dir renamed to layers/sha256/<diffID>. A layer dir
- * is therefore always complete, and a second process unpacking the same layer
+ * is therefore always complete (syncfs before the rename: also after a power
+ * loss), and a second process unpacking the same layer
  * at the same time loses the rename race harmlessly.
  */
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
+import { syncTree } from '../../native/syncfs.js';
 import { fsyncDir } from '../../runtime/atomic-file.js';
 import { VerifyError } from '../../runtime/errors.js';
 import { applyLayer, type ApplyResult } from '../applier/index.js';
@@ -84,6 +86,7 @@ export async function unpackLayer(
       );
     }
     mkdirSync(paths.layers, { recursive: true });
+    syncTree(tree);
     try {
       renameSync(tree, target);
     } catch (err) {

@@ -801,7 +801,7 @@ async function main(): Promise<void> {
         ],
       ),
       '',
-      `Goal ≤ 1 MB per pod: ${rssMed === undefined ? 'not measured' : `${rssMed <= 1024 ? 'met' : 'NOT met'} by VmRSS (${rssMed.toFixed(0)} kB, mostly shared pages of the dynamically linked libc); ` +
+      `Goal ≤ 1 MB per pod: ${rssMed === undefined ? 'not measured' : `${rssMed <= 1024 ? 'met' : 'NOT met'} by VmRSS (${rssMed.toFixed(0)} kB, pages of the static stage1 binary and its stack and heap, two processes per pod); ` +
           `by Pss ${median(perPod.map((p) => p.pssKb)).toFixed(0)} kB and private memory ${median(perPod.map((p) => p.privateKb)).toFixed(0)} kB (${median(perPod.map((p) => p.privateKb)) <= 1024 ? 'met' : 'NOT met'})`}. ` +
         'For comparison (reference/peers.md §6, same VM): conmon 2028 kB RSS / 1020 Pss, `crun run` in the foreground 3320 / 1684, `runc run` in the foreground 10432 / 9322, systemd-nspawn 7660 / 6024 (supervisor only, without the container init).',
       '',

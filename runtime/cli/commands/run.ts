@@ -14,10 +14,8 @@ import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
 import { bool, parseFlagsAndOperands, parsePodArgs, POD_FLAGS, single, type FlagSpec } from '../pod-args.js';
 
-/** Flags `prepare` takes: `run`'s, less the ones that only make sense at run time. */
-const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
-  Object.entries(POD_FLAGS).filter(([name]) => !['interactive', 'uuid-file-save'].includes(name)).concat([['uuid-file-save', { value: true }]]),
-);
+/** Flags `prepare` takes: `run`'s, less --interactive (a prepared pod has no terminal yet; run-prepared takes it). */
+const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(Object.entries(POD_FLAGS).filter(([name]) => name !== 'interactive'));
 
 /** Flags `run-prepared` takes (rkt: the runtime-only pod flags). */
 const RUN_PREPARED_FLAGS: Record<string, FlagSpec> = {

@@ -295,3 +295,24 @@ test('apps of different images each get their own root, sharing the pod', async 
   t.regex(r.stdout, /^from-plain$/m);
   t.regex(r.stdout, /^skiff-[0-9a-f]{8}$/m);
 });
+
+test('--interactive keeps the terminal: the app reads stdin from it', async (t) => {
+  const s = await podStore(t);
+  const { execFileSync } = await import('node:child_process');
+  const { skiffBin } = await import('../support/skiff-cli.js');
+  // `script` gives skiff a pseudo-terminal, as a user's shell would.
+  const command = [process.execPath, skiffBin(), '--dir', s.dir, 'run', '--interactive', s.image, '--exec', '/bin/sh', '--', '-c',
+    'test -t 0 && echo STDIN-IS-A-TTY; read line; echo "got $line"'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const out = execFileSync('script', ['-qec', command, '/dev/null'], {
+    input: 'hello\n',
+    env: { ...process.env, ...s.env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.regex(out, /STDIN-IS-A-TTY/);
+  t.regex(out, /got hello/);
+  const plain = await s.skiff(['run', s.image, '--exec', '/bin/sh', '--', '-c', 'test -t 0 || echo NOT-A-TTY; cat'], 'ignored\n');
+  t.is(plain.code, 0, plain.stderr);
+  t.regex(plain.stdout, /^NOT-A-TTY$/m);
+  t.notRegex(plain.stdout, /ignored/, 'without --interactive stdin is /dev/null');
+});

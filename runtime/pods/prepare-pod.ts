@@ -79,15 +79,23 @@ export async function preparePod(
     mkdirSync(dirname(dir), { recursive: true, mode: 0o711 });
     renameSync(embryo, dir);
     const paths = storePaths(storeDir);
+    // gc.lock shared from finding the images until the pod lists them: image gc/rm (which
+    // take it exclusively) can then never remove an image between the two.
+    mkdirSync(paths.root, { recursive: true, mode: 0o711 });
+    const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
     const images: StoredImage[] = [];
-    for (const app of args.apps) images.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
+    // A pod that runs now needs no durable files (see writeFileAtomic); a prepared one keeps them.
+    const durable = !options.keepLock;
+    try {
+      for (const app of args.apps) images.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
+      // Everything the pod uses is listed before the manifest exists, so image gc never races it.
+      writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`, 0o644, { durable });
+    } finally {
+      gcLock.release();
+    }
     const first = images[0] as StoredImage;
     // Apps of one image share one root; apps of different images get one each.
     const sharedRoot = images.every((i) => i.record.id === first.record.id);
-    // Everything the pod uses is listed before the manifest exists, so image gc never races it.
-    // A pod that runs now needs no durable files (see writeFileAtomic); a prepared one keeps them.
-    const durable = !options.keepLock;
-    writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`, 0o644, { durable });
     const apps = buildApps({
       apps: args.apps.map((a, i) => ({ args: a, image: images[i] as StoredImage })),
       pod: args.pod,

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "linux-compat.h"
 
 #define EXIT_OK 0
 #define EXIT_USAGE 2

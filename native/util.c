@@ -111,6 +111,24 @@ void time_rfc3339(const struct timespec *ts, char *buf, size_t len)
 	snprintf(buf, len, "%s.%09ldZ", date, ts->tv_nsec);
 }
 
+#ifndef __GLIBC__
+/* musl has no sigabbrev_np(): glibc's names (SIGPOLL, not SIGIO); none for real-time signals. */
+static const char *sigabbrev_np(int sig)
+{
+	static const char *const names[] = {
+		[SIGHUP] = "HUP", [SIGINT] = "INT", [SIGQUIT] = "QUIT", [SIGILL] = "ILL", [SIGTRAP] = "TRAP",
+		[SIGABRT] = "ABRT", [SIGBUS] = "BUS", [SIGFPE] = "FPE", [SIGKILL] = "KILL", [SIGUSR1] = "USR1",
+		[SIGSEGV] = "SEGV", [SIGUSR2] = "USR2", [SIGPIPE] = "PIPE", [SIGALRM] = "ALRM", [SIGTERM] = "TERM",
+		[SIGSTKFLT] = "STKFLT", [SIGCHLD] = "CHLD", [SIGCONT] = "CONT", [SIGSTOP] = "STOP", [SIGTSTP] = "TSTP",
+		[SIGTTIN] = "TTIN", [SIGTTOU] = "TTOU", [SIGURG] = "URG", [SIGXCPU] = "XCPU", [SIGXFSZ] = "XFSZ",
+		[SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF", [SIGWINCH] = "WINCH", [SIGPOLL] = "POLL", [SIGPWR] = "PWR",
+		[SIGSYS] = "SYS",
+	};
+
+	return sig > 0 && (size_t) sig < sizeof names / sizeof names[0] ? names[sig] : NULL;
+}
+#endif
+
 /* "SIGKILL" */
 const char *signal_name(int sig, char *buf, size_t len)
 {

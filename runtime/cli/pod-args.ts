@@ -15,44 +15,53 @@ export interface FlagSpec {
   value: boolean;
   /** May be given more than once (values accumulate). */
   repeat?: boolean;
+  /** For `skiff help run`: the value's form and what it does. */
+  help?: string;
 }
 
 export const POD_FLAGS: Record<string, FlagSpec> = {
-  net: { value: true },
-  hostname: { value: true },
-  dns: { value: true, repeat: true },
-  'hosts-entry': { value: true, repeat: true },
-  volume: { value: true, repeat: true },
-  interactive: { value: false },
-  'set-env': { value: true, repeat: true },
-  'set-env-file': { value: true, repeat: true },
-  'inherit-env': { value: false },
-  'pull-policy': { value: true },
-  'no-overlay': { value: false },
-  platform: { value: true },
-  quiet: { value: false },
-  'uuid-file-save': { value: true },
+  net: { value: true, help: 'none|host: loopback only (default), or the host\'s network' },
+  hostname: { value: true, help: 'NAME: the pod hostname (default skiff-<uuid8>)' },
+  dns: { value: true, repeat: true, help: 'IP: a nameserver for /etc/resolv.conf (repeatable)' },
+  'hosts-entry': { value: true, repeat: true, help: 'IP=HOST: a line for /etc/hosts (repeatable)' },
+  volume: { value: true, repeat: true, help: 'NAME,kind=host|empty,source=PATH,readOnly=true|false (repeatable)' },
+  interactive: { value: false, help: 'keep stdin and the terminal (one app only)' },
+  'set-env': { value: true, repeat: true, help: 'K=V for every app (repeatable)' },
+  'set-env-file': { value: true, repeat: true, help: 'FILE of K=V lines for every app (repeatable)' },
+  'inherit-env': { value: false, help: 'pass skiff\'s own environment to the apps' },
+  'pull-policy': { value: true, help: 'new (default)|update|never' },
+  'no-overlay': { value: false, help: 'run on a rendered copy of the image instead of an overlay' },
+  platform: { value: true, help: 'OS/ARCH[/VARIANT] to pick from a multi-platform image' },
+  quiet: { value: false, help: 'no fetch progress' },
+  'uuid-file-save': { value: true, help: 'FILE: write the pod\'s UUID there' },
 };
 
 export const APP_FLAGS: Record<string, FlagSpec> = {
-  exec: { value: true },
-  name: { value: true },
-  user: { value: true },
-  group: { value: true },
-  'supplementary-gids': { value: true },
-  'working-dir': { value: true },
-  environment: { value: true, repeat: true },
-  mount: { value: true, repeat: true },
-  'readonly-rootfs': { value: false },
-  memory: { value: true },
-  cpu: { value: true },
-  'cpu-shares': { value: true },
-  'pids-limit': { value: true },
-  'caps-retain': { value: true },
-  'caps-remove': { value: true },
+  exec: { value: true, help: 'PATH: the program to run instead of the image entrypoint and cmd' },
+  name: { value: true, help: 'NAME: the app name (default from the image name)' },
+  user: { value: true, help: 'NAME|UID[:GROUP]: from the image\'s /etc/passwd' },
+  group: { value: true, help: 'NAME|GID: from the image\'s /etc/group' },
+  'supplementary-gids': { value: true, help: 'GID,GID,...: more groups' },
+  'working-dir': { value: true, help: 'PATH: the working directory' },
+  environment: { value: true, repeat: true, help: 'K=V for this app (repeatable)' },
+  mount: { value: true, repeat: true, help: 'volume=NAME,target=PATH (repeatable)' },
+  'readonly-rootfs': { value: false, help: 'make this app\'s root read-only' },
+  memory: { value: true, help: 'SIZE: memory limit, e.g. 64M or 512Mi' },
+  cpu: { value: true, help: 'AMOUNT: CPU quota, e.g. 500m or 1.5' },
+  'cpu-shares': { value: true, help: 'N: relative CPU weight (2-262144)' },
+  'pids-limit': { value: true, help: 'N: most processes and threads' },
+  'caps-retain': { value: true, help: 'CAP,CAP,...: exactly these capabilities' },
+  'caps-remove': { value: true, help: 'CAP,CAP,...: Docker\'s default 14 less these' },
 };
 
 export type FlagValues = Map<string, string[]>;
+
+/** The flag table as help text. */
+export function describeFlags(specs: Record<string, FlagSpec>): string {
+  return Object.entries(specs)
+    .map(([name, spec]) => `  --${name.padEnd(20)} ${spec.help ?? ''}`)
+    .join('\n');
+}
 
 export interface AppArgs {
   image: string;

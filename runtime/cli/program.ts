@@ -7,7 +7,13 @@ import { Option } from 'commander';
 import { parseDuration } from './duration.js';
 import { globalOptionList } from './global-option-list.js';
 import { globalOptionsOf } from './global-options.js';
+import { APP_FLAGS, describeFlags, POD_FLAGS, type FlagSpec } from './pod-args.js';
 import { SkiffCommand } from './skiff-command.js';
+
+/** run-prepared takes the runtime-only pod flags (rkt). */
+const RUN_PREPARED_FLAG_HELP: Record<string, FlagSpec> = Object.fromEntries(
+  ['net', 'hostname', 'dns', 'hosts-entry', 'interactive'].map((f) => [f, POD_FLAGS[f] as FlagSpec]),
+);
 
 type Opts = Record<string, unknown>;
 
@@ -107,6 +113,7 @@ export function buildProgram(): SkiffCommand {
       await extract(globalOptionsOf(cmd.optsWithGlobals()), img, dir, { rootfsOnly: o['rootfsOnly'] === true, overwrite: o['overwrite'] === true });
     });
 
+  // rkt's pod command line is parsed by pod-args.ts, not commander; --help is looked for by hand.
   const podPassThrough = (name: string, description: string, usage: string) =>
     program
       .command(name)
@@ -115,7 +122,18 @@ export function buildProgram(): SkiffCommand {
       .allowUnknownOption()
       .allowExcessArguments()
       .helpOption(false)
-      .argument('[args...]');
+      .argument('[args...]')
+      .addHelpText(
+        'after',
+        name === 'run-prepared'
+          ? `\nFlags:\n${describeFlags(RUN_PREPARED_FLAG_HELP)}`
+          : `\nPod flags (before the first image):\n${describeFlags(POD_FLAGS)}\n\nApp flags (after the image they apply to):\n${describeFlags(APP_FLAGS)}`,
+      )
+      .hook('preAction', (cmd) => {
+        const args = cmd.args;
+        const end = args.indexOf('--');
+        if ((end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h')) cmd.help();
+      });
 
   podPassThrough('run', 'fetch images as needed, prepare a pod and run it; exits with the app\'s status',
     '[pod flags] IMAGE [app flags] [-- ARGS] [--- IMAGE [app flags] [-- ARGS]]...')

@@ -89,3 +89,16 @@ test('version loads no network, netlink, FFI or image code', (t) => {
   const heavy = urls.filter((u) => /node_modules\/(undici|netlink|koffi|tar)\/|\/dist\/(image|network)\//.test(u));
   t.deepEqual(heavy, []);
 });
+
+test('help run and run --help list the pod and app flags', async (t) => {
+  for (const args of [['help', 'run'], ['run', 'some-image', '--help']]) {
+    const r = await runSkiff(args);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /Usage: skiff run \[pod flags\] IMAGE/);
+    t.regex(r.stdout, /^ {2}--volume +NAME,kind=host\|empty/m);
+    t.regex(r.stdout, /^ {2}--caps-retain +CAP,CAP/m);
+  }
+  const prepared = await runSkiff(['help', 'run-prepared']);
+  t.regex(prepared.stdout, /^ {2}--hostname /m);
+  t.notRegex(prepared.stdout, /--memory/);
+});

@@ -6,13 +6,17 @@
  *   the app's own root       (per-app roots) a mount namespace of its own,
  *                            pivoted into it: needs CAP_SYS_ADMIN
  *   per-app read-only root   (one pod root) needs CAP_SYS_ADMIN
- *   rlimits                  clamped to our hard limits: we may lack CAP_SYS_RESOURCE
  *   stdin                    /dev/null unless interactive
- *   bounding set             needs CAP_SETPCAP
- *   groups, gid, uid         needs CAP_SETGID/SETUID; KEEPCAPS keeps permitted
- *   capset + ambient         the app's set, now for its uid
+ *   app_identity_apply():
+ *     rlimits                clamped to our hard limits: we may lack CAP_SYS_RESOURCE
+ *     bounding set           needs CAP_SETPCAP
+ *     groups, gid, uid       needs CAP_SETGID/SETUID; KEEPCAPS keeps permitted
+ *     capset + ambient       the app's set, now for its uid
+ *     no_new_privs, umask
  *   chdir                    as the app's user, so permissions are its own
- *   no_new_privs, signals    last, right before execve
+ *   signals                  last, right before execve
+ * `enter` runs the same app_identity_apply() (enter.c), so a command entered
+ * into a pod never holds more than the app it is entered as.
  * A failure fills err; PID 1 reads it from the exec-status pipe.
  */
 #include "stage1.h"
@@ -60,9 +64,9 @@ static int set_rlimits(const struct app *app, const char *step, struct s1_error 
 	return 0;
 }
 
-static int set_identity(const struct pod_ctx *ctx, const struct app *app, const char *step, struct s1_error *err)
+int app_identity_apply(const struct app *app, int cap_last, const char *step, struct s1_error *err)
 {
-	if (caps_drop_bounding(app->caps, ctx->cap_last, step, err) < 0)
+	if (set_rlimits(app, step, err) < 0 || caps_drop_bounding(app->caps, cap_last, step, err) < 0)
 		return -1;
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return s1_fail(err, errno, step, "prctl(PR_SET_KEEPCAPS)", NULL);
@@ -72,7 +76,12 @@ static int set_identity(const struct pod_ctx *ctx, const struct app *app, const 
 		return s1_fail(err, errno, step, "setresgid", "%u", (unsigned int) app->gid);
 	if (setresuid(app->uid, app->uid, app->uid) < 0)
 		return s1_fail(err, errno, step, "setresuid", "%u", (unsigned int) app->uid);
-	return caps_set(app->caps, app->uid == 0, step, err);
+	if (caps_set(app->caps, app->uid == 0, step, err) < 0)
+		return -1;
+	if (app->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return s1_fail(err, errno, step, "prctl(PR_SET_NO_NEW_PRIVS)", NULL);
+	umask(022);
+	return 0;
 }
 
 /*
@@ -157,21 +166,14 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 	} else if (app->readonly_rootfs && !ctx->root_readonly && readonly_root_for_app(step, err) < 0) {
 		return;
 	}
-	if (set_rlimits(app, step, err) < 0)
-		return;
 	if (!app->interactive && stdin_null(step, err) < 0)
 		return;
-	if (set_identity(ctx, app, step, err) < 0)
+	if (app_identity_apply(app, ctx->cap_last, step, err) < 0)
 		return;
 	if (chdir(app->working_dir) < 0) {
 		s1_fail(err, errno, step, "chdir", "%s", app->working_dir);
 		return;
 	}
-	if (app->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		s1_fail(err, errno, step, "prctl(PR_SET_NO_NEW_PRIVS)", NULL);
-		return;
-	}
-	umask(022);
 	if (signals_reset() < 0) {
 		s1_fail(err, errno, step, "sigprocmask", NULL);
 		return;

@@ -187,9 +187,7 @@ static int check_app(struct config *cfg, size_t index, struct s1_error *err)
 		if (strchr(a->env.v[i], '=') == NULL)
 			return s1_fail_msg(err, STEP, "app %s: env '%s' is not NAME=VALUE", a->name, a->env.v[i]);
 	/* Absent `caps`: Docker's default 14, never "all". */
-	if (caps_parse(a->raw_caps != NULL ? a->raw_caps : "chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,"
-							   "net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap",
-		       &a->caps, err) < 0)
+	if (caps_parse(a->raw_caps != NULL ? a->raw_caps : CAPS_DEFAULT, &a->caps, err) < 0)
 		return -1;
 	if (parse_id("uid", a->raw_uid, &a->uid, err) < 0 || parse_id("gid", a->raw_gid, &a->gid, err) < 0 ||
 	    parse_flag("no-new-privs", a->raw_nnp, true, &a->no_new_privs, err) < 0 ||

@@ -98,6 +98,11 @@ void config_free(struct config *cfg);
 /* config-check.c: the second pass of config_read (values converted and checked). */
 int config_check(struct config *cfg, struct s1_error *err);
 
+/* Docker's default 14: an app without `caps`, and `enter` without --app. */
+#define CAPS_DEFAULT                                                                                     \
+	"chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot," \
+	"mknod,audit_write,setfcap"
+
 /* Capability names (caps.c): "chown,kill" -> mask; -1 with err on an unknown name. */
 int caps_parse(const char *list, uint64_t *mask, struct s1_error *err);
 

@@ -16,6 +16,13 @@
  * namespace of the pod and execs CMD; we wait and pass its status through
  * (128+N for signal N; 127/126 when CMD cannot be run, as shells do). The
  * terminal is simply inherited: stdin, stdout and stderr are passed through.
+ *
+ * The child never holds more than the pod's apps: with --app it takes that
+ * app's identity through the very code the app went through
+ * (app_identity_apply: rlimits, capabilities, groups/gid/uid, no_new_privs)
+ * and its working dir; without --app it is root with Docker's default 14
+ * capabilities and no_new_privs, never stage1's full set. Only the parent,
+ * which execs nothing, keeps stage1's privileges (to signal the child).
  */
 #include "stage1.h"
 
@@ -63,6 +70,29 @@ static char **default_env(char *buf, size_t len)
 	return env;
 }
 
+/* Without --app: root, but only as much as an app with no `caps` and no `no-new-privs` key gets. */
+static int default_identity(struct app *who, struct s1_error *err)
+{
+	*who = (struct app) { .name = "", .working_dir = "/", .uid = 0, .gid = 0, .no_new_privs = true };
+	return caps_parse(CAPS_DEFAULT, &who->caps, err);
+}
+
+/* In the forked child: becomes `who`, then execs CMD; returns only on failure, with the exit status. */
+static int child_exec(const struct app *who, int cap_last, char *const *cmd, char *const *envp, struct s1_error *err)
+{
+	/* Nothing of ours, nor of whoever ran us, leaks into the pod: as for the apps (init.c). */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (signals_reset() < 0)
+		return s1_fail(err, errno, STEP, "sigprocmask", NULL), EXIT_STAGE1_FAILURE;
+	if (app_identity_apply(who, cap_last, STEP, err) < 0)
+		return EXIT_STAGE1_FAILURE;
+	/* As the app's user; a working dir removed since the app started is no reason to refuse. */
+	if (chdir(who->working_dir) < 0 && ((errno != ENOENT && errno != ENOTDIR) || chdir("/") < 0))
+		return s1_fail(err, errno, STEP, "chdir", "%s", who->working_dir), EXIT_STAGE1_FAILURE;
+	exec_in_env(cmd[0], cmd, envp, STEP, err);
+	return err->errnum == ENOENT ? 127 : 126;
+}
+
 static int wait_child(pid_t child, const sigset_t *set)
 {
 	int status;
@@ -87,13 +117,15 @@ int enter_run(int argc, char **argv)
 {
 	struct s1_error err = { 0 };
 	struct config cfg;
+	struct app root_identity;
+	const struct app *who = &root_identity;
 	const char *pod_dir, *app_name = NULL, *root_app;
 	char path[4096], pidtext[32], term[256];
 	char *const default_cmd[] = { "/bin/sh", NULL }, *const no_env[] = { NULL };
 	char *const *cmd, *const *envp;
 	long pid1;
 	char *end;
-	int i = 4, r;
+	int i = 4, r, cap_last;
 	sigset_t set;
 	pid_t child;
 
@@ -128,12 +160,16 @@ int enter_run(int argc, char **argv)
 			;
 		if (k == cfg.n_apps)
 			return config_free(&cfg), usage("--app names no app of this pod");
-		envp = cfg.apps[k].env.v != NULL ? (char *const *) cfg.apps[k].env.v : no_env;
+		who = &cfg.apps[k];
+		envp = who->env.v != NULL ? (char *const *) who->env.v : no_env;
+	} else if (default_identity(&root_identity, &err) < 0) {
+		return config_free(&cfg), fail(&err);
 	}
 	/* Without --app, the first app's root: the pod root itself holds nothing to run. */
 	root_app = app_name != NULL ? app_name : cfg.apps[0].name;
-	if (ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 || ns_enter_pod((pid_t) pid1, &err) < 0 ||
-	    (cfg.per_app_rootfs && app_root_enter(root_app, STEP, &err) < 0))
+	/* Read on the host's /proc: a pod root of per-app roots has none. */
+	if ((cap_last = caps_last_cap(&err)) < 0 || ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 ||
+	    ns_enter_pod((pid_t) pid1, &err) < 0 || (cfg.per_app_rootfs && app_root_enter(root_app, STEP, &err) < 0))
 		return config_free(&cfg), fail(&err);
 
 	sigemptyset(&set);
@@ -144,10 +180,9 @@ int enter_run(int argc, char **argv)
 	if (child < 0)
 		return config_free(&cfg), fail((s1_fail(&err, errno, STEP, "fork", NULL), &err));
 	if (child == 0) {
-		signals_reset();
-		exec_in_env(cmd[0], cmd, envp, STEP, &err);
+		r = child_exec(who, cap_last, cmd, envp, &err);
 		fail(&err);
-		_exit(err.errnum == ENOENT ? 127 : 126);
+		_exit(r);
 	}
 	r = wait_child(child, &set);
 	config_free(&cfg);

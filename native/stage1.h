@@ -100,6 +100,13 @@ int caps_set(uint64_t caps, bool root, const char *step, struct s1_error *err);
 
 /* app.c: in the forked child; returns only on failure (err filled). */
 void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error *err);
+/*
+ * From root with every capability to the app's identity: rlimits (clamped),
+ * bounding set, groups/gid/uid, capabilities (ambient too for non-root),
+ * no_new_privs, umask 022. Not the cwd: the caller chdirs after it, as the
+ * app's user. Shared by app_exec and enter.
+ */
+int app_identity_apply(const struct app *app, int cap_last, const char *step, struct s1_error *err);
 /* PATH lookup in the given env, then execve; returns only on failure. */
 int exec_in_env(const char *file, char *const argv[], char *const envp[], const char *step, struct s1_error *err);
 int signals_reset(void);

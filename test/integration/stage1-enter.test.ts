@@ -1,0 +1,76 @@
+/**
+ * `enter` never gives a command more than the pod's apps get: with --app the
+ * app's identity (uid, gid, groups, capabilities, no_new_privs, rlimits, cwd),
+ * without it root with Docker's default 14 capabilities and no_new_privs.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { STAGE1, createPod, probe, sharedProbeRootfs, startPod, type PodSpec } from '../support/stage1-harness.js';
+
+test.before(async () => {
+  await sharedProbeRootfs();
+});
+
+const capNames = (names: string[]) => names.map((n) => `CAP_${n.toUpperCase()}`);
+const DEFAULT_CAPS = capNames([
+  'chown', 'dac_override', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap', 'net_bind_service', 'net_raw',
+  'sys_chroot', 'mknod', 'audit_write', 'setfcap',
+]);
+
+/** Starts the pod (the test's teardown stops it) and returns `enter ARGS` as probe JSON. */
+async function running(t: ExecutionContext, spec: PodSpec, beforeStart?: (podDir: string) => void) {
+  const pod = await createPod(t, spec);
+  beforeStart?.(pod.dir);
+  const pid1 = await startPod(t, pod).waitForPid1();
+  const enter = (args: string[]) => spawnSync(STAGE1, ['enter', pod.dir, String(pid1), ...args], { encoding: 'utf8', timeout: 10_000 });
+  const json = (args: string[]): Record<string, any> => {
+    const r = enter(args);
+    t.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, any>;
+  };
+  return { enter, json };
+}
+
+const nonRootApp = probe(['sleep', '30'], {
+  uid: 1000, gid: 1000, groups: [10], caps: 'chown,kill', noNewPrivs: true, workingDir: '/home/skiff', rlimits: ['nofile\t512\t1024'],
+});
+
+test('enter --app takes the app\'s uid, gid, groups, caps, no_new_privs, rlimits and working dir', async (t) => {
+  const { json } = await running(t, { apps: [nonRootApp] });
+  const info = json(['--app', 'probe', '--', '/probe', 'info']);
+  t.like(info, { uid: 1000, euid: 1000, gid: 1000, egid: 1000, user: 'skiff', no_new_privs: true, cwd: '/home/skiff', umask: '0022' });
+  t.deepEqual(info.groups, [10]);
+  for (const set of ['eff', 'prm', 'bnd', 'inh', 'amb']) t.deepEqual(info.caps[`${set}_names`], capNames(['chown', 'kill']), set);
+  t.deepEqual(info.rlimits.nofile, { soft: 512, hard: 1024 });
+});
+
+test('enter without --app: root, Docker\'s default 14 capabilities, no_new_privs, never stage1\'s full set', async (t) => {
+  const { json } = await running(t, { apps: [nonRootApp] });
+  const info = json(['--', '/probe', 'info']);
+  t.like(info, { uid: 0, euid: 0, gid: 0, egid: 0, no_new_privs: true, cwd: '/' });
+  t.deepEqual(info.groups, []);
+  for (const set of ['eff', 'prm', 'bnd', 'inh']) t.deepEqual(info.caps[`${set}_names`], DEFAULT_CAPS, set);
+  t.deepEqual(info.caps.amb_names, []);
+  t.false((info.caps.bnd_names as string[]).includes('CAP_SYS_ADMIN'));
+  t.false((info.caps.eff_names as string[]).includes('CAP_SYS_ADMIN'));
+});
+
+test('enter --app: no_new_privs as the app has it; a root app\'s caps without ambient', async (t) => {
+  const { json } = await running(t, { apps: [probe(['sleep', '30'], { noNewPrivs: false, caps: 'chown,net_admin' })] });
+  const info = json(['--app', 'probe', '--', '/probe', 'info']);
+  t.like(info, { uid: 0, no_new_privs: false });
+  for (const set of ['eff', 'bnd']) t.deepEqual(info.caps[`${set}_names`], capNames(['chown', 'net_admin']), set);
+  t.deepEqual(info.caps.amb_names, []);
+});
+
+test('enter --app: a working dir removed since the app started falls back to /', async (t) => {
+  const { enter, json } = await running(t, { apps: [probe(['sleep', '30'], { uid: 1000, gid: 1000, workingDir: '/scratch' })] },
+    // In the pod's overlay upper dir before the pod starts: the app's working dir exists at its start.
+    (podDir) => mkdirSync(join(podDir, 'upper', 'scratch')));
+  t.is(json(['--app', 'probe', '--', '/probe', 'info']).cwd, '/scratch');
+  const removed = enter(['--', '/bin/sh', '-c', 'rmdir /scratch']);
+  t.is(removed.status, 0, removed.stderr);
+  t.like(json(['--app', 'probe', '--', '/probe', 'info']), { uid: 1000, cwd: '/' });
+});

@@ -4,7 +4,7 @@
  * they measured; they never assert timings (tests don't either).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -125,27 +125,7 @@ export function benchCommand(argv: string[], runs: number, env: NodeJS.ProcessEn
 }
 
 /** Mount points of every cgroup (v1 and v2) hierarchy. */
-export function cgroupMounts(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => / - cgroup2? /.test(l))
-    .map((l) => l.split(' ')[4] as string);
-}
-
-/** rmdir()s a cgroup subtree bottom-up; returns the dirs that could not be removed. */
-export function removeCgroupTree(path: string): string[] {
-  if (!existsSync(path)) return [];
-  const left: string[] = [];
-  for (const entry of readdirSync(path, { withFileTypes: true })) {
-    if (entry.isDirectory()) left.push(...removeCgroupTree(join(path, entry.name)));
-  }
-  try {
-    rmdirSync(path);
-  } catch {
-    left.push(path);
-  }
-  return left;
-}
+export { cgroupMounts, removeCgroupTree } from '../test/support/cgroup-cleanup.js';
 
 /**
  * VmRSS (from status), Pss and private (USS: Private_Clean + Private_Dirty,

@@ -6,9 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupMounts, removeCgroupTree } from './cgroup-cleanup.js';
 import { writeFixtureLayout } from './fixture-images.js';
 import { runSkiff, skiffBin, type SkiffResult } from './skiff-cli.js';
 import { tempDir, type Teardown } from './temp-dir.js';
@@ -24,26 +25,6 @@ export interface PodStore {
 }
 
 let counter = 0;
-
-function cgroupMounts(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => / - cgroup2? /.test(l))
-    .map((l) => l.split(' ')[4] as string);
-}
-
-/** Removes a cgroup subtree bottom-up (only dirs; the kernel refuses non-empty ones). */
-function removeCgroupTree(path: string): void {
-  if (!existsSync(path)) return;
-  for (const entry of readdirSync(path, { withFileTypes: true })) {
-    if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
-  }
-  try {
-    rmdirSync(path);
-  } catch {
-    // Busy: a process is still inside; the test's own assertions report leaks.
-  }
-}
 
 export async function podStore(t: Teardown): Promise<PodStore> {
   const root = tempDir(t, 'skiff-pods-');
@@ -84,15 +65,13 @@ export async function podStore(t: Teardown): Promise<PodStore> {
       let stderr = '';
       child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : 128 + (require_signal(signal))))));
+      // Like a shell: a signal death is 128 + the signal's number.
+      const exited = new Promise<number | null>((resolve) =>
+        child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : 128 + constants.signals[signal]))),
+      );
       return { child, output: () => ({ stdout, stderr }), exited };
     },
   };
-}
-
-function require_signal(signal: NodeJS.Signals): number {
-  const map: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return map[signal] ?? 0;
 }
 
 /** Waits until `skiff status` shows the pod running with a pid; returns its UUID. */

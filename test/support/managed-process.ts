@@ -59,7 +59,6 @@ export class ManagedProcess {
   readonly pid: number;
   readonly logPath: string;
   readonly ownedDir: string | undefined;
-  #child: ChildProcess;
   #exit: ExitStatus | undefined;
   #exited: Promise<ExitStatus>;
   #stopping: Promise<void> | undefined;
@@ -69,7 +68,6 @@ export class ManagedProcess {
     this.pid = pid;
     this.logPath = opts.logPath;
     this.ownedDir = opts.ownedDir;
-    this.#child = child;
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exit = { code, signal };

@@ -19,7 +19,7 @@ import type { FetchListener } from './fetch-events.js';
 import { parseImageConfig } from './image-config.js';
 import { MAX_CONFIG_BYTES, parseManifest, type ImageManifest } from './manifest.js';
 import { selectPlatform, type NormalPlatform } from './platform.js';
-import type { ImageSource } from './source.js';
+import { readSmallBlob, type ImageSource } from './source.js';
 import { hasBlob, ingestBlob, putBlob, readBlob } from './store/blob-store.js';
 import { recordImage, type ImageRecord } from './store/image-index.js';
 import { unpackLayer } from './store/layer-store.js';
@@ -77,17 +77,6 @@ async function resolveManifest(source: ImageSource, platform: NormalPlatform | u
   return { manifest, bytes: child.bytes, digest: child.digest };
 }
 
-async function readStream(stream: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > max) throw new ImageError(`${what} is larger than ${max} bytes`, { input: what });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 export async function fetchImage(paths: StorePaths, source: ImageSource, options: FetchOptions): Promise<ImageRecord> {
   mkdirSync(paths.root, { recursive: true, mode: 0o711 });
   const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
@@ -97,12 +86,8 @@ export async function fetchImage(paths: StorePaths, source: ImageSource, options
 
     // The config is small and needed before any layer: its diff_ids verify the unpacked layers.
     const configDesc = manifest.config;
-    if (configDesc.size > MAX_CONFIG_BYTES) {
-      throw new ImageError(`${source.name}: image config is ${configDesc.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`, { input: source.name });
-    }
     if (!hasBlob(paths, configDesc.digest)) {
-      const bytes = await readStream(await source.openBlob(configDesc), MAX_CONFIG_BYTES, `config of ${source.name}`);
-      await putBlob(paths, configDesc.digest, bytes, source.name);
+      await putBlob(paths, configDesc.digest, await readSmallBlob(source, configDesc, MAX_CONFIG_BYTES), source.name);
     }
     // parseImageConfig checks that diff_ids and the manifest's layers agree in number.
     const config = parseImageConfig(readBlob(paths, configDesc.digest, MAX_CONFIG_BYTES), manifest, source.name);

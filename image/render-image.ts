@@ -40,6 +40,7 @@ import { DigestingStream, readBlob } from './store/blob-store.js';
 import type { ImageLayerRecord, ImageRecord } from './store/image-index.js';
 import { MAX_LAYER_BYTES } from './store/layer-store.js';
 import { blobPath, type StorePaths } from './store/store-paths.js';
+import { sha256Digest } from './source.js';
 
 
 const nameOf = (record: ImageRecord): string => record.names[0] ?? record.id;
@@ -105,7 +106,7 @@ export async function renderImage(paths: StorePaths, record: ImageRecord, target
 /** A small stored blob, checked against its digest. */
 function verifiedBlob(paths: StorePaths, digest: string, max: number, what: string, where: string): Buffer {
   const bytes = readBlob(paths, digest, max);
-  const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const actual = sha256Digest(bytes);
   if (actual !== digest) {
     throw new VerifyError(`the stored ${what} of ${where} was changed since it was fetched`, digest, actual, {
       input: digest,

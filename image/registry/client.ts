@@ -14,11 +14,10 @@
  * distribution 2.8 answers an OCI tag with 404 unless OCI is named, and turns
  * a v2s2 tag into schema 1 unless v2s2 is named (reference/peers.md §3).
  */
-import { createHash } from 'node:crypto';
 import { ImageError, RegistryError, VerifyError } from '../../runtime/errors.js';
 import { assertNotSchema1, bareMediaType, MAX_MANIFEST_BYTES } from '../manifest.js';
 import { MANIFEST_ACCEPT } from '../media-types.js';
-import type { BlobDescriptor, FetchedManifest } from '../source.js';
+import { sha256Digest, type BlobDescriptor, type FetchedManifest } from '../source.js';
 import { Authenticator } from './auth.js';
 import { openResumableBlob } from './blob-stream.js';
 import { discard, readBounded, readErrorText } from './bounded-body.js';
@@ -154,7 +153,7 @@ export class RegistryClient {
       throw tooBig();
     }
     const bytes = await readBounded(res.body, MAX_MANIFEST_BYTES, tooBig);
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw new VerifyError(`manifest ${reference} from ${res.url.href} does not match its digest`, reference, digest, { input });
     }

@@ -5,11 +5,10 @@
  * into an OCI manifest in memory; every blob is still verified against its
  * digest when it is stored.
  */
-import { createHash } from 'node:crypto';
 import { ImageError, NotFoundError } from '../../runtime/errors.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../media-types.js';
 import { parseDockerName, type DockerArchiveReference, type DockerReference } from '../reference.js';
-import type { ImageSource } from '../source.js';
+import { sha256Digest as sha256, type ImageSource } from '../source.js';
 import type { FileBackend } from './file-backend.js';
 
 const MAX_JSON = 8 * 1024 * 1024;
@@ -20,7 +19,6 @@ interface SaveManifestEntry {
   Layers?: string[];
 }
 
-const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** docker save writes familiar names ('busybox:latest'); compare them fully qualified. */
 function sameName(repoTag: string, want: DockerReference): boolean {

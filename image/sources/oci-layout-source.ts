@@ -4,10 +4,9 @@
  * `org.opencontainers.image.ref.name` annotations of index.json; without one,
  * the layout must hold exactly one image.
  */
-import { createHash } from 'node:crypto';
 import { ImageError, NotFoundError, VerifyError } from '../../runtime/errors.js';
 import { OCI_INDEX } from '../media-types.js';
-import type { ImageSource } from '../source.js';
+import { sha256Digest, type ImageSource } from '../source.js';
 import { digestHex } from '../store/store-paths.js';
 import type { FileBackend } from './file-backend.js';
 
@@ -25,7 +24,7 @@ export function blobName(digest: string): string {
 /** Reads a blob into memory and checks it against its digest. */
 export function readVerified(backend: FileBackend, digest: string, maxBytes: number): Buffer {
   const bytes = backend.read(blobName(digest), maxBytes);
-  const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const actual = sha256Digest(bytes);
   if (actual !== digest) {
     throw new VerifyError(`blob in ${backend.location} does not match its name`, digest, actual, {
       input: backend.location,

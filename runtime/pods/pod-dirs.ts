@@ -34,7 +34,6 @@ export const POD_FILES = {
   stage1Config: 'stage1.conf',
   pid: 'pid',
   stage1Error: 'stage1-error',
-  netInfo: 'net-info.json',
   rootfs: 'rootfs',
   overlay: 'overlay',
   apps: 'apps',

@@ -4,9 +4,9 @@
  * in the pod's stage1 config), then delete the pod dir. Every step is
  * idempotent ("already gone" is success), so rm and gc can be repeated.
  */
-import { readFileSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CgroupError, InvalidStateError } from '../errors.js';
+import { readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { InvalidStateError } from '../errors.js';
+import { removePodCgroup } from './pod-cgroup.js';
 import { readStage1Values } from './stage1-config.js';
 
 function mountedUnder(dir: string): string[] {
@@ -22,32 +22,13 @@ function gone(err: unknown): boolean {
   return code === 'ENOENT' || code === 'EINVAL';
 }
 
-/** A cgroup whose last process is still dying answers EBUSY for a moment. */
-async function rmdirRetrying(dir: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || attempt >= 40) throw err;
-      await sleep(50);
-    }
-  }
-}
-
 export async function teardownPodLeftovers(podDir: string): Promise<void> {
-  for (const dir of readStage1Values(podDir, 'cgroup-cleanup')) {
-    try {
-      await rmdirRetrying(dir);
-    } catch (err) {
-      if (gone(err)) continue;
-      throw new CgroupError(`cannot remove cgroup ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-        input: dir,
-        cause: err,
-        hint: 'something still runs in it; stop the pod first (skiff stop --force)',
-      });
-    }
-  }
+  // The cgroup driver's own removal: idempotent, waits out a dying cgroup, names what still runs.
+  await removePodCgroup({
+    join: readStage1Values(podDir, 'cgroup'),
+    cleanup: readStage1Values(podDir, 'cgroup-cleanup'),
+    path: '',
+  });
   for (const path of readStage1Values(podDir, 'netns-cleanup')) {
     const { unmountDetached } = await import('../../native/mount.js');
     unmountDetached(path);

@@ -129,17 +129,19 @@ async function startOnce(opts: RegistryOptions): Promise<RegistryServer> {
   }
 }
 
-interface ConfigInput {
+export interface RegistryConfigInput {
   addr: string;
   storageDir: string;
   tls: { certificate: string; key: string } | undefined;
   htpasswdPath: string | undefined;
+  /** Bearer-token auth (token-registry.ts): where tokens come from and the certs that sign them. */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
 }
 
 // Only what the tests need: no notifications, no redis, no proxy (pull-through) and no debug
 // listener, so the registry never reaches out and never listens beyond `addr`. Paths are JSON
 // strings, which YAML accepts as double-quoted scalars.
-function registryConfig(c: ConfigInput): string {
+export function registryConfig(c: RegistryConfigInput): string {
   const q = JSON.stringify;
   const lines = [
     'version: 0.1',
@@ -166,6 +168,10 @@ function registryConfig(c: ConfigInput): string {
   if (c.htpasswdPath) {
     lines.push('auth:', '  htpasswd:', '    realm: skiff-test', `    path: ${q(c.htpasswdPath)}`);
   }
+  if (c.token) {
+    const t = c.token;
+    lines.push('auth:', '  token:', `    realm: ${q(t.realm)}`, `    service: ${q(t.service)}`, `    issuer: ${q(t.issuer)}`, `    rootcertbundle: ${q(t.rootCertBundle)}`);
+  }
   lines.push('health:', '  storagedriver:', '    enabled: false');
   return `${lines.join('\n')}\n`;
 }
@@ -183,7 +189,7 @@ async function bcryptLine({ username, password }: RegistryCredentials): Promise<
 }
 
 /** REGISTRY_* variables override the config file; none of the caller's may leak in. */
-function scrubbedEnv(): NodeJS.ProcessEnv {
+export function scrubbedEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
 }
 

@@ -2,13 +2,13 @@
 // token-server.ts, both on 127.0.0.1 in one temp dir. Same shape as registry-server.ts's
 // RegistryServer where it matters (url, host, dispatcher, authHeader() for pushes), so
 // publishFixtures() works against it: authHeader() mints a push+pull token for `repos`.
-import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { PROBE_REPO } from './fixture-images.js';
 import { freePort, retryOnPortRace } from './free-port.js';
 import { ManagedProcess, makeServerDir } from './managed-process.js';
+import { registryConfig, scrubbedEnv } from './registry-server.js';
 import { startTokenServer, type TokenServer, type TokenServerOptions } from './token-server.js';
 
 export interface TokenRegistry {
@@ -45,32 +45,13 @@ async function startOnce(opts: TokenRegistryOptions): Promise<TokenRegistry> {
     const logPath = join(dir, 'registry.log');
     const configPath = join(dir, 'config.yml');
     await mkdir(storageDir);
-    const q = JSON.stringify;
-    const config = [
-      'version: 0.1',
-      'log:',
-      '  level: info',
-      '  formatter: text',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${q(storageDir)}`,
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
-      'http:',
-      `  addr: ${q(host)}`,
-      `  secret: ${q(randomBytes(24).toString('hex'))}`,
-      'auth:',
-      '  token:',
-      `    realm: ${q(tokens.realm)}`,
-      `    service: ${q(tokens.service)}`,
-      `    issuer: ${q(tokens.issuer)}`,
-      `    rootcertbundle: ${q(tokens.rootCertBundle)}`,
-      'health:',
-      '  storagedriver:',
-      '    enabled: false',
-      '',
-    ].join('\n');
+    const config = registryConfig({
+      addr: host,
+      storageDir,
+      tls: undefined,
+      htpasswdPath: undefined,
+      token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle },
+    });
     await writeFile(configPath, config);
     proc = await ManagedProcess.start({
       name: 'docker-registry (token auth)',
@@ -78,7 +59,7 @@ async function startOnce(opts: TokenRegistryOptions): Promise<TokenRegistry> {
       args: ['serve', configPath],
       logPath,
       ownedDir: dir,
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_'))),
+      env: scrubbedEnv(),
     });
     await proc.waitUntil(
       async (signal) => {

@@ -2,7 +2,10 @@
  * bench/start: how fast a no-op container starts, Skiff against its peers,
  * in the same run on the same machine (issue 4, "Benchmark"):
  *
- *  - `skiff run --net=none` of the cached probe image (`--exec /probe -- exit 0`),
+ *  - `skiff run --net=none` of the cached probe image (`--exec /probe -- exit 0`)
+ *    through the `skiff` launcher (native/launcher: after the first run of a
+ *    command line it replays the recorded plan without Node), and the same
+ *    run through the Node CLI directly (what a first run of a command line costs),
  *  - `runc run` of an OCI bundle holding the same probe layer (fresh id per run),
  *  - `systemd-nspawn --register=no --keep-unit -D rootfs --quiet`,
  *  - `podman run --rm --runtime runc --network none` (podman configured only
@@ -27,7 +30,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeRootfs, writeFixtureLayout } from '../test/support/fixture-images.js';
-import { skiffBin } from '../test/support/skiff-cli.js';
+import { skiffBin, skiffLauncher } from '../test/support/skiff-cli.js';
 import { tarArchive } from '../test/support/tar-writer.js';
 import { mountsUnder } from '../test/support/temp-dir.js';
 import { packageRoot } from '../runtime/install-paths.js';
@@ -53,6 +56,7 @@ const tag = `skiff-bench-${process.pid}`;
 const cgroupParent = `/${tag}`;
 const node = process.execPath;
 const skiff = skiffBin();
+const launcher = skiffLauncher();
 
 /** Host paths the peers create on first use; removed at the end if they were not there before. */
 const HOST_STATE = ['/run/runc', '/run/crun', '/run/containers', '/run/libpod', '/var/lib/containers', '/etc/containers/networks', '/run/systemd/nspawn'];
@@ -184,7 +188,7 @@ interface Row {
 }
 
 function displayCommand(argv: string[]): string {
-  const text = shellJoin(argv).split(`${node} ${skiff}`).join('skiff');
+  const text = shellJoin(argv).split(`${node} ${skiff}`).join('node main.js').split(launcher).join('skiff');
   return text.split(root).join('$T');
 }
 
@@ -219,7 +223,7 @@ async function measureAll(rows: Row[]): Promise<void> {
       } catch (err) {
         row.failure = (err as Error).message.slice(0, 200);
       }
-      if (row.name === 'skiff') gcPods();
+      if (row.name.startsWith('skiff')) gcPods();
     }
   }
 }
@@ -258,12 +262,14 @@ async function skiffConcurrent(): Promise<Concurrency> {
   gcPods();
   await waitQuiet();
   log(`skiff: ${CONCURRENT} pods at once`);
+  const podArgs = skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'sleep', '2').slice(1);
+  // One run first records the plan the 50 then replay (as a unit started again and again would).
+  runSync(launcher, podArgs, skiffEnv);
+  gcPods();
   const before = new Set(listPods().map((p) => p.uuid));
   const t0Wall = Date.now();
   const t0 = performance.now();
-  const started = Array.from({ length: CONCURRENT }, () =>
-    spawnTracked(node, skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'sleep', '2'), skiffEnv),
-  );
+  const started = Array.from({ length: CONCURRENT }, () => spawnTracked(launcher, podArgs, skiffEnv));
   let allExited = false;
   const exits = Promise.all(started.map((s) => s.exited)).then((r) => {
     allExited = true;
@@ -351,7 +357,7 @@ async function skiffMemory(): Promise<{ pods: PodMemory[]; problems: string[] }>
   const issues: string[] = [];
   const before = new Set(listPods().map((p) => p.uuid));
   const started = Array.from({ length: RSS_PODS }, () =>
-    spawnTracked(node, skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'sleep', '30'), skiffEnv),
+    spawnTracked(launcher, skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'sleep', '30').slice(1), skiffEnv),
   );
   const ourPids = new Set(started.map((s) => s.child.pid));
   let pods: PodJson[] = [];
@@ -558,25 +564,30 @@ async function breakdown(): Promise<string[]> {
       `execv("${realStage1}", argv); perror("execv"); return 127; }\n`,
   );
   execFileSync('gcc', ['-O2', '-static', '-o', stampExe, `${stampExe}.c`]);
-  const stage0: number[] = [];
-  const stage1: number[] = [];
   const runArgs = skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0');
-  await waitQuiet(60_000);
-  for (let i = 0; i < 15; i++) {
-    rmSync(stampFile, { force: true });
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(node, runArgs, { env: { ...skiffEnv, SKIFF_STAGE1: stampExe }, stdio: 'ignore' });
-    const t1 = process.hrtime.bigint();
-    if (r.status !== 0) throw new Error('skiff run through the stamp program failed');
-    const stamp = BigInt(readFileSync(stampFile, 'utf8').trim());
-    if (i < 3) continue; // warm-up
-    stage0.push(Number(stamp - t0) / 1e6);
-    stage1.push(Number(t1 - stamp) / 1e6);
-  }
-  out.push(
-    `- \`skiff run\` split at the execve into stage1 (12 runs): stage0 (spawn → Node → exec of stage1) median ${median(stage0).toFixed(1)} ms ` +
-      `(min ${min(stage0).toFixed(1)}); stage1 (namespaces, rootfs, app, teardown, exit) median ${median(stage1).toFixed(1)} ms (min ${min(stage1).toFixed(1)})`,
-  );
+  const split = async (what: string, argv: string[]): Promise<string> => {
+    const stage0: number[] = [];
+    const stage1: number[] = [];
+    await waitQuiet(60_000);
+    for (let i = 0; i < 15; i++) {
+      rmSync(stampFile, { force: true });
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(argv[0] as string, argv.slice(1), { env: { ...skiffEnv, SKIFF_STAGE1: stampExe }, stdio: 'ignore' });
+      const t1 = process.hrtime.bigint();
+      if (r.status !== 0) throw new Error(`${what} through the stamp program failed`);
+      const stamp = BigInt(readFileSync(stampFile, 'utf8').trim());
+      if (i < 3) continue; // warm-up (the launcher's first run records its plan)
+      stage0.push(Number(stamp - t0) / 1e6);
+      stage1.push(Number(t1 - stamp) / 1e6);
+    }
+    gcPods();
+    return (
+      `- ${what} split at the execve into stage1 (12 runs): stage0 (spawn → exec of stage1) median ${median(stage0).toFixed(1)} ms ` +
+      `(min ${min(stage0).toFixed(1)}); stage1 (namespaces, rootfs, app, teardown, exit) median ${median(stage1).toFixed(1)} ms (min ${min(stage1).toFixed(1)})`
+    );
+  };
+  out.push(await split('`skiff run` (launcher, plan replayed)', [launcher, ...runArgs.slice(1)]));
+  out.push(await split('`node main.js run` (Node CLI)', [node, ...runArgs]));
 
   // A CPU profile of stage0. execve() ends the process without writing the profile,
   // so stage1 is pointed at a missing file: stage0 runs in full, then fails at the exec.
@@ -706,7 +717,8 @@ async function main(): Promise<void> {
   try {
     const { podman, podmanImage } = await setup();
     const rows: Row[] = [
-      candidate('skiff', [node, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0')], skiffEnv),
+      candidate('skiff', [launcher, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
+      candidate('skiff, Node CLI (a first run)', [node, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0')], skiffEnv),
       candidate('runc', runcIdCommand('runc', runcRoot, bundle), process.env, has('runc')),
       candidate('crun', runcIdCommand('crun', crunRoot, bundle), process.env, has('crun')),
       candidate('systemd-nspawn', ['systemd-nspawn', '--register=no', '--keep-unit', '-D', nspawnRoot, '--quiet', '/probe', 'exit', '0'], process.env, has('systemd-nspawn')),

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFixtureLayout } from './support/fixture-images.js';
-import { skiffBin } from './support/skiff-cli.js';
+import { skiffLauncher } from './support/skiff-cli.js';
 
 const root = process.argv[2] ?? '/var/tmp/skiff-demo';
 const layout = join(root, 'busybox-layout');
@@ -17,7 +17,7 @@ const store = join(root, 'store');
 
 function skiff(args: string[]): number {
   console.log(`\n$ skiff ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [skiffBin(), ...args], { stdio: 'inherit' });
+  const r = spawnSync(skiffLauncher(), args, { stdio: 'inherit' });
   return r.status ?? 254;
 }
 

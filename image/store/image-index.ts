@@ -42,7 +42,7 @@ interface IndexFile {
 }
 
 /** Where an image's last use is kept: the mtime of `images/last-used/<hex>`. */
-function lastUsedMarker(paths: StorePaths, id: string): string {
+export function lastUsedMarker(paths: StorePaths, id: string): string {
   return join(paths.images, 'last-used', id.replace(/^sha256:/, ''));
 }
 

@@ -59,6 +59,17 @@ export function makePodDir(fs: CgroupFs, dir: string): void {
   }
 }
 
+/**
+ * Copies a v1 cpuset file (cpuset.cpus, cpuset.mems) from the parent when
+ * dir's is empty: a new cpuset cgroup starts empty and refuses tasks (ENOSPC)
+ * until both are set, and a shared parent may have been left empty by a
+ * crashed run. A filled one is left alone.
+ */
+export function fillFromParent(fs: CgroupFs, dir: string, parent: string, file: string): void {
+  if (readControl(fs, `${dir}/${file}`).trim() !== '') return;
+  writeControl(fs, `${dir}/${file}`, readControl(fs, `${parent}/${file}`).trim());
+}
+
 /** The dirs from the hierarchy root down to `path` (relative), root excluded: `/a/b` → [root/a, root/a/b]. */
 export function dirsDown(root: string, path: string): string[] {
   const parts = path.split('/').filter((p) => p !== '');

@@ -1,8 +1,9 @@
 /**
- * Setup rolls back (STYLE.md point 5): a create that fails rmdirs the pod
- * dirs it made, newest first, and throws the original failure. A dir that
- * cannot be removed (nothing should be inside yet) is named in the error so
- * `skiff gc` or a human can finish the job.
+ * Setup rolls back (STYLE.md point 5): a cgroup plan that fails
+ * (applyCgroupPlan) rmdirs the pod dirs it made, newest first, and throws
+ * the original failure. A dir that cannot be removed (nothing should be
+ * inside yet) is named in the error so `skiff gc` or a human can finish the
+ * job.
  */
 import { CgroupError } from '../errors.js';
 import { errnoCode, type CgroupFs } from './cgroup-fs.js';

@@ -9,6 +9,7 @@
  * rmdirs the `cleanup` dirs at teardown; `skiff gc` calls `remove` for what a
  * killed stage1 left behind.
  */
+import type { CgroupPlan } from './cgroup-plan.js';
 
 export interface PodLimits {
   /** Hard memory limit in bytes (v1 memory.limit_in_bytes, v2 memory.max). */
@@ -33,9 +34,18 @@ export interface PodCgroup {
 export interface CgroupDriver {
   readonly kind: 'v1' | 'v2';
   /**
-   * Creates the pod's cgroup(s) and writes its limits. On failure removes what
-   * it made (shared parents such as `/skiff` stay) and throws a CgroupError.
-   * A pod cgroup that already exists is an error, never adopted.
+   * What `create` would do, as data (cgroup-plan.ts): validates the limits,
+   * places the pod and lists the operations, touching no cgroupfs. Throws
+   * the CgroupError create would for bad limits, a bad UUID or a missing
+   * controller. The caller's own cgroups (/proc/self/cgroup) are read for
+   * placement.
+   */
+  plan(uuid: string, limits: PodLimits): CgroupPlan;
+  /**
+   * Creates the pod's cgroup(s) and writes its limits: runs `plan`'s ops. On
+   * failure removes what it made (shared parents such as `/skiff` stay) and
+   * throws a CgroupError. A pod cgroup that already exists is an error,
+   * never adopted.
    */
   create(uuid: string, limits: PodLimits): Promise<PodCgroup>;
   /**

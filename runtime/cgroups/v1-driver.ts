@@ -9,16 +9,18 @@
  * and the pod staying in its caller's unit there is what keeps it accounted
  * to the unit.
  *
- * Order of work, and why:
+ * Order of work, and why (`plan` lists it as operations, cgroup-plan.ts;
+ * `create` runs them):
  * 1. Validate the limits and check their controllers are mounted: a bad
  *    request fails before anything exists.
  * 2. The cpuset hierarchy first, and in it every level top-down: a new cpuset
  *    cgroup starts with empty cpuset.cpus/mems and refuses tasks (ENOSPC)
  *    until both are set, and a child may only hold a subset of its parent's
  *    (EACCES), so each level is filled from its parent right after its
- *    mkdir. Shared parents (`/skiff`) left empty by a crashed run are filled
- *    too. Doing it first means the pod's first hierarchy is usable before
- *    any other is made.
+ *    mkdir (a `fill` op, which copies only into an empty file). Shared
+ *    parents (`/skiff`) left empty by a crashed run are filled too. Doing
+ *    it first means the pod's first hierarchy is usable before any other
+ *    is made.
  * 3. mkdir the pod's dir in every other hierarchy (parents as needed; they
  *    stay, shared by pods). An existing pod dir is an error, not adopted.
  * 4. Write the limits, all before stage1's PID 1 joins, so nothing ever runs
@@ -26,7 +28,8 @@
  *    cpu.cfs_quota_us (the kernel checks the quota/period pair against the
  *    parent's bandwidth on every write, so the period must already be ours);
  *    cpu.shares; pids.max.
- * Any failure rmdirs the pod dirs made so far (newest first) and rethrows.
+ * Any failure rmdirs the pod dirs made so far (newest first) and rethrows
+ * (applyCgroupPlan).
  *
  * Not written: memory.memsw.* (swap accounting is often off, swapaccount=0,
  * and this host has no swap: a limit is RAM only), devices (a new devices
@@ -35,10 +38,10 @@
  */
 import { CgroupError } from '../errors.js';
 import type { CgroupFs } from './cgroup-fs.js';
-import { DEFAULT_RETRY, cgroupDir, dirsDown, ensureDir, makePodDir, pidsIn, readControl, removeDirs, writeControl } from './cgroup-ops.js';
+import { DEFAULT_RETRY, cgroupDir, dirsDown, pidsIn, removeDirs } from './cgroup-ops.js';
+import { applyCgroupPlan, type CgroupOp, type CgroupPlan } from './cgroup-plan.js';
 import { CPU_PERIOD_US, controllersFor, cpuQuotaUs, validateLimits } from './limits.js';
 import { placePod, type SelfCgroups } from './placement.js';
-import { rollback } from './rollback.js';
 import type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
 import { compareStrings } from '../compare-strings.js';
 
@@ -60,12 +63,6 @@ export function v1Hierarchies(v1: Record<string, string>): Hierarchy[] {
     .sort((a, b) => rank(a) - rank(b) || compareStrings(a.mount, b.mount));
 }
 
-/** Copies a cpuset file from the parent when it is empty (new, or left empty by a crashed run). */
-function fillFromParent(fs: CgroupFs, dir: string, parent: string, file: string): void {
-  if (readControl(fs, `${dir}/${file}`).trim() !== '') return;
-  writeControl(fs, `${dir}/${file}`, readControl(fs, `${parent}/${file}`).trim());
-}
-
 export class V1Driver implements CgroupDriver {
   readonly kind = 'v1' as const;
   private readonly hierarchies: Hierarchy[];
@@ -79,7 +76,7 @@ export class V1Driver implements CgroupDriver {
     this.hierarchies = v1Hierarchies(v1);
   }
 
-  async create(uuid: string, limits: PodLimits): Promise<PodCgroup> {
+  plan(uuid: string, limits: PodLimits): CgroupPlan {
     validateLimits(limits);
     const missing = controllersFor(limits).filter((c) => this.v1[c] === undefined);
     if (missing.length > 0) {
@@ -89,48 +86,54 @@ export class V1Driver implements CgroupDriver {
       });
     }
     const place = placePod(uuid, 'v1', this.self(), this.options.parent);
-    const made: string[] = [];
-    try {
-      for (const h of this.hierarchies) {
-        const cpuset = h.controllers.includes('cpuset');
-        const dirs = [h.mount, ...dirsDown(h.mount, place.path)];
-        for (let i = 1; i < dirs.length; i++) {
-          const dir = dirs[i]!;
-          const parent = dirs[i - 1]!;
-          if (i === dirs.length - 1) {
-            makePodDir(this.fs, dir);
-            made.push(dir);
-          } else {
-            ensureDir(this.fs, dir);
-          }
-          if (cpuset) {
-            fillFromParent(this.fs, dir, parent, 'cpuset.cpus');
-            fillFromParent(this.fs, dir, parent, 'cpuset.mems');
-          }
+    const ops: CgroupOp[] = [];
+    const podDirs: string[] = [];
+    for (const h of this.hierarchies) {
+      const cpuset = h.controllers.includes('cpuset');
+      const dirs = [h.mount, ...dirsDown(h.mount, place.path)];
+      for (let i = 1; i < dirs.length; i++) {
+        const dir = dirs[i]!;
+        const parent = dirs[i - 1]!;
+        if (i === dirs.length - 1) {
+          ops.push({ op: 'make', dir });
+          podDirs.push(dir);
+        } else {
+          ops.push({ op: 'ensure', dir });
+        }
+        if (cpuset) {
+          ops.push({ op: 'fill', dir, parent, file: 'cpuset.cpus' });
+          ops.push({ op: 'fill', dir, parent, file: 'cpuset.mems' });
         }
       }
-      this.writeLimits(place.path, limits);
-    } catch (err) {
-      throw rollback(this.fs, made, err);
     }
-    return { join: made, cleanup: [...made].reverse(), path: place.path };
+    ops.push(...this.limitWrites(place.path, limits));
+    return { ops, cgroup: { join: podDirs, cleanup: [...podDirs].reverse(), path: place.path } };
   }
 
-  private writeLimits(path: string, limits: PodLimits): void {
+  async create(uuid: string, limits: PodLimits): Promise<PodCgroup> {
+    const plan = this.plan(uuid, limits);
+    applyCgroupPlan(this.fs, plan);
+    return plan.cgroup;
+  }
+
+  private limitWrites(path: string, limits: PodLimits): CgroupOp[] {
     const dir = (controller: string) => cgroupDir(this.v1[controller]!, path);
+    const ops: CgroupOp[] = [];
+    const write = (file: string, value: string) => ops.push({ op: 'write', path: file, value });
     if (limits.memoryBytes !== undefined) {
-      writeControl(this.fs, `${dir('memory')}/memory.limit_in_bytes`, String(limits.memoryBytes));
+      write(`${dir('memory')}/memory.limit_in_bytes`, String(limits.memoryBytes));
     }
     if (limits.cpuMillis !== undefined) {
-      writeControl(this.fs, `${dir('cpu')}/cpu.cfs_period_us`, String(CPU_PERIOD_US));
-      writeControl(this.fs, `${dir('cpu')}/cpu.cfs_quota_us`, String(cpuQuotaUs(limits.cpuMillis)));
+      write(`${dir('cpu')}/cpu.cfs_period_us`, String(CPU_PERIOD_US));
+      write(`${dir('cpu')}/cpu.cfs_quota_us`, String(cpuQuotaUs(limits.cpuMillis)));
     }
     if (limits.cpuShares !== undefined) {
-      writeControl(this.fs, `${dir('cpu')}/cpu.shares`, String(limits.cpuShares));
+      write(`${dir('cpu')}/cpu.shares`, String(limits.cpuShares));
     }
     if (limits.pidsMax !== undefined) {
-      writeControl(this.fs, `${dir('pids')}/pids.max`, String(limits.pidsMax));
+      write(`${dir('pids')}/pids.max`, String(limits.pidsMax));
     }
+    return ops;
   }
 
   async remove(cg: PodCgroup): Promise<void> {

@@ -7,6 +7,7 @@ import { asSkiffError, formatErrorLine } from '../errors.js';
 import { exitCodeFor } from '../exit-codes.js';
 import { matchFastPath } from './fast-path.js';
 import { HelpShown } from './help-shown.js';
+import { takeRunPlanRequest } from './run-plan-request.js';
 
 function describeCauses(err: unknown): string {
   const lines: string[] = [];
@@ -19,12 +20,13 @@ function describeCauses(err: unknown): string {
 
 async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
+  const planRequest = takeRunPlanRequest();
   try {
     const fast = matchFastPath(argv.slice(2));
     if (fast !== undefined) {
       const commands = await import('./commands/run.js');
-      const run = { run: commands.run, prepare: commands.prepare, 'run-prepared': commands.runPrepared }[fast.command];
-      await run(fast.global, fast.args);
+      if (fast.command === 'run') await commands.run(fast.global, fast.args, planRequest);
+      else await { prepare: commands.prepare, 'run-prepared': commands.runPrepared }[fast.command](fast.global, fast.args);
       return 0;
     }
     const { buildProgram } = await import('./program.js');

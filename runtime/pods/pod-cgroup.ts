@@ -3,8 +3,10 @@
  * handoff (stage1's PID 1 joins it), removed by stage1 at teardown, or by
  * rm/gc from the dirs recorded in the stage1 config when stage1 could not.
  * `SKIFF_CGROUP_PARENT` places pods under another parent (tests use their
- * own, and remove it afterwards).
+ * own, and remove it afterwards). Created from an explicit plan (a list of
+ * operations) so that a run plan can carry it to the native launcher.
  */
+import { applyCgroupPlan, type CgroupPlan } from '../cgroups/cgroup-plan.js';
 import { cgroupDriverFor, realCgroupFs, type CgroupDriver, type PodCgroup, type PodLimits } from '../cgroups/index.js';
 import { detectCgroups } from '../host-features.js';
 
@@ -16,8 +18,13 @@ function driver(env: NodeJS.ProcessEnv = process.env): CgroupDriver {
   return cgroupDriverFor(detectCgroups(), realCgroupFs, parent === undefined ? {} : { parent });
 }
 
-export function createPodCgroup(uuid: string, limits: PodLimits): Promise<PodCgroup> {
-  return driver().create(uuid, limits);
+export function planPodCgroup(uuid: string, limits: PodLimits): CgroupPlan {
+  return driver().plan(uuid, limits);
+}
+
+export function applyPodCgroup(plan: CgroupPlan): PodCgroup {
+  applyCgroupPlan(realCgroupFs, plan);
+  return plan.cgroup;
 }
 
 export function removePodCgroup(cg: PodCgroup): Promise<void> {

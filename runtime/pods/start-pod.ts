@@ -17,8 +17,10 @@ import { asSkiffError, InvalidStateError } from '../errors.js';
 import { stage1Path } from '../install-paths.js';
 import { POD_FILES, podDir, type PodDirState } from './pod-dirs.js';
 import { podLimits, readPodManifest, writePodManifest, type PodManifest } from './pod-manifest.js';
-import { createPodCgroup, removePodCgroup } from './pod-cgroup.js';
-import { writeStage1Config } from './stage1-config.js';
+import type { CgroupOp } from '../cgroups/cgroup-plan.js';
+import type { PodCgroup } from '../cgroups/index.js';
+import { applyPodCgroup, planPodCgroup, removePodCgroup } from './pod-cgroup.js';
+import { writeStage1Config, type Stage1Pairs } from './stage1-config.js';
 import { stage1Pairs } from './stage1-pairs.js';
 
 /** Moves a locked pod to run/. Losing a race (another run-prepared) is an InvalidStateError. */
@@ -39,12 +41,22 @@ export function moveToRun(storeDir: string, uuid: string, from: PodDirState): st
   return target;
 }
 
+/** Everything the handoff used, for a run plan (run-plan.ts). */
+export interface Handoff {
+  manifest: PodManifest;
+  pairs: Stage1Pairs;
+  cgroupOps: CgroupOp[];
+  stage1: string;
+  lockFd: number;
+}
+
 export async function startPod(
   dir: string,
   lock: HeldLock,
   overrides: Partial<PodManifest['runtime']> = {},
+  beforeExec?: (handoff: Handoff) => void,
 ): Promise<never> {
-  let cgroup: Awaited<ReturnType<typeof createPodCgroup>> | undefined;
+  let cgroup: PodCgroup | undefined;
   try {
     const manifest = readPodManifest(dir);
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
@@ -52,9 +64,12 @@ export async function startPod(
       manifest.runtime = { ...manifest.runtime, ...defined };
       writePodManifest(dir, manifest, { durable: false });
     }
-    cgroup = await createPodCgroup(manifest.uuid, podLimits(manifest.apps));
-    const config = writeStage1Config(dir, stage1Pairs(dir, manifest, lock.fd, cgroup));
+    const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
+    cgroup = applyPodCgroup(plan);
+    const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup);
+    const config = writeStage1Config(dir, pairs);
     const stage1 = stage1Path();
+    beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd });
     execInPlace(stage1, ['skiff-stage1', 'run', config], ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], [lock.fd]);
   } catch (err) {
     if (cgroup !== undefined) await removePodCgroup(cgroup).catch(() => undefined);

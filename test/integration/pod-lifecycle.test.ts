@@ -299,18 +299,21 @@ test('apps of different images each get their own root, sharing the pod', async 
 test('--interactive keeps the terminal: the app reads stdin from it', async (t) => {
   const s = await podStore(t);
   const { execFileSync } = await import('node:child_process');
-  const { skiffBin } = await import('../support/skiff-cli.js');
-  // `script` gives skiff a pseudo-terminal, as a user's shell would.
-  const command = [process.execPath, skiffBin(), '--dir', s.dir, 'run', '--interactive', s.image, '--exec', '/bin/sh', '--', '-c',
+  const { skiffLauncher } = await import('../support/skiff-cli.js');
+  // `script` gives skiff a pseudo-terminal, as a user's shell would. Twice: the second run is replayed by the launcher.
+  const command = [skiffLauncher(), '--dir', s.dir, 'run', '--interactive', s.image, '--exec', '/bin/sh', '--', '-c',
     'test -t 0 && echo STDIN-IS-A-TTY; read line; echo "got $line"'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  const out = execFileSync('script', ['-qec', command, '/dev/null'], {
-    input: 'hello\n',
-    env: { ...process.env, ...s.env },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  t.regex(out, /STDIN-IS-A-TTY/);
-  t.regex(out, /got hello/);
+  for (const attempt of [1, 2]) {
+    const out = execFileSync('script', ['-qec', command, '/dev/null'], {
+      input: 'hello\n',
+      env: { ...process.env, ...s.env, SKIFF_LAUNCH_TRACE: '1' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    t.regex(out, /STDIN-IS-A-TTY/);
+    t.regex(out, /got hello/);
+    t.regex(out, attempt === 1 ? /skiff launch: node/ : /skiff launch: replay/);
+  }
   const plain = await s.skiff(['run', s.image, '--exec', '/bin/sh', '--', '-c', 'test -t 0 || echo NOT-A-TTY; cat'], 'ignored\n');
   t.is(plain.code, 0, plain.stderr);
   t.regex(plain.stdout, /^NOT-A-TTY$/m);

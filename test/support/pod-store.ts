@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cgroupMounts, removeCgroupTree } from './cgroup-cleanup.js';
 import { writeFixtureLayout } from './fixture-images.js';
-import { runSkiff, skiffBin, type SkiffResult } from './skiff-cli.js';
+import { runSkiff, skiffLauncher, type SkiffResult } from './skiff-cli.js';
 import { tempDir, type Teardown } from './temp-dir.js';
 
 export interface PodStore {
@@ -56,7 +56,7 @@ export async function podStore(t: Teardown): Promise<PodStore> {
     cgroupParent,
     skiff: (args, input) => runSkiff(['--dir', dir, ...args], { env, ...(input === undefined ? {} : { input }) }),
     start(args) {
-      const child = spawn(process.execPath, [skiffBin(), '--dir', dir, ...args], {
+      const child = spawn(skiffLauncher(), ['--dir', dir, ...args], {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,6 +1,8 @@
 /**
- * Runs the built `skiff` CLI (dist/runtime/cli/main.js) as a user would, and
- * collects its exit code and output.
+ * Runs the built `skiff` as a user would: the native launcher
+ * (native/build/skiff, which replays recorded `run` plans and execs Node on
+ * dist/runtime/cli/main.js for everything else), and collects its exit code
+ * and output.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,8 +15,14 @@ export interface SkiffResult {
   stderr: string;
 }
 
+/** The TypeScript CLI itself, for tests that must run Node directly. */
 export function skiffBin(): string {
   return join(packageRoot(), 'dist', 'runtime', 'cli', 'main.js');
+}
+
+/** The `skiff` command users run (package.json "bin"). */
+export function skiffLauncher(): string {
+  return join(packageRoot(), 'native', 'build', 'skiff');
 }
 
 export function runSkiff(
@@ -22,7 +30,7 @@ export function runSkiff(
   options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
 ): Promise<SkiffResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [skiffBin(), ...args], {
+    const child = spawn(skiffLauncher(), args, {
       env: { ...process.env, ...options.env },
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -33,6 +41,8 @@ export function runSkiff(
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    // A pod that never reads its stdin may be gone before the input is written (EPIPE): not an error.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }

@@ -1,5 +1,6 @@
 /** `skiff run`, `prepare` and `run-prepared`: prepare a pod and hand it to stage1. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { lockPath } from '../../../native/flock.js';
 import type { PullPolicy } from '../../../image/pull.js';
 import { parsePlatform } from '../../../image/platform.js';
@@ -8,7 +9,12 @@ import { podDir } from '../../pods/pod-dirs.js';
 import { preparePod, podRuntimeSettings } from '../../pods/prepare-pod.js';
 import { podState } from '../../pods/pod-state.js';
 import { resolvePodUuid } from '../../pods/pod-uuid.js';
-import { moveToRun, startPod } from '../../pods/start-pod.js';
+import { moveToRun, startPod, type Handoff } from '../../pods/start-pod.js';
+import { POD_IMAGES_FILE } from '../../../image/store/images-in-use.js';
+import { lastUsedMarker } from '../../../image/store/image-index.js';
+import { storePaths } from '../../../image/store/store-paths.js';
+import { fileStamp, recordRunPlan, runIsReplayable } from '../../pods/run-plan.js';
+import type { RunPlanRequest } from '../run-plan-request.js';
 import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
@@ -40,15 +46,36 @@ function pullOptions(global: GlobalOptions, pod: Map<string, string[]>, quiet: b
   };
 }
 
-export async function run(global: GlobalOptions, argv: string[]): Promise<never> {
+export async function run(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<never> {
   const args = parsePodArgs(argv);
+  const paths = storePaths(global.dir);
+  const replayable = planRequest !== undefined && runIsReplayable(args);
+  const indexBefore = replayable ? fileStamp(paths.index) : undefined;
   const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, bool(args.pod, 'quiet')), { keepLock: true });
   const save = single(args.pod, 'uuid-file-save');
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   const lock = prepared.lock;
   if (lock === undefined) throw new InvalidStateError('internal: prepared pod is not locked');
   const dir = moveToRun(global.dir, prepared.uuid, 'prepare');
-  return startPod(dir, lock);
+  const record = (handoff: Handoff) => {
+    if (!replayable || planRequest === undefined) return;
+    try {
+      const ids = readFileSync(join(dir, POD_IMAGES_FILE), 'utf8').split('\n').filter(Boolean);
+      recordRunPlan(planRequest, {
+        ...handoff,
+        storeDir: global.dir,
+        // Unchanged across the lookup: the run fetched nothing and raced no other writer.
+        indexStamp: indexBefore !== undefined && indexBefore === fileStamp(paths.index) ? indexBefore : undefined,
+        markers: ids.map((id) => lastUsedMarker(paths, id)),
+        podDir: dir,
+        uuidFileSave: save === undefined ? undefined : resolve(save),
+      });
+    } catch (err) {
+      // A plan is only a cache: the pod runs all the same.
+      if (global.debug) process.stderr.write(`skiff: run plan not recorded: ${String(err)}\n`);
+    }
+  };
+  return startPod(dir, lock, {}, record);
 }
 
 export async function prepare(global: GlobalOptions, argv: string[]): Promise<void> {

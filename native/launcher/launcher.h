@@ -1,0 +1,90 @@
+/*
+ * The `skiff` launcher: the native front of the CLI (see launch-main.c).
+ *
+ * A `skiff run` whose command line, environment and image store are the same
+ * as those of an earlier run replays the plan that run recorded (run-plan.c,
+ * replay.c), without starting Node. Everything else, and any replay that
+ * cannot finish cleanly before its point of no return, goes to the
+ * TypeScript CLI (dist/runtime/cli/main.js) with the same arguments.
+ */
+#ifndef SKIFF_LAUNCHER_H
+#define SKIFF_LAUNCHER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LAUNCH_EXIT_FAILURE 254
+
+/* A growable byte buffer (keys, expanded templates). */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+int buf_add(struct buf *b, const void *data, size_t len);
+int buf_str(struct buf *b, const char *s); /* adds s and its NUL */
+void buf_free(struct buf *b);
+
+/* What the command line says, as far as the launcher needs to know. */
+struct launch_args {
+	int argc;
+	char **argv;
+	const char *store;   /* --dir, SKIFF_DIR or /var/lib/skiff */
+	const char *command; /* the first operand, or NULL */
+};
+int parse_launch_args(int argc, char **argv, struct launch_args *out);
+
+/* The plan key: every input a recorded plan depends on (launch-key.c). */
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main);
+/* "STORE/run-plans/<fnv1a-64 of key, hex>" */
+int plan_path_for(const char *store, const struct buf *key, char *out, size_t len);
+
+/* A recorded plan (run-plan.c); values point into `raw`. */
+#define PLAN_MAX_ITEMS 512
+struct plan {
+	char *raw;
+	size_t raw_len;
+	const char *key_hex, *index_stamp, *store, *stage1, *stage1_config, *uuid_file_save;
+	const char *markers[PLAN_MAX_ITEMS];
+	size_t n_markers;
+	const char *dirs[PLAN_MAX_ITEMS]; /* "MODE\tRELPATH", parents first */
+	size_t n_dirs;
+	const char *files[PLAN_MAX_ITEMS]; /* "MODE\tRELPATH\tTEMPLATE" */
+	size_t n_files;
+	const char *cgroup_ops[PLAN_MAX_ITEMS]; /* "OP\tARG..." (templates) */
+	size_t n_cgroup_ops;
+};
+/* 0 and a plan; -1 with `why` set when there is no usable plan. */
+int load_plan(const char *path, const char *key_hex, struct plan *plan, const char **why);
+void free_plan(struct plan *plan);
+
+/* Values a template refers to (run-plan.c, expand_template). */
+struct pod_values {
+	char uuid[37];
+	char created[40]; /* ISO 8601 UTC with milliseconds, as JavaScript's toISOString */
+	int lock_fd;
+};
+/* Appends the expansion of `tpl` to out; -1 on a malformed template. */
+int expand_template(const char *tpl, const struct pod_values *v, struct buf *out);
+
+/* A stamp of a path: "ino:size:mtime_sec.nsec" (stat follows symlinks). Also written by run-plan.ts. */
+int file_stamp(const char *path, char *out, size_t len);
+
+/* cgroup-ops.c: runs the expanded ops; on failure removes the dirs it made and returns -1. */
+int apply_cgroup_ops(const struct plan *plan, const struct pod_values *v, const char **why);
+/* Removes the pod cgroup dirs apply_cgroup_ops made (newest first). */
+void undo_cgroup_ops(void);
+
+/*
+ * replay.c: creates the pod as the plan says and execs stage1. Returns only
+ * when it undid everything and the caller should fall back to Node (`why`
+ * says why); after the point of no return it exits itself.
+ */
+int replay_plan(const struct plan *plan, const char **why);
+
+/* Removes a tree made by the replay (dirs and files only). Missing is fine. */
+int remove_tree(const char *path);
+
+/* Trace lines for SKIFF_LAUNCH_TRACE=1. */
+void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * Replaying a run plan: what runtime/pods/prepare-pod.ts and start-pod.ts do
+ * for a `run`, with the values the plan recorded (rkt's pod states, see
+ * runtime/pods/pod-dirs.ts):
+ *
+ *   pods/embryo/<uuid>, locked → pods/prepare/<uuid>; under the store's
+ *   gc.lock (shared, as a fetch holds it) check that the image index is the
+ *   one the plan was made from, then write the pod's dirs and files (the
+ *   image list first among them, so image gc never races the pod); mark the
+ *   images used; write the stage1 config; make the cgroups; → pods/run/<uuid>;
+ *   execve(stage1) with the lock fd.
+ *
+ * Up to the rename into run/ every step can be undone, and on any failure is:
+ * the pod dir and the cgroups made are removed and the caller falls back to
+ * the CLI, which does it all again and reports the error properly. A kill -9
+ * in between leaves a pod dir in embryo/ or prepare/ (with a stage1 config
+ * naming its cgroups from before they are made), which `skiff gc` removes,
+ * as it does for the CLI's own prepare. After the rename only the execve can
+ * fail; that is reported like the CLI does, in the pod's stage1-error.
+ */
+#include "launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STAGE1_CONFIG "stage1.conf"
+#define STAGE1_ERROR "stage1-error"
+
+static int new_values(struct pod_values *v)
+{
+	unsigned char r[16];
+	struct timespec now;
+	struct tm tm;
+	char date[24];
+
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		return -1;
+	r[6] = (unsigned char) ((r[6] & 0x0f) | 0x40); /* version 4 */
+	r[8] = (unsigned char) ((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	snprintf(v->uuid, sizeof v->uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
+		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(v->created, sizeof v->created, "%s.%03dZ", date, (int) (now.tv_nsec / 1000000));
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void) st, (void) ftw;
+	if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+int remove_tree(const char *path)
+{
+	int r = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return r < 0 && errno == ENOENT ? 0 : r;
+}
+
+/* temp + rename, no fsync: the CLI writes a running pod's files the same way (atomic-file.ts). */
+static int write_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+	size_t off = 0;
+
+	if (slash == NULL || (size_t) snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d", (int) (slash - path), path, slash + 1,
+					       (int) getpid()) >= sizeof tmp)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n <= 0) {
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+		off += (size_t) n;
+	}
+	if (fchmod(fd, mode) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_ok(const char *path, mode_t mode)
+{
+	return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* "MODE\tREST" → mode, rest. */
+static int split_mode(const char *entry, mode_t *mode, const char **rest)
+{
+	char *end;
+	unsigned long m = strtoul(entry, &end, 8);
+
+	if (end == entry || *end != '\t' || m > 07777)
+		return -1;
+	*mode = (mode_t) m;
+	*rest = end + 1;
+	return 0;
+}
+
+static int write_pod_content(const struct plan *p, const struct pod_values *v, const char *dir)
+{
+	char path[PATH_MAX];
+	mode_t mode;
+	const char *rest;
+
+	for (size_t i = 0; i < p->n_dirs; i++) {
+		if (split_mode(p->dirs[i], &mode, &rest) < 0 || snprintf(path, sizeof path, "%s/%s", dir, rest) >= PATH_MAX)
+			return -1;
+		if (mkdir(path, mode) < 0 || chmod(path, mode) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < p->n_files; i++) {
+		const char *tab;
+		struct buf content = { 0 };
+		int r;
+
+		if (split_mode(p->files[i], &mode, &rest) < 0 || (tab = strchr(rest, '\t')) == NULL ||
+		    snprintf(path, sizeof path, "%s/%.*s", dir, (int) (tab - rest), rest) >= PATH_MAX)
+			return -1;
+		r = expand_template(tab + 1, v, &content);
+		if (r == 0)
+			r = write_atomic(path, content.data == NULL ? "" : content.data, content.len, mode);
+		buf_free(&content);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The images' last use (image gc's grace period): advisory, as in image-index.ts. */
+static void touch_markers(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n_markers; i++) {
+		if (utimensat(AT_FDCWD, p->markers[i], NULL, 0) == 0 || errno != ENOENT)
+			continue;
+		int fd = open(p->markers[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static int write_uuid_file(const char *path, const char *uuid)
+{
+	char line[40];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int n = snprintf(line, sizeof line, "%s\n", uuid);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, line, (size_t) n) != n) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+/* Everything up to the stage1 config, in prepare/; -1 with why set. */
+static int prepare(const struct plan *p, const struct pod_values *v, const char *dir, const char **why)
+{
+	char path[PATH_MAX], stamp[128];
+	struct buf config = { 0 };
+	int gc, r;
+
+	snprintf(path, sizeof path, "%s/gc.lock", p->store);
+	gc = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (gc < 0 || flock(gc, LOCK_SH) < 0) {
+		*why = "cannot lock the image store's gc.lock";
+		if (gc >= 0)
+			close(gc);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/images/index.json", p->store);
+	if (file_stamp(path, stamp, sizeof stamp) < 0 || strcmp(stamp, p->index_stamp) != 0) {
+		*why = "the image index changed since the plan was recorded";
+		close(gc);
+		return -1;
+	}
+	r = write_pod_content(p, v, dir);
+	close(gc);
+	if (r < 0) {
+		*why = "writing the pod dir failed";
+		return -1;
+	}
+	touch_markers(p);
+	if (p->uuid_file_save != NULL && write_uuid_file(p->uuid_file_save, v->uuid) < 0) {
+		*why = "writing --uuid-file-save failed";
+		return -1;
+	}
+	r = snprintf(path, sizeof path, "%s/%s", dir, STAGE1_CONFIG) >= (int) sizeof path ? -1 : 0;
+	if (r == 0)
+		r = expand_template(p->stage1_config, v, &config);
+	if (r == 0)
+		r = write_atomic(path, config.data == NULL ? "" : config.data, config.len, 0600);
+	buf_free(&config);
+	if (r < 0) {
+		*why = "writing the stage1 config failed";
+		return -1;
+	}
+	return 0;
+}
+
+static void fail_after_run(const char *run_dir, const char *stage1, int errnum)
+{
+	char path[PATH_MAX], line[PATH_MAX + 128];
+
+	undo_cgroup_ops();
+	snprintf(line, sizeof line, "stage0: exec %s: %s\n", stage1, strerror(errnum));
+	snprintf(path, sizeof path, "%s/%s", run_dir, STAGE1_ERROR);
+	write_atomic(path, line, strlen(line), 0644);
+	fprintf(stderr, "skiff: exec stage1 %s: %s; reinstall Skiff (npm ci builds native/build/skiff-stage1)\n", stage1,
+		strerror(errnum));
+	exit(LAUNCH_EXIT_FAILURE);
+}
+
+int replay_plan(const struct plan *p, const char **why)
+{
+	struct pod_values v;
+	char embryo[PATH_MAX], prep[PATH_MAX], run[PATH_MAX], config[PATH_MAX], path[PATH_MAX];
+	int lock;
+
+	if (new_values(&v) < 0) {
+		*why = "getrandom failed";
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/pods", p->store);
+	snprintf(embryo, sizeof embryo, "%s/pods/embryo/%s", p->store, v.uuid);
+	snprintf(prep, sizeof prep, "%s/pods/prepare/%s", p->store, v.uuid);
+	if (snprintf(run, sizeof run, "%s/pods/run/%s", p->store, v.uuid) >= (int) sizeof run) {
+		*why = "the store path is too long";
+		return -1;
+	}
+	if (snprintf(config, sizeof config, "%s/%s", run, STAGE1_CONFIG) >= (int) sizeof config) {
+		*why = "the store path is too long";
+		return -1;
+	}
+	if (mkdir_ok(path, 0711) < 0 || mkdir_ok(strcat(path, "/embryo"), 0711) < 0 || mkdir(embryo, 0711) < 0) {
+		*why = "cannot create the pod dir";
+		return -1;
+	}
+	lock = open(embryo, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		*why = "cannot lock the new pod dir";
+		goto undo_embryo;
+	}
+	v.lock_fd = lock;
+	snprintf(path, sizeof path, "%s/pods/prepare", p->store);
+	if (mkdir_ok(path, 0711) < 0 || rename(embryo, prep) < 0) {
+		*why = "cannot move the pod to prepare/";
+		goto undo_embryo;
+	}
+	if (prepare(p, &v, prep, why) < 0)
+		goto undo_prepare;
+	if (apply_cgroup_ops(p, &v, why) < 0)
+		goto undo_prepare;
+	snprintf(path, sizeof path, "%s/pods/run", p->store);
+	if (mkdir_ok(path, 0711) < 0 || rename(prep, run) < 0) {
+		*why = "cannot move the pod to run/";
+		undo_cgroup_ops();
+		goto undo_prepare;
+	}
+	/* The point of no return: the pod is in run/. stage1 inherits the lock. */
+	if (fcntl(lock, F_SETFD, 0) < 0)
+		fail_after_run(run, p->stage1, errno);
+	char *argv[] = { (char *) "skiff-stage1", (char *) "run", config, NULL };
+	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	execve(p->stage1, argv, envp);
+	fail_after_run(run, p->stage1, errno);
+	return -1;
+undo_prepare:
+	remove_tree(prep);
+	if (lock >= 0)
+		close(lock);
+	return -1;
+undo_embryo:
+	remove_tree(embryo);
+	if (lock >= 0)
+		close(lock);
+	return -1;
+}

@@ -1,0 +1,188 @@
+/*
+ * Reading a run plan (written by runtime/pods/run-plan.ts; the format is
+ * described there): NUL-separated KEY, VALUE pairs, like the stage1 config.
+ * Values that differ per pod are templates: 0x01 starts an escape,
+ *   \1U the pod UUID, \1h its first 8 characters, \1T the creation time,
+ *   \1L the pod lock's fd, \10 a NUL byte, \1\1 a 0x01 byte.
+ * Anything unexpected (unknown key, missing key, bad escape) means "no
+ * plan": the CLI records a new one.
+ */
+#include "launcher.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PLAN_FILE_MAX (4u << 20)
+
+static int read_file(const char *path, char **data, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
+	/*
+	 * A plan names what root will exec and write: only one that root wrote, in
+	 * a dir only root can change, is used (a store under a shared dir must not
+	 * let another user plant one).
+	 */
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (size_t) st.st_size > PLAN_FILE_MAX || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) != 0) {
+		close(fd);
+		return -1;
+	}
+	*data = malloc((size_t) st.st_size + 1);
+	while (*data != NULL && got < (size_t) st.st_size) {
+		ssize_t n = read(fd, *data + got, (size_t) st.st_size - got);
+		if (n <= 0)
+			break;
+		got += (size_t) n;
+	}
+	close(fd);
+	if (*data == NULL || got != (size_t) st.st_size) {
+		free(*data);
+		return -1;
+	}
+	(*data)[got] = '\0';
+	*len = got;
+	return 0;
+}
+
+static int push(const char **list, size_t *n, const char *value)
+{
+	if (*n >= PLAN_MAX_ITEMS)
+		return -1;
+	list[(*n)++] = value;
+	return 0;
+}
+
+static int set_pair(struct plan *p, const char *key, const char *value)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} singles[] = {
+		{ "key", offsetof(struct plan, key_hex) },
+		{ "index", offsetof(struct plan, index_stamp) },
+		{ "store", offsetof(struct plan, store) },
+		{ "stage1", offsetof(struct plan, stage1) },
+		{ "stage1-config", offsetof(struct plan, stage1_config) },
+		{ "uuid-file-save", offsetof(struct plan, uuid_file_save) },
+	};
+
+	if (strcmp(key, "format") == 0)
+		return strcmp(value, "1") == 0 ? 0 : -1;
+	for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) {
+		if (strcmp(key, singles[i].key) == 0) {
+			const char **slot = (const char **) ((char *) p + singles[i].offset);
+			if (*slot != NULL)
+				return -1;
+			*slot = value;
+			return 0;
+		}
+	}
+	if (strcmp(key, "marker") == 0)
+		return push(p->markers, &p->n_markers, value);
+	if (strcmp(key, "dir") == 0)
+		return push(p->dirs, &p->n_dirs, value);
+	if (strcmp(key, "file") == 0)
+		return push(p->files, &p->n_files, value);
+	if (strcmp(key, "cgroup") == 0)
+		return push(p->cgroup_ops, &p->n_cgroup_ops, value);
+	return -1;
+}
+
+int load_plan(const char *path, const char *key_hex, struct plan *plan, const char **why)
+{
+	size_t pos = 0;
+	int format_seen = 0;
+
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	*plan = (struct plan){ 0 };
+	if (slash == NULL || (size_t) (slash - path) >= sizeof dir) {
+		*why = "no plan recorded for this command line";
+		return -1;
+	}
+	memcpy(dir, path, (size_t) (slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir, &st) == 0 && (st.st_uid != geteuid() || (st.st_mode & 022) != 0)) {
+		*why = "the run-plans dir is not root's alone";
+		return -1;
+	}
+	if (read_file(path, &plan->raw, &plan->raw_len) < 0) {
+		*why = "no plan recorded for this command line";
+		return -1;
+	}
+	while (pos < plan->raw_len) {
+		const char *key = plan->raw + pos;
+		size_t klen = strlen(key);
+		const char *value;
+
+		if (pos + klen + 1 >= plan->raw_len)
+			goto bad;
+		value = key + klen + 1;
+		pos += klen + 1 + strlen(value) + 1;
+		if (pos > plan->raw_len || set_pair(plan, key, value) < 0)
+			goto bad;
+		format_seen |= strcmp(key, "format") == 0;
+	}
+	if (!format_seen || plan->key_hex == NULL || plan->index_stamp == NULL || plan->store == NULL ||
+	    plan->stage1 == NULL || plan->stage1_config == NULL)
+		goto bad;
+	if (strcmp(plan->key_hex, key_hex) != 0) {
+		*why = "the plan is for another command line (hash collision)";
+		free_plan(plan);
+		return -1;
+	}
+	return 0;
+bad:
+	*why = "the plan file is malformed";
+	free_plan(plan);
+	return -1;
+}
+
+void free_plan(struct plan *plan)
+{
+	free(plan->raw);
+	plan->raw = NULL;
+}
+
+int expand_template(const char *tpl, const struct pod_values *v, struct buf *out)
+{
+	char fd[16];
+
+	for (const char *p = tpl; *p != '\0'; p++) {
+		const char *start = p;
+		int r;
+
+		while (*p != '\0' && *p != '\1')
+			p++;
+		if (p > start && buf_add(out, start, (size_t) (p - start)) < 0)
+			return -1;
+		if (*p == '\0')
+			break;
+		switch (*++p) {
+		case '\1': r = buf_add(out, "\1", 1); break;
+		case 'U': r = buf_add(out, v->uuid, 36); break;
+		case 'h': r = buf_add(out, v->uuid, 8); break;
+		case 'T': r = buf_add(out, v->created, strlen(v->created)); break;
+		case 'L':
+			snprintf(fd, sizeof fd, "%d", v->lock_fd);
+			r = buf_add(out, fd, strlen(fd));
+			break;
+		case '0': r = buf_add(out, "", 1); break;
+		default: return -1;
+		}
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,185 @@
+/**
+ * Run plans: what a `skiff run` did, recorded for the native launcher to
+ * replay (native/launcher/; why: bench/start, Node's start-up is most of a
+ * pod's start time).
+ *
+ * Recorded just before the handoff to stage1, only when the launcher asked
+ * for it (run-plan-request.ts) and only for a run whose work depends on
+ * nothing but the inputs the launcher checks: its arguments, Skiff's
+ * environment, the working directory, the caller's cgroups, the boot, the
+ * builds (all in the launcher's key) and the image index (its stamp, below).
+ * Not recorded: --pull-policy=update (asks the source each time),
+ * --inherit-env and --set-env-file (read the environment and files),
+ * --no-overlay (renders a copy per pod), and any run that fetched an image.
+ *
+ * The file: NUL-separated KEY, VALUE pairs (as the stage1 config), values
+ * that differ per pod as templates (0x01 escapes: \1U uuid, \1h its first 8
+ * characters, \1T creation time, \1L lock fd, \10 NUL, \1\1 0x01):
+ *   format 1 · key HEX · index STAMP · store DIR · stage1 PATH
+ *   marker PATH…          image last-used markers to touch
+ *   dir MODE\tREL…        the pod dir's subdirs, parents first
+ *   file MODE\tREL\tTPL…  its files (manifest, image list, created)
+ *   uuid-file-save PATH
+ *   cgroup OP\tARG…       the cgroup driver's plan (cgroups/cgroup-plan.ts)
+ *   stage1-config TPL
+ * Before writing, every template is expanded again with this pod's values
+ * and compared with what was really written: a plan that would not
+ * reproduce this very run is not recorded.
+ */
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
+import { bool, single, type PodArgs } from '../cli/pod-args.js';
+import type { RunPlanRequest } from '../cli/run-plan-request.js';
+import { encodeCgroupOp, type CgroupOp } from '../cgroups/cgroup-plan.js';
+import { POD_FILES } from './pod-dirs.js';
+import type { PodManifest } from './pod-manifest.js';
+import { defaultHostname } from './stage1-pairs.js';
+import type { Stage1Pairs } from './stage1-config.js';
+
+/** Whether a run of these arguments may be replayed from a plan (see above). */
+export function runIsReplayable(args: PodArgs): boolean {
+  const policy = single(args.pod, 'pull-policy') ?? 'new';
+  return (policy === 'new' || policy === 'never') && !bool(args.pod, 'inherit-env') && !args.pod.has('set-env-file') && !bool(args.pod, 'no-overlay');
+}
+
+/** "ino:size:mtime_sec.nsec", as the launcher's file_stamp; undefined when missing. */
+export function fileStamp(path: string): string | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    const ns = st.mtimeNs;
+    return `${st.ino}:${st.size}:${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface PodValues {
+  uuid: string;
+  created: string;
+  lockFd: number;
+}
+
+function template(text: string, uuid: string): string {
+  return text.replaceAll('\x01', '\x01\x01').replaceAll(uuid, '\x01U').replaceAll('\0', '\x010');
+}
+
+/** The launcher's expand_template, to check a plan before it is written. */
+export function expandTemplate(tpl: string, v: PodValues): string {
+  const values: Record<string, string> = {
+    '\x01': '\x01', U: v.uuid, h: v.uuid.slice(0, 8), T: v.created, L: String(v.lockFd), '0': '\0',
+  };
+  return tpl.replace(/\x01([\s\S]?)/g, (_, c: string) => {
+    const value = values[c];
+    if (value === undefined) throw new Error(`bad template escape ${JSON.stringify(c)}`);
+    return value;
+  });
+}
+
+export interface RunRecord {
+  storeDir: string;
+  /** The image index's stamp from before the images were looked up; undefined: it changed meanwhile. */
+  indexStamp: string | undefined;
+  markers: string[];
+  stage1: string;
+  /** The pod dir in run/, stage1 config written. */
+  podDir: string;
+  manifest: PodManifest;
+  lockFd: number;
+  pairs: Stage1Pairs;
+  cgroupOps: CgroupOp[];
+  uuidFileSave: string | undefined;
+}
+
+function stage1Template(pairs: Stage1Pairs, manifest: PodManifest): string {
+  const defaultName = manifest.runtime.hostname === undefined;
+  return pairs
+    .map(([k, v]) => {
+      const value = k === 'lock-fd' ? '\x01L' : k === 'hostname' && defaultName && v === defaultHostname(manifest.uuid) ? 'skiff-\x01h' : template(v, manifest.uuid);
+      return `${template(k, manifest.uuid)}\x010${value}\x010`;
+    })
+    .join('');
+}
+
+/** The pod dir's subdirs (parents first) and files, the stage1 config excepted. */
+function podContent(podDir: string): { dirs: string[]; files: string[] } {
+  const dirs: string[] = [];
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const rel = relative(podDir, path);
+      if (rel === POD_FILES.stage1Config) continue;
+      const st = lstatSync(path);
+      if (st.isDirectory()) {
+        dirs.push(rel);
+        walk(path);
+      } else if (st.isFile()) files.push(rel);
+      else throw new Error(`unexpected ${rel} in the pod dir`);
+    }
+  };
+  walk(podDir);
+  return { dirs, files };
+}
+
+const mode = (path: string) => (lstatSync(path).mode & 0o7777).toString(8);
+
+function encodePairs(pairs: Array<[string, string]>): Buffer {
+  for (const [k, v] of pairs) if (k.includes('\0') || v.includes('\0')) throw new Error(`NUL in plan value ${k}`);
+  return Buffer.from(pairs.map(([k, v]) => `${k}\0${v}\0`).join(''));
+}
+
+/**
+ * Writes the plan the launcher asked for; returns false (and writes
+ * nothing) when this run cannot be replayed exactly.
+ */
+export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean {
+  if (run.indexStamp === undefined) return false;
+  const values: PodValues = { uuid: run.manifest.uuid, created: run.manifest.created, lockFd: run.lockFd };
+  const uuid = values.uuid;
+  const pairs: Array<[string, string]> = [
+    ['format', '1'],
+    ['key', request.keyHex],
+    ['index', run.indexStamp],
+    ['store', run.storeDir],
+    ['stage1', run.stage1],
+    ...run.markers.map((m): [string, string] => ['marker', m]),
+  ];
+  const checks: Array<[string, string]> = [];
+  const { dirs, files } = podContent(run.podDir);
+  for (const rel of dirs) {
+    if (/[\t\n]/.test(rel)) return false;
+    pairs.push(['dir', `${mode(join(run.podDir, rel))}\t${rel}`]);
+  }
+  for (const rel of files) {
+    if (/[\t\n]/.test(rel)) return false;
+    const path = join(run.podDir, rel);
+    const text = readFileSync(path, 'utf8');
+    let tpl = template(text, uuid);
+    if (rel === POD_FILES.manifest) {
+      const created = `"created": ${JSON.stringify(values.created)}`;
+      if (!tpl.includes(created)) return false;
+      tpl = tpl.replace(created, '"created": "\x01T"');
+    }
+    pairs.push(['file', `${mode(path)}\t${rel}\t${tpl}`]);
+    checks.push([tpl, text]);
+  }
+  if (run.uuidFileSave !== undefined) pairs.push(['uuid-file-save', run.uuidFileSave]);
+  for (const op of run.cgroupOps) {
+    let line: string;
+    try {
+      line = encodeCgroupOp(op);
+    } catch {
+      return false;
+    }
+    pairs.push(['cgroup', template(line, uuid)]);
+  }
+  const config = stage1Template(run.pairs, run.manifest);
+  pairs.push(['stage1-config', config]);
+  checks.push([config, readFileSync(join(run.podDir, POD_FILES.stage1Config), 'utf8')]);
+  for (const [tpl, real] of checks) if (expandTemplate(tpl, values) !== real) return false;
+  mkdirSync(dirname(request.path), { recursive: true, mode: 0o700 });
+  // A cache: atomic (a reader sees a whole plan or none) but not durable.
+  writeFileAtomic(request.path, encodePairs(pairs), 0o600, { durable: false });
+  return true;
+}

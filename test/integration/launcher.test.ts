@@ -1,0 +1,204 @@
+/**
+ * The native launcher (native/launcher/): a `skiff run` it has a valid plan
+ * for is replayed without Node and gives the same pod as the CLI would; any
+ * change to what the plan was made from, or any failure before the point of
+ * no return, falls back to the CLI with nothing left behind; everything else
+ * goes to the CLI unchanged. SKIFF_LAUNCH_TRACE=1 says which path was taken.
+ */
+import test from 'ava';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { applyCgroupPlan, encodeCgroupOp, type CgroupOp } from '../../runtime/cgroups/cgroup-plan.js';
+import { realCgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
+import { podStore, type PodStore } from '../support/pod-store.js';
+import { cgroupMounts, removeCgroupTree } from '../support/cgroup-cleanup.js';
+import { runSkiff } from '../support/skiff-cli.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const TRACE = { SKIFF_LAUNCH_TRACE: '1' };
+
+async function traced(s: PodStore, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runSkiff(['--dir', s.dir, ...args], { env: { ...s.env, ...TRACE, ...env } });
+}
+
+/** Which path a run took: a replay that was undone ends in a `node (…)` line too. */
+function path(stderr: string): 'replay' | 'node' | undefined {
+  if (/^skiff launch: node /m.test(stderr)) return 'node';
+  if (/^skiff launch: replay /m.test(stderr)) return 'replay';
+  return undefined;
+}
+
+const plans = (s: PodStore) => (existsSync(join(s.dir, 'run-plans')) ? readdirSync(join(s.dir, 'run-plans')).filter((f) => !f.startsWith('.')) : []);
+const runDirs = (s: PodStore) => readdirSync(join(s.dir, 'pods', 'run')).sort();
+
+/** A pod's manifest and stage1 config with its own values (uuid, time, lock fd) blanked out. */
+function normalized(s: PodStore, uuid: string): { manifest: unknown; config: string } {
+  const dir = join(s.dir, 'pods', 'run', uuid);
+  const manifest = JSON.parse(readFileSync(join(dir, 'pod'), 'utf8').replaceAll(uuid, 'UUID')) as Record<string, unknown>;
+  manifest['created'] = 'TIME';
+  const config = readFileSync(join(dir, 'stage1.conf'), 'utf8')
+    .replaceAll(uuid, 'UUID')
+    .replace(/hostname\0skiff-[0-9a-f]{8}\0/, 'hostname\0skiff-UUID8\0')
+    .replace(/lock-fd\0\d+\0/, 'lock-fd\0FD\0');
+  return { manifest, config };
+}
+
+test('the second identical run is replayed and makes the same pod as the CLI', async (t) => {
+  const s = await podStore(t);
+  const args = ['run', s.image, '--memory', '48Mi', '--pids-limit', '40', '--environment', 'A=b', '--environment', 'ODD=\x01U\x01\x01é', '--exec', '/probe', '--', 'info'];
+  const first = await traced(s, args);
+  t.is(first.code, 0, first.stderr);
+  t.is(path(first.stderr), 'node');
+  t.is(plans(s).length, 1, 'the CLI recorded a plan');
+  const second = await traced(s, args);
+  t.is(second.code, 0, second.stderr);
+  t.is(path(second.stderr), 'replay', second.stderr);
+  const [a, b] = runDirs(s);
+  t.truthy(a && b);
+  t.deepEqual(normalized(s, a as string), normalized(s, b as string));
+  const facts = JSON.parse(second.stdout.trim().split('\n')[0] as string) as {
+    hostname: string;
+    env: Record<string, string>;
+    cgroup: { limits: { memory: number; pids: number } };
+  };
+  t.is(facts.cgroup.limits.memory, 48 * 1024 * 1024, 'the replayed cgroup ops set the memory limit');
+  t.is(facts.cgroup.limits.pids, 40);
+  t.is(facts.env['A'], 'b');
+  t.is(facts.env['ODD'], '\x01U\x01\x01é', 'template escapes in values survive the replay');
+  const uuids = runDirs(s);
+  t.true(uuids.some((u) => facts.hostname === `skiff-${u.slice(0, 8)}`), 'the default hostname is the replayed pod\'s own');
+  const list = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout) as Array<{ state: string; apps: Array<{ exit?: { code: number } }> }>;
+  t.deepEqual(list.map((p) => [p.state, p.apps[0]?.exit?.code]), [['exited', 0], ['exited', 0]]);
+});
+
+test('a replayed run passes exit statuses through and writes --uuid-file-save', async (t) => {
+  const s = await podStore(t);
+  const saved = join(tempDir(t, 'skiff-uuid-'), 'uuid');
+  const args = ['run', '--uuid-file-save', saved, s.image, '--exec', '/probe', '--', 'exit', '7'];
+  t.is((await traced(s, args)).code, 7);
+  const replayed = await traced(s, args);
+  t.is(replayed.code, 7, replayed.stderr);
+  t.is(path(replayed.stderr), 'replay');
+  const uuid = readFileSync(saved, 'utf8').trim();
+  t.true(runDirs(s).includes(uuid), 'the saved UUID is the replayed pod\'s');
+  t.is((await s.skiff(['status', uuid])).code, 0);
+});
+
+test('a changed image index, environment or cgroup parent means no replay', async (t) => {
+  const s = await podStore(t);
+  const args = ['run', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  await traced(s, args);
+  t.is(path((await traced(s, args)).stderr), 'replay');
+  // Any index change (here: rewritten in place, a new mtime) invalidates the plan; the CLI records a new one.
+  writeFileSync(join(s.dir, 'images', 'index.json'), readFileSync(join(s.dir, 'images', 'index.json')));
+  const afterIndex = await traced(s, args);
+  t.is(path(afterIndex.stderr), 'node');
+  t.regex(afterIndex.stderr, /image index changed/);
+  t.is(path((await traced(s, args)).stderr), 'replay', 'the CLI recorded a fresh plan');
+  const otherParent = await traced(s, args, { SKIFF_CGROUP_PARENT: `${s.cgroupParent}-b` });
+  t.teardown(() => {
+    for (const mount of cgroupMounts()) removeCgroupTree(join(mount, `${s.cgroupParent}-b`));
+  });
+  t.is(path(otherParent.stderr), 'node');
+  t.regex(otherParent.stderr, /no plan recorded/);
+  t.is(otherParent.code, 0, otherParent.stderr);
+});
+
+test('runs that depend on more than the plan checks are never replayed, and the plan variables never reach a pod', async (t) => {
+  const s = await podStore(t);
+  for (const extra of [['--inherit-env'], ['--pull-policy=update'], ['--no-overlay']]) {
+    const args = ['run', ...extra, s.image, '--exec', '/probe', '--', 'info'];
+    for (const _ of [1, 2]) {
+      const r = await traced(s, args);
+      t.is(r.code, 0, r.stderr);
+      t.is(path(r.stderr), 'node', extra.join(' '));
+      if (extra[0] === '--inherit-env') {
+        const env = (JSON.parse(r.stdout.trim().split('\n')[0] as string) as { env: Record<string, string> }).env;
+        t.is(env['SKIFF_TEST_INHERITED'], 'inherited');
+        t.false(Object.keys(env).some((k) => k.startsWith('SKIFF_RUN_PLAN')), 'the launcher\'s request stays out of the pod');
+      }
+    }
+  }
+  t.deepEqual(plans(s), []);
+});
+
+test('a replay that fails before its point of no return undoes everything and the CLI runs the pod', async (t) => {
+  const s = await podStore(t);
+  const args = ['run', s.image, '--memory', '40M', '--exec', '/probe', '--', 'exit', '0'];
+  await traced(s, args);
+  const [plan] = plans(s);
+  const planPath = join(s.dir, 'run-plans', plan as string);
+  // A cgroup step that must fail after the pod's own cgroup was made.
+  appendFileSync(planPath, 'cgroup\0write\t/sys/fs/cgroup/no-such-dir/x\t1\0');
+  const r = await traced(s, args);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /skiff launch: node \(a cgroup step failed\)/);
+  t.is(runDirs(s).length, 2, 'one pod per run: the failed replay left no pod dir');
+  t.deepEqual(readdirSync(join(s.dir, 'pods', 'prepare')), []);
+  t.deepEqual(readdirSync(join(s.dir, 'pods', 'embryo')), []);
+  const leftovers = cgroupMounts().flatMap((m) => {
+    const parent = join(m, s.cgroupParent);
+    return existsSync(parent) ? readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
+  });
+  t.true(leftovers.every((name) => runDirs(s).includes(name)), `only the two pods' cgroups: ${leftovers.join(' ')}`);
+  // A malformed plan is no plan: the CLI records a good one again.
+  writeFileSync(planPath, 'format\0' + '2\0');
+  const again = await traced(s, args);
+  t.regex(again.stderr, /skiff launch: node \(the plan file is malformed\)/);
+  t.is(path((await traced(s, args)).stderr), 'replay');
+});
+
+test('every other command goes to the CLI with its arguments and exit code', async (t) => {
+  const version = await runSkiff(['--format', 'json', 'version']);
+  t.is(version.code, 0);
+  t.regex((JSON.parse(version.stdout) as { skiff: string }).skiff, /^\d+\.\d+\.\d+/);
+  const usage = await runSkiff(['bogus']);
+  t.is(usage.code, 2);
+  t.regex(usage.stderr, /bogus/);
+  const help = await runSkiff(['run', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /--memory/);
+});
+
+test('the launcher runs each kind of cgroup op as the TypeScript executor does', async (t) => {
+  const s = await podStore(t);
+  const args = ['run', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  await traced(s, args);
+  const [plan] = plans(s);
+  // Two identical plain-directory trees standing in for cgroupfs (control files pre-made, as the kernel would).
+  const trees = ['c', 'ts'].map((name) => {
+    const root = join(tempDir(t, 'skiff-cgops-'), name);
+    for (const [file, text] of [
+      ['cgroup.subtree_control', 'cpu memory\n'], ['cpuset.cpus', '0-1\n'],
+      ['a/cgroup.subtree_control', 'memory\n'], ['a/cpuset.cpus', ''], ['a/memory.max', ''],
+    ] as const) {
+      mkdirSync(dirname(join(root, file)), { recursive: true });
+      writeFileSync(join(root, file), text);
+    }
+    return root;
+  });
+  const ops = (root: string): CgroupOp[] => [
+    { op: 'ensure', dir: join(root, 'a') },
+    { op: 'ensure', dir: join(root, 'b') },
+    { op: 'enable', dir: root, controllers: ['cpu', 'memory'], ownUnit: false },
+    { op: 'enable', dir: join(root, 'a'), controllers: ['cpu', 'memory', 'pids'], ownUnit: false },
+    { op: 'fill', dir: join(root, 'a'), parent: root, file: 'cpuset.cpus' },
+    { op: 'write', path: join(root, 'a', 'memory.max'), value: '1234' },
+    { op: 'make', dir: join(root, 'pod') },
+  ];
+  const [cTree, tsTree] = trees as [string, string];
+  appendFileSync(join(s.dir, 'run-plans', plan as string), ops(cTree).map((op) => `cgroup\0${encodeCgroupOp(op)}\0`).join(''));
+  const r = await traced(s, args);
+  t.is(r.code, 0, r.stderr);
+  t.is(path(r.stderr), 'replay', r.stderr);
+  applyCgroupPlan(realCgroupFs, { ops: ops(tsTree), cgroup: { join: [], cleanup: [], path: '/' } });
+  const snapshot = (root: string) =>
+    (readdirSync(root, { recursive: true }) as string[]).sort().map((f) => {
+      const p = join(root, f);
+      return statSync(p).isDirectory() ? `${f}/` : `${f}: ${readFileSync(p, 'utf8')}`;
+    });
+  t.deepEqual(snapshot(cTree), snapshot(tsTree));
+  t.true(snapshot(cTree).includes('a/cgroup.subtree_control: +cpu +pids'));
+  t.true(snapshot(cTree).includes('a/cpuset.cpus: 0-1'));
+  t.true(snapshot(cTree).includes('pod/'));
+});

@@ -122,7 +122,7 @@ int exec_in_env(const char *file, char *const argv[], char *const envp[], const 
 	return s1_fail(err, saved, step, "execve", "%s (searched PATH=%s)", file, path);
 }
 
-static int readonly_root_for_app(const char *step, struct s1_error *err)
+int app_readonly_view(const char *step, struct s1_error *err)
 {
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
 
@@ -163,7 +163,7 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 	if (ctx->cfg->per_app_rootfs) {
 		if (app_root_enter(app->name, step, err) < 0)
 			return;
-	} else if (app->readonly_rootfs && !ctx->root_readonly && readonly_root_for_app(step, err) < 0) {
+	} else if (app->readonly_rootfs && !ctx->root_readonly && app_readonly_view(step, err) < 0) {
 		return;
 	}
 	if (!app->interactive && stdin_null(step, err) < 0)

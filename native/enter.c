@@ -171,6 +171,9 @@ int enter_run(int argc, char **argv)
 	if ((cap_last = caps_last_cap(&err)) < 0 || ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 ||
 	    ns_enter_pod((pid_t) pid1, &err) < 0 || (cfg.per_app_rootfs && app_root_enter(root_app, STEP, &err) < 0))
 		return config_free(&cfg), fail(&err);
+	/* In a shared root an app with --readonly-rootfs got a read-only view of its own: so does its enter. */
+	if (!cfg.per_app_rootfs && app_name != NULL && who->readonly_rootfs && app_readonly_view(STEP, &err) < 0)
+		return config_free(&cfg), fail(&err);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD), sigaddset(&set, SIGTERM), sigaddset(&set, SIGINT), sigaddset(&set, SIGHUP);

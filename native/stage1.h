@@ -79,6 +79,8 @@ int rootfs_mount_fs(const char *shown, const char *fstype, const char *target, u
 		    struct s1_error *err);
 int rootfs_mount_pseudo(const char *shown, int shm_fd, struct s1_error *err);
 int rootfs_make_readonly(const char *shown, struct s1_error *err);
+/* A read-only root for this process only (an app, or `enter --app`, with --readonly-rootfs in a shared root). */
+int app_readonly_view(const char *step, struct s1_error *err);
 
 /* app-roots.c: per-app roots, each at STAGE2_DIR/NAME/rootfs of the pod root (rkt's layout). */
 #define STAGE2_DIR "/opt/stage2"

@@ -74,3 +74,13 @@ test('enter --app: a working dir removed since the app started falls back to /',
   t.is(removed.status, 0, removed.stderr);
   t.like(json(['--app', 'probe', '--', '/probe', 'info']), { uid: 1000, cwd: '/' });
 });
+
+test('enter --app: in a shared root, an app with --readonly-rootfs is entered read-only, its neighbour read-write', async (t) => {
+  const { json } = await running(t, {
+    apps: [probe(['sleep', '30'], { name: 'ro', readonlyRootfs: true }), probe(['sleep', '30'], { name: 'rw' })],
+  });
+  const rootRo = (info: Record<string, any>) => (info.mounts as Array<{ mountpoint: string; ro: boolean }>).find((m) => m.mountpoint === '/')?.ro;
+  t.true(rootRo(json(['--app', 'ro', '--', '/probe', 'info'])));
+  t.false(rootRo(json(['--app', 'rw', '--', '/probe', 'info'])));
+  t.false(rootRo(json(['--', '/probe', 'info'])), 'without --app: the pod root as it is');
+});

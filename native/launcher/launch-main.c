@@ -19,6 +19,8 @@
 #include "launcher.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -169,6 +171,8 @@ int main(int argc, char **argv)
 		if (stage1_path(stage1, sizeof stage1, node_main) < 0 || strcmp(stage1, plan.stage1) != 0) {
 			why = "the plan's stage1 is not this installation's";
 		} else {
+			/* Its last use, for `skiff gc`'s least-recently-used pruning (run-plan-prune.ts). */
+			utimensat(AT_FDCWD, plan_path, NULL, 0);
 			trace("replay %s", plan_path);
 			replay_plan(&plan, &why);
 		}

@@ -19,6 +19,7 @@ import { podDir, type PodDirState } from './pod-dirs.js';
 import { podCreated, podState, readPodPid } from './pod-state.js';
 import { deletePodDir, teardownPodLeftovers } from './pod-teardown.js';
 import { listPodLocations, resolvePodUuid, type PodLocation } from './pod-uuid.js';
+import { pruneRunPlans } from './run-plan-prune.js';
 
 const GC_MARKER = 'gc-marked';
 
@@ -182,6 +183,7 @@ export async function gcPods(
     }
   }
   if (options.markOnly) return result;
+  pruneRunPlans(storeDir);
   // Pods marked just now count from now: the marks above are newer than `now`. File times
   // have sub-millisecond parts that Date.now() lacks, hence the floor below.
   const sweepNow = options.now ?? Date.now();

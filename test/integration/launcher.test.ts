@@ -202,3 +202,22 @@ test('the launcher runs each kind of cgroup op as the TypeScript executor does',
   t.true(snapshot(cTree).includes('a/cpuset.cpus: 0-1'));
   t.true(snapshot(cTree).includes('pod/'));
 });
+
+test('skiff gc drops plans made from another image index, and all but the most recently used beyond the cap', async (t) => {
+  const s = await podStore(t);
+  const a = ['run', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  const b = ['run', s.image, '--exec', '/probe', '--', 'exit', '1'];
+  await traced(s, a);
+  await traced(s, b);
+  t.is(plans(s).length, 2);
+  t.is((await s.skiff(['gc'])).code, 0);
+  t.is(plans(s).length, 2, 'plans of the current index stay');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.is(path((await traced(s, a)).stderr), 'replay');
+  const { pruneRunPlans } = await import('../../runtime/pods/run-plan-prune.js');
+  t.is(pruneRunPlans(s.dir, 1), 1);
+  t.is(path((await traced(s, a)).stderr), 'replay', 'the most recently replayed plan is the one kept');
+  writeFileSync(join(s.dir, 'images', 'index.json'), readFileSync(join(s.dir, 'images', 'index.json')));
+  t.is((await s.skiff(['gc'])).code, 0);
+  t.deepEqual(plans(s), [], 'a plan of another index can never replay: gone');
+});

@@ -282,18 +282,24 @@ test('apps of different images each get their own root, sharing the pod', async 
   const layout = join(s.dir, '..', 'second');
   await writeOciLayout(layout, [{ ref: 'marked', image: second }]);
   const other = `oci:${layout}:marked`;
-  const r = await s.skiff([
+  const args = [
     'run', '--volume', 'shared,kind=empty',
     s.image, '--name', 'plain', '--mount', 'volume=shared,target=/shared', '--exec', '/bin/sh', '--',
     '-c', 'test -e /etc/app-marker && echo LEAK; echo from-plain > /shared/note; sleep 1',
     '---', other, '--name', 'marked', '--mount', 'volume=shared,target=/shared', '--exec', '/bin/sh', '--',
     '-c', 'cat /etc/app-marker; sleep 0.5; cat /shared/note; hostname',
-  ]);
-  t.is(r.code, 0, r.stderr);
-  t.notRegex(r.stdout, /LEAK/);
-  t.regex(r.stdout, /^second image$/m);
-  t.regex(r.stdout, /^from-plain$/m);
-  t.regex(r.stdout, /^skiff-[0-9a-f]{8}$/m);
+  ];
+  // Three times: the first fetches the second image, the second records a run plan, the third replays it.
+  const { runSkiff } = await import('../support/skiff-cli.js');
+  for (const expected of ['node', 'node', 'replay']) {
+    const r = await runSkiff(['--dir', s.dir, ...args], { env: { ...s.env, SKIFF_LAUNCH_TRACE: '1' } });
+    t.is(r.code, 0, r.stderr);
+    t.is(/^skiff launch: node/m.test(r.stderr) ? 'node' : 'replay', expected, r.stderr);
+    t.notRegex(r.stdout, /LEAK/);
+    t.regex(r.stdout, /^second image$/m);
+    t.regex(r.stdout, /^from-plain$/m);
+    t.regex(r.stdout, /^skiff-[0-9a-f]{8}$/m);
+  }
 });
 
 test('--interactive keeps the terminal: the app reads stdin from it', async (t) => {

@@ -14,8 +14,9 @@
  *
  * setns(pid) only moves our children, so we fork: the child is in every
  * namespace of the pod and execs CMD; we wait and pass its status through
- * (128+N for signal N; 127/126 when CMD cannot be run, as shells do). The
- * terminal is simply inherited: stdin, stdout and stderr are passed through.
+ * (128+N for signal N; 127/126 when CMD cannot be run, as shells do). From
+ * a terminal (stdin is one) CMD gets a pty of the pod's own (enter-pty.c);
+ * otherwise stdin, stdout and stderr are passed through.
  *
  * The child never holds more than the pod's apps: with --app it takes that
  * app's identity through the very code the app went through
@@ -118,6 +119,8 @@ int enter_run(int argc, char **argv)
 	struct s1_error err = { 0 };
 	struct config cfg;
 	struct app root_identity;
+	struct enter_pty pty = { -1, -1 };
+	const bool tty = isatty(STDIN_FILENO);
 	const struct app *who = &root_identity;
 	const char *pod_dir, *app_name = NULL, *root_app;
 	char path[4096], pidtext[32], term[256];
@@ -174,20 +177,24 @@ int enter_run(int argc, char **argv)
 	/* In a shared root an app with --readonly-rootfs got a read-only view of its own: so does its enter. */
 	if (!cfg.per_app_rootfs && app_name != NULL && who->readonly_rootfs && app_readonly_view(STEP, &err) < 0)
 		return config_free(&cfg), fail(&err);
+	if (tty && enter_pty_open(&pty, &err) < 0)
+		return config_free(&cfg), fail(&err);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD), sigaddset(&set, SIGTERM), sigaddset(&set, SIGINT), sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
+	if (tty)
+		sigaddset(&set, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	child = fork();
 	if (child < 0)
 		return config_free(&cfg), fail((s1_fail(&err, errno, STEP, "fork", NULL), &err));
 	if (child == 0) {
-		r = child_exec(who, cap_last, cmd, envp, &err);
+		r = tty && enter_pty_child(&pty, &err) < 0 ? EXIT_STAGE1_FAILURE : child_exec(who, cap_last, cmd, envp, &err);
 		fail(&err);
 		_exit(r);
 	}
-	r = wait_child(child, &set);
+	r = tty ? enter_pty_relay(&pty, child, &set) : wait_child(child, &set);
 	config_free(&cfg);
 	return r;
 }

@@ -82,6 +82,16 @@ int rootfs_make_readonly(const char *shown, struct s1_error *err);
 /* A read-only root for this process only (an app, or `enter --app`, with --readonly-rootfs in a shared root). */
 int app_readonly_view(const char *step, struct s1_error *err);
 
+/* enter-pty.c: a pty of the pod's own for `enter` from a terminal. */
+struct enter_pty {
+	int master, slave;
+};
+int enter_pty_open(struct enter_pty *p, struct s1_error *err);
+/* In the forked child: session leader, the pty as controlling terminal and stdio. */
+int enter_pty_child(struct enter_pty *p, struct s1_error *err);
+/* In the parent: relays until the child exits; returns its status as a shell would. */
+int enter_pty_relay(struct enter_pty *p, pid_t child, const sigset_t *set);
+
 /* app-roots.c: per-app roots, each at STAGE2_DIR/NAME/rootfs of the pod root (rkt's layout). */
 #define STAGE2_DIR "/opt/stage2"
 int app_roots_build(const struct config *cfg, struct s1_error *err);

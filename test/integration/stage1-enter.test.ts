@@ -24,13 +24,14 @@ async function running(t: ExecutionContext, spec: PodSpec, beforeStart?: (podDir
   const pod = await createPod(t, spec);
   beforeStart?.(pod.dir);
   const pid1 = await startPod(t, pod).waitForPid1();
-  const enter = (args: string[]) => spawnSync(STAGE1, ['enter', pod.dir, String(pid1), ...args], { encoding: 'utf8', timeout: 10_000 });
+  const enterArgv = [STAGE1, 'enter', pod.dir, String(pid1)];
+  const enter = (args: string[]) => spawnSync(STAGE1, [...enterArgv.slice(1), ...args], { encoding: 'utf8', timeout: 10_000 });
   const json = (args: string[]): Record<string, any> => {
     const r = enter(args);
     t.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
     return JSON.parse(r.stdout) as Record<string, any>;
   };
-  return { enter, json };
+  return { enter, json, enterArgv };
 }
 
 const nonRootApp = probe(['sleep', '30'], {
@@ -83,4 +84,18 @@ test('enter --app: in a shared root, an app with --readonly-rootfs is entered re
   t.true(rootRo(json(['--app', 'ro', '--', '/probe', 'info'])));
   t.false(rootRo(json(['--app', 'rw', '--', '/probe', 'info'])));
   t.false(rootRo(json(['--', '/probe', 'info'])), 'without --app: the pod root as it is');
+});
+
+test('enter from a terminal gets a pty of the pod\'s own, with the caller\'s size; from a pipe, the stdio as it is', async (t) => {
+  const { enter, enterArgv } = await running(t, { apps: [probe(['sleep', '30'])] });
+  // `script` gives the caller a terminal, as a user's shell would.
+  const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const inner = 'tty; stty size; exit 3';
+  const command = `stty cols 101 rows 41; ${[...enterArgv, '--', '/bin/sh', '-c', inner].map(quote).join(' ')}`;
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 20_000 });
+  t.is(r.status, 3, r.stdout + r.stderr);
+  t.regex(r.stdout, /^\/dev\/pts\/\d+\r?$/m, 'a pty inside the pod, by its name there');
+  t.regex(r.stdout, /^41 101\r?$/m, 'the caller\'s window size');
+  const piped = enter(['--', '/bin/sh', '-c', 'tty || true']);
+  t.regex(piped.stdout, /not a tty/);
 });

@@ -7,7 +7,7 @@
  * environment variables (SKIFF_DIR, SKIFF_CGROUP_PARENT, SKIFF_STAGE1, ...),
  * the working directory (relative paths), the caller's cgroups (where the pod's
  * cgroup goes), the boot (cgroup layout, mounts), and the exact builds of the
- * CLI and of this launcher. The plan stores the whole key and is used only if
+ * CLI (main.js and tsc's build info), of stage1 and of this launcher. The plan stores the whole key and is used only if
  * it matches byte for byte; the file name is just a hash of it.
  */
 #include "launcher.h"
@@ -149,9 +149,10 @@ static int add_env(struct buf *key)
 	return r;
 }
 
-int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main)
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1)
 {
-	char cwd[PATH_MAX];
+	char cwd[PATH_MAX], build_info[PATH_MAX];
+	const char *dist = strstr(node_main, "/runtime/cli/main.js");
 
 	if (getcwd(cwd, sizeof cwd) == NULL)
 		return -1;
@@ -164,7 +165,14 @@ int build_plan_key(const struct launch_args *args, struct buf *key, const char *
 		return -1;
 	if (add_file(key, "cgroup", "/proc/self/cgroup") < 0 || add_file(key, "boot", "/proc/sys/kernel/random/boot_id") < 0)
 		return -1;
-	if (add_stamp(key, "cli", node_main) < 0 || add_stamp(key, "launcher", "/proc/self/exe") < 0)
+	if (add_stamp(key, "cli", node_main) < 0 || add_stamp(key, "launcher", "/proc/self/exe") < 0 ||
+	    add_stamp(key, "stage1", stage1) < 0)
+		return -1;
+	/* tsc builds incrementally: main.js stays as it is when other modules change, its build info does not. */
+	if (dist == NULL || (size_t) snprintf(build_info, sizeof build_info, "%.*s/.tsbuildinfo", (int) (dist - node_main),
+					      node_main) >= sizeof build_info)
+		return -1;
+	if (add_stamp(key, "cli-build", build_info) < 0 && (buf_str(key, "cli-build") < 0 || buf_str(key, "none") < 0))
 		return -1;
 	return 0;
 }

@@ -155,7 +155,8 @@ int main(int argc, char **argv)
 		trace("node (not root)");
 		return exec_node(&args, node_main, NULL, NULL);
 	}
-	if (build_plan_key(&args, &key, node_main) < 0 || plan_path_for(args.store, &key, plan_path, sizeof plan_path) < 0) {
+	if (stage1_path(stage1, sizeof stage1, node_main) < 0 || build_plan_key(&args, &key, node_main, stage1) < 0 ||
+	    plan_path_for(args.store, &key, plan_path, sizeof plan_path) < 0) {
 		trace("node (no plan key)");
 		return exec_node(&args, node_main, NULL, NULL);
 	}
@@ -168,7 +169,7 @@ int main(int argc, char **argv)
 	if (buf_add(&key_hex, "", 1) < 0)
 		return exec_node(&args, node_main, NULL, NULL);
 	if (load_plan(plan_path, key_hex.data, &plan, &why) == 0) {
-		if (stage1_path(stage1, sizeof stage1, node_main) < 0 || strcmp(stage1, plan.stage1) != 0) {
+		if (strcmp(stage1, plan.stage1) != 0) {
 			why = "the plan's stage1 is not this installation's";
 		} else {
 			/* Its last use, for `skiff gc`'s least-recently-used pruning (run-plan-prune.ts). */

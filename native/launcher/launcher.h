@@ -34,7 +34,7 @@ struct launch_args {
 int parse_launch_args(int argc, char **argv, struct launch_args *out);
 
 /* The plan key: every input a recorded plan depends on (launch-key.c). */
-int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main);
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1);
 /* "STORE/run-plans/<fnv1a-64 of key, hex>" */
 int plan_path_for(const char *store, const struct buf *key, char *out, size_t len);
 

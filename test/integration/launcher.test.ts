@@ -6,13 +6,14 @@
  * goes to the CLI unchanged. SKIFF_LAUNCH_TRACE=1 says which path was taken.
  */
 import test from 'ava';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, utimesSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { applyCgroupPlan, encodeCgroupOp, type CgroupOp } from '../../runtime/cgroups/cgroup-plan.js';
 import { realCgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
 import { podStore, type PodStore } from '../support/pod-store.js';
 import { cgroupMounts, removeCgroupTree } from '../support/cgroup-cleanup.js';
 import { runSkiff } from '../support/skiff-cli.js';
+import { packageRoot } from '../../runtime/install-paths.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const TRACE = { SKIFF_LAUNCH_TRACE: '1' };
@@ -102,6 +103,14 @@ test('a changed image index, environment or cgroup parent means no replay', asyn
   t.is(path(otherParent.stderr), 'node');
   t.regex(otherParent.stderr, /no plan recorded/);
   t.is(otherParent.code, 0, otherParent.stderr);
+  // A rebuilt stage1 (here: a copy whose mtime changes) is a new build: its plans are not replayed.
+  const stage1 = join(tempDir(t, 'skiff-stage1-'), 'skiff-stage1');
+  copyFileSync(join(packageRoot(), 'native', 'build', 'skiff-stage1'), stage1);
+  chmodSync(stage1, 0o755);
+  await traced(s, args, { SKIFF_STAGE1: stage1 });
+  t.is(path((await traced(s, args, { SKIFF_STAGE1: stage1 })).stderr), 'replay');
+  utimesSync(stage1, new Date(), new Date(Date.now() + 5000));
+  t.is(path((await traced(s, args, { SKIFF_STAGE1: stage1 })).stderr), 'node');
 });
 
 test('runs that depend on more than the plan checks are never replayed, and the plan variables never reach a pod', async (t) => {

@@ -149,20 +149,25 @@ static int add_env(struct buf *key)
 	return r;
 }
 
-int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1)
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1, int with_argv)
 {
 	char cwd[PATH_MAX], build_info[PATH_MAX];
 	const char *dist = strstr(node_main, "/runtime/cli/main.js");
 
-	if (getcwd(cwd, sizeof cwd) == NULL)
-		return -1;
-	if (buf_str(key, "skiff-run-plan 1") < 0 || buf_str(key, "argv") < 0)
-		return -1;
-	for (int i = 1; i < args->argc; i++)
-		if (buf_str(key, args->argv[i]) < 0)
+	if (!with_argv) {
+		if (buf_str(key, "skiff-run-prepared-plan 1") < 0 || add_env(key) < 0)
 			return -1;
-	if (add_env(key) < 0 || buf_str(key, "cwd") < 0 || buf_str(key, cwd) < 0)
-		return -1;
+	} else {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return -1;
+		if (buf_str(key, "skiff-run-plan 1") < 0 || buf_str(key, "argv") < 0)
+			return -1;
+		for (int i = 1; i < args->argc; i++)
+			if (buf_str(key, args->argv[i]) < 0)
+				return -1;
+		if (add_env(key) < 0 || buf_str(key, "cwd") < 0 || buf_str(key, cwd) < 0)
+			return -1;
+	}
 	if (add_file(key, "cgroup", "/proc/self/cgroup") < 0 || add_file(key, "boot", "/proc/sys/kernel/random/boot_id") < 0)
 		return -1;
 	if (add_stamp(key, "cli", node_main) < 0 || add_stamp(key, "launcher", "/proc/self/exe") < 0 ||

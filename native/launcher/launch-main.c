@@ -137,30 +137,73 @@ fail:
 	return LAUNCH_EXIT_FAILURE;
 }
 
+/* What the launcher can do for a command line; everything else is the CLI's. */
+enum launch_mode { FOR_NODE, FOR_RUN, FOR_PREPARE, FOR_RUN_PREPARED };
+
+/* A full pod UUID, lower case, as `prepare` prints it (prefixes go to the CLI, which resolves them). */
+static int is_full_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return 0;
+	for (int i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+static enum launch_mode mode_of(const struct launch_args *a, const char **uuid)
+{
+	int i;
+
+	if (a->command == NULL)
+		return FOR_NODE;
+	if (strcmp(a->command, "run") == 0)
+		return FOR_RUN;
+	if (strcmp(a->command, "prepare") == 0)
+		return FOR_PREPARE;
+	if (strcmp(a->command, "run-prepared") != 0)
+		return FOR_NODE;
+	for (i = 0; i < a->argc && a->argv[i] != a->command; i++)
+		;
+	/* Only the bare form: flags (--net, --hostname, ...) change the planned config. */
+	if (i + 2 != a->argc || !is_full_uuid(a->argv[i + 1]))
+		return FOR_NODE;
+	*uuid = a->argv[i + 1];
+	return FOR_RUN_PREPARED;
+}
+
 int main(int argc, char **argv)
 {
 	struct launch_args args;
-	struct buf key = { 0 };
+	struct buf key = { 0 }, key_hex = { 0 };
 	struct plan plan;
 	char node_main[PATH_MAX], plan_path[PATH_MAX], stage1[PATH_MAX];
-	const char *why = NULL;
+	const char *why = NULL, *uuid = NULL;
+	enum launch_mode mode;
 
 	if (node_main_path(node_main, sizeof node_main) < 0) {
 		fputs("skiff: cannot find dist/runtime/cli/main.js next to this binary (readlink /proc/self/exe)\n", stderr);
 		return LAUNCH_EXIT_FAILURE;
 	}
-	if (parse_launch_args(argc, argv, &args) < 0 || args.command == NULL || strcmp(args.command, "run") != 0)
+	if (parse_launch_args(argc, argv, &args) < 0 || (mode = mode_of(&args, &uuid)) == FOR_NODE)
 		return exec_node(&args, node_main, NULL, NULL);
 	if (geteuid() != 0) {
 		trace("node (not root)");
 		return exec_node(&args, node_main, NULL, NULL);
 	}
-	if (stage1_path(stage1, sizeof stage1, node_main) < 0 || build_plan_key(&args, &key, node_main, stage1) < 0 ||
-	    plan_path_for(args.store, &key, plan_path, sizeof plan_path) < 0) {
+	if (stage1_path(stage1, sizeof stage1, node_main) < 0 || build_plan_key(&args, &key, node_main, stage1, mode == FOR_RUN) < 0) {
 		trace("node (no plan key)");
 		return exec_node(&args, node_main, NULL, NULL);
 	}
-	struct buf key_hex = { 0 };
+	if (mode == FOR_PREPARE)
+		return exec_node(&args, node_main, "@pod", &key);
+	if (mode == FOR_RUN && plan_path_for(args.store, &key, plan_path, sizeof plan_path) < 0)
+		return exec_node(&args, node_main, NULL, NULL);
+	if (mode == FOR_RUN_PREPARED &&
+	    (size_t) snprintf(plan_path, sizeof plan_path, "%s/pods/prepared/%s/run-plan", args.store, uuid) >= sizeof plan_path)
+		return exec_node(&args, node_main, NULL, NULL);
 	for (size_t b = 0; b < key.len; b++) {
 		char pair[2] = { hex_digit((unsigned char) key.data[b] >> 4), hex_digit((unsigned char) key.data[b]) };
 		if (buf_add(&key_hex, pair, 2) < 0)
@@ -169,16 +212,22 @@ int main(int argc, char **argv)
 	if (buf_add(&key_hex, "", 1) < 0)
 		return exec_node(&args, node_main, NULL, NULL);
 	if (load_plan(plan_path, key_hex.data, &plan, &why) == 0) {
-		if (strcmp(stage1, plan.stage1) != 0) {
+		if (strcmp(plan.kind, mode == FOR_RUN ? "run" : "run-prepared") != 0) {
+			why = "the plan is of another kind";
+		} else if (strcmp(stage1, plan.stage1) != 0) {
 			why = "the plan's stage1 is not this installation's";
 		} else {
-			/* Its last use, for `skiff gc`'s least-recently-used pruning (run-plan-prune.ts). */
-			utimensat(AT_FDCWD, plan_path, NULL, 0);
 			trace("replay %s", plan_path);
-			replay_plan(&plan, &why);
+			if (mode == FOR_RUN) {
+				/* Its last use, for `skiff gc`'s least-recently-used pruning (run-plan-prune.ts). */
+				utimensat(AT_FDCWD, plan_path, NULL, 0);
+				replay_plan(&plan, &why);
+			} else {
+				replay_prepared(&plan, uuid, &why);
+			}
 		}
 		free_plan(&plan);
 	}
 	trace("node (%s)", why == NULL ? "?" : why);
-	return exec_node(&args, node_main, plan_path, &key);
+	return mode == FOR_RUN ? exec_node(&args, node_main, plan_path, &key) : exec_node(&args, node_main, NULL, NULL);
 }

@@ -34,7 +34,8 @@ struct launch_args {
 int parse_launch_args(int argc, char **argv, struct launch_args *out);
 
 /* The plan key: every input a recorded plan depends on (launch-key.c). */
-int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1);
+/* with_argv: for `run`; without (and without cwd) for `prepare` and the `run-prepared` it plans. */
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1, int with_argv);
 /* "STORE/run-plans/<fnv1a-64 of key, hex>" */
 int plan_path_for(const char *store, const struct buf *key, char *out, size_t len);
 
@@ -43,6 +44,7 @@ int plan_path_for(const char *store, const struct buf *key, char *out, size_t le
 struct plan {
 	char *raw;
 	size_t raw_len;
+	const char *kind; /* "run" (the default) or "run-prepared" */
 	const char *key_hex, *index_stamp, *store, *stage1, *stage1_config, *uuid_file_save;
 	const char *markers[PLAN_MAX_ITEMS];
 	size_t n_markers;
@@ -80,6 +82,16 @@ void undo_cgroup_ops(void);
  * says why); after the point of no return it exits itself.
  */
 int replay_plan(const struct plan *plan, const char **why);
+
+/* replay-prepared.c: the same for a bare `run-prepared UUID` of a pod `prepare` left a plan in. */
+int replay_prepared(const struct plan *plan, const char *uuid, const char **why);
+
+/* Shared by both replays (replay.c). */
+int write_atomic(const char *path, const char *data, size_t len, mode_t mode);
+int mkdir_ok(const char *path, mode_t mode);
+/* After the pod moved to run/: exec stage1, or report the failure in the pod and exit 254. */
+void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock) __attribute__((noreturn));
+void fail_after_run(const char *run_dir, const char *stage1, int errnum) __attribute__((noreturn));
 
 /* Removes a tree made by the replay (dirs and files only). Missing is fine. */
 int remove_tree(const char *path);

@@ -71,7 +71,7 @@ int remove_tree(const char *path)
 }
 
 /* temp + rename, no fsync: the CLI writes a running pod's files the same way (atomic-file.ts). */
-static int write_atomic(const char *path, const char *data, size_t len, mode_t mode)
+int write_atomic(const char *path, const char *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -100,7 +100,7 @@ static int write_atomic(const char *path, const char *data, size_t len, mode_t m
 	return 0;
 }
 
-static int mkdir_ok(const char *path, mode_t mode)
+int mkdir_ok(const char *path, mode_t mode)
 {
 	return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1;
 }
@@ -220,7 +220,7 @@ static int prepare(const struct plan *p, const struct pod_values *v, const char 
 	return 0;
 }
 
-static void fail_after_run(const char *run_dir, const char *stage1, int errnum)
+void fail_after_run(const char *run_dir, const char *stage1, int errnum)
 {
 	char path[PATH_MAX], line[PATH_MAX + 128];
 
@@ -231,6 +231,17 @@ static void fail_after_run(const char *run_dir, const char *stage1, int errnum)
 	fprintf(stderr, "skiff: exec stage1 %s: %s; reinstall Skiff (npm ci builds native/build/skiff-stage1)\n", stage1,
 		strerror(errnum));
 	exit(LAUNCH_EXIT_FAILURE);
+}
+
+void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock)
+{
+	/* The point of no return: the pod is in run/. stage1 inherits the lock. */
+	if (fcntl(lock, F_SETFD, 0) < 0)
+		fail_after_run(run_dir, stage1, errno);
+	char *argv[] = { (char *) "skiff-stage1", (char *) "run", config, NULL };
+	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	execve(stage1, argv, envp);
+	fail_after_run(run_dir, stage1, errno);
 }
 
 int replay_plan(const struct plan *p, const char **why)
@@ -279,14 +290,7 @@ int replay_plan(const struct plan *p, const char **why)
 		undo_cgroup_ops();
 		goto undo_prepare;
 	}
-	/* The point of no return: the pod is in run/. stage1 inherits the lock. */
-	if (fcntl(lock, F_SETFD, 0) < 0)
-		fail_after_run(run, p->stage1, errno);
-	char *argv[] = { (char *) "skiff-stage1", (char *) "run", config, NULL };
-	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	execve(p->stage1, argv, envp);
-	fail_after_run(run, p->stage1, errno);
-	return -1;
+	exec_stage1(p->stage1, run, config, lock);
 undo_prepare:
 	remove_tree(prep);
 	if (lock >= 0)

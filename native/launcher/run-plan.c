@@ -67,6 +67,7 @@ static int set_pair(struct plan *p, const char *key, const char *value)
 		const char *key;
 		size_t offset;
 	} singles[] = {
+		{ "kind", offsetof(struct plan, kind) },
 		{ "key", offsetof(struct plan, key_hex) },
 		{ "index", offsetof(struct plan, index_stamp) },
 		{ "store", offsetof(struct plan, store) },
@@ -134,8 +135,10 @@ int load_plan(const char *path, const char *key_hex, struct plan *plan, const ch
 			goto bad;
 		format_seen |= strcmp(key, "format") == 0;
 	}
-	if (!format_seen || plan->key_hex == NULL || plan->index_stamp == NULL || plan->store == NULL ||
-	    plan->stage1 == NULL || plan->stage1_config == NULL)
+	if (plan->kind == NULL)
+		plan->kind = "run";
+	if (!format_seen || plan->key_hex == NULL || plan->store == NULL || plan->stage1 == NULL ||
+	    plan->stage1_config == NULL || (strcmp(plan->kind, "run") == 0 && plan->index_stamp == NULL))
 		goto bad;
 	if (strcmp(plan->key_hex, key_hex) != 0) {
 		*why = "the plan is for another command line (hash collision)";

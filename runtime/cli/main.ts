@@ -26,7 +26,8 @@ async function main(argv: string[]): Promise<number> {
     if (fast !== undefined) {
       const commands = await import('./commands/run.js');
       if (fast.command === 'run') await commands.run(fast.global, fast.args, planRequest);
-      else await { prepare: commands.prepare, 'run-prepared': commands.runPrepared }[fast.command](fast.global, fast.args);
+      else if (fast.command === 'prepare') await commands.prepare(fast.global, fast.args, planRequest);
+      else await commands.runPrepared(fast.global, fast.args);
       return 0;
     }
     const { buildProgram } = await import('./program.js');

@@ -25,6 +25,10 @@
  * Before writing, every template is expanded again with this pod's values
  * and compared with what was really written: a plan that would not
  * reproduce this very run is not recorded.
+ *
+ * `prepare` records a second kind, `kind run-prepared`, in the prepared pod's
+ * own dir (PREPARED_PLAN_FILE): the stage1 config and cgroup ops a bare
+ * `run-prepared UUID` of that pod will use, keyed without arguments or cwd.
  */
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -32,10 +36,15 @@ import { writeFileAtomic } from '../atomic-file.js';
 import { bool, single, type PodArgs } from '../cli/pod-args.js';
 import type { RunPlanRequest } from '../cli/run-plan-request.js';
 import { encodeCgroupOp, type CgroupOp } from '../cgroups/cgroup-plan.js';
-import { POD_FILES } from './pod-dirs.js';
-import type { PodManifest } from './pod-manifest.js';
-import { defaultHostname } from './stage1-pairs.js';
-import type { Stage1Pairs } from './stage1-config.js';
+import { stage1Path } from '../install-paths.js';
+import { planPodCgroup } from './pod-cgroup.js';
+import { POD_FILES, podDir } from './pod-dirs.js';
+import { podLimits, type PodManifest } from './pod-manifest.js';
+import { defaultHostname, stage1Pairs } from './stage1-pairs.js';
+import { encodeStage1Config, type Stage1Pairs } from './stage1-config.js';
+
+/** Where `prepare` leaves the plan of a bare `run-prepared` (native/launcher/replay-prepared.c). */
+export const PREPARED_PLAN_FILE = 'run-plan';
 
 /** Whether a run of these arguments may be replayed from a plan (see above). */
 export function runIsReplayable(args: PodArgs): boolean {
@@ -181,5 +190,39 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
   mkdirSync(dirname(request.path), { recursive: true, mode: 0o700 });
   // A cache: atomic (a reader sees a whole plan or none) but not durable.
   writeFileAtomic(request.path, encodePairs(pairs), 0o600, { durable: false });
+  return true;
+}
+
+/**
+ * For `prepare`: the plan a bare `run-prepared UUID` replays, written into the
+ * prepared pod's dir. The cgroup placement is computed now, from this
+ * caller's cgroup: the launcher's key holds it, so a run-prepared from
+ * elsewhere goes to the CLI. Returns false when nothing was recorded.
+ */
+export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, preparedDir: string, manifest: PodManifest): boolean {
+  const uuid = manifest.uuid;
+  const runDir = podDir(storeDir, 'run', uuid);
+  const cgroup = planPodCgroup(uuid, podLimits(manifest.apps));
+  const pairs = stage1Pairs(runDir, manifest, 0, cgroup.cgroup);
+  const config = stage1Template(pairs, manifest);
+  const sample: PodValues = { uuid, created: manifest.created, lockFd: 7 };
+  const real = encodeStage1Config(pairs.map(([k, v]): [string, string] => [k, k === 'lock-fd' ? '7' : v])).toString('utf8');
+  if (expandTemplate(config, sample) !== real) return false;
+  const plan: Array<[string, string]> = [
+    ['format', '1'],
+    ['kind', 'run-prepared'],
+    ['key', request.keyHex],
+    ['store', storeDir],
+    ['stage1', stage1Path()],
+  ];
+  for (const op of cgroup.ops) {
+    try {
+      plan.push(['cgroup', template(encodeCgroupOp(op), uuid)]);
+    } catch {
+      return false;
+    }
+  }
+  plan.push(['stage1-config', config]);
+  writeFileAtomic(join(preparedDir, PREPARED_PLAN_FILE), encodePairs(plan), 0o600, { durable: false });
   return true;
 }

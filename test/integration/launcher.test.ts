@@ -230,3 +230,67 @@ test('skiff gc drops plans made from another image index, and all but the most r
   t.is((await s.skiff(['gc'])).code, 0);
   t.deepEqual(plans(s), [], 'a plan of another index can never replay: gone');
 });
+
+test('prepare plans its run-prepared: a bare run-prepared UUID is replayed, anything else goes to the CLI', async (t) => {
+  const s = await podStore(t);
+  const prepare = async (extra: string[] = []) => {
+    const r = await traced(s, ['prepare', '--inherit-env', ...extra, s.image, '--memory', '40Mi', '--exec', '/probe', '--', 'info']);
+    t.is(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const uuid = await prepare();
+  t.true(existsSync(join(s.dir, 'pods', 'prepared', uuid, 'run-plan')));
+  const r = await traced(s, ['run-prepared', uuid]);
+  t.is(r.code, 0, r.stderr);
+  t.is(path(r.stderr), 'replay', r.stderr);
+  const facts = JSON.parse(r.stdout.trim().split('\n')[0] as string) as { hostname: string; env: Record<string, string>; cgroup: { limits: { memory: number } } };
+  t.is(facts.hostname, `skiff-${uuid.slice(0, 8)}`);
+  t.is(facts.env['SKIFF_TEST_INHERITED'], 'inherited', 'the env prepare resolved');
+  t.is(facts.cgroup.limits.memory, 40 * 1024 * 1024, 'the planned cgroup ops');
+  t.is((await s.skiff(['status', uuid])).code, 0);
+  // Started once: a second run-prepared is the CLI's refusal.
+  const again = await traced(s, ['run-prepared', uuid]);
+  t.is(again.code, 254);
+  t.is(path(again.stderr), 'node');
+  t.regex(again.stderr, /not prepared/);
+  // Flags change the planned config, and prefixes need resolving: the CLI does both.
+  const second = await prepare();
+  const flagged = await traced(s, ['run-prepared', '--hostname', 'flagged', second.slice(0, 8)]);
+  t.is(flagged.code, 0, flagged.stderr);
+  t.is(path(flagged.stderr), undefined, 'not a replay candidate: straight to the CLI');
+  t.is((JSON.parse(flagged.stdout.trim().split('\n')[0] as string) as { hostname: string }).hostname, 'flagged');
+  // Another caller environment (a cgroup parent) than prepare's: the CLI.
+  const third = await prepare();
+  const elsewhere = await traced(s, ['run-prepared', third], { SKIFF_CGROUP_PARENT: `${s.cgroupParent}-c` });
+  t.teardown(() => {
+    for (const mount of cgroupMounts()) removeCgroupTree(join(mount, `${s.cgroupParent}-c`));
+  });
+  t.is(elsewhere.code, 0, elsewhere.stderr);
+  t.is(path(elsewhere.stderr), 'node');
+});
+
+test('two replayed run-prepared of one pod race: one runs it, the other is refused', async (t) => {
+  const s = await podStore(t);
+  const prepared = await traced(s, ['prepare', s.image, '--exec', '/probe', '--', 'sleep', '1']);
+  const uuid = prepared.stdout.trim();
+  const [a, b] = await Promise.all([traced(s, ['run-prepared', uuid]), traced(s, ['run-prepared', uuid])]);
+  t.deepEqual([a.code, b.code].sort(), [0, 254], `${a.stderr}\n${b.stderr}`);
+  const loser = a.code === 254 ? a : b;
+  t.regex(loser.stderr, /not prepared|being started by another command|no longer prepared/);
+  t.deepEqual(runDirs(s), [uuid]);
+});
+
+test('a replayed run-prepared makes the same pod as the CLI\'s run-prepared', async (t) => {
+  const s = await podStore(t);
+  const prepare = async () => (await traced(s, ['prepare', s.image, '--pids-limit', '30', '--exec', '/probe', '--', 'exit', '0'])).stdout.trim();
+  const [viaCli, replayed] = [await prepare(), await prepare()] as [string, string];
+  const { spawnSync } = await import('node:child_process');
+  const { skiffBin } = await import('../support/skiff-cli.js');
+  const cli = spawnSync(process.execPath, [skiffBin(), '--dir', s.dir, 'run-prepared', viaCli], { env: { ...process.env, ...s.env }, encoding: 'utf8' });
+  t.is(cli.status, 0, cli.stderr);
+  const r = await traced(s, ['run-prepared', replayed]);
+  t.is(path(r.stderr), 'replay', r.stderr);
+  const { config: a } = normalized(s, viaCli);
+  const { config: b } = normalized(s, replayed);
+  t.is(a, b);
+});

@@ -13,8 +13,8 @@ import { moveToRun, startPod, type Handoff } from '../../pods/start-pod.js';
 import { POD_IMAGES_FILE } from '../../../image/store/images-in-use.js';
 import { lastUsedMarker } from '../../../image/store/image-index.js';
 import { storePaths } from '../../../image/store/store-paths.js';
-import { fileStamp, recordRunPlan, runIsReplayable } from '../../pods/run-plan.js';
-import type { RunPlanRequest } from '../run-plan-request.js';
+import { fileStamp, recordPreparedPlan, recordRunPlan, runIsReplayable } from '../../pods/run-plan.js';
+import { PREPARED_PLAN_REQUEST, type RunPlanRequest } from '../run-plan-request.js';
 import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
@@ -78,9 +78,18 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
   return startPod(dir, lock, {}, record);
 }
 
-export async function prepare(global: GlobalOptions, argv: string[]): Promise<void> {
+export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {
   const args = parsePodArgs(argv, PREPARE_FLAGS);
   const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, true), { keepLock: false });
+  // Whatever the flags, a prepared pod's manifest is fixed now: its run-prepared can always be replayed.
+  if (planRequest !== undefined && planRequest.path === PREPARED_PLAN_REQUEST) {
+    try {
+      recordPreparedPlan(planRequest, global.dir, prepared.dir, prepared.manifest);
+    } catch (err) {
+      // A plan is only a cache: run-prepared works all the same, through the CLI.
+      if (global.debug) process.stderr.write(`skiff: run-prepared plan not recorded: ${String(err)}\n`);
+    }
+  }
   const save = single(args.pod, 'uuid-file-save');
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   process.stdout.write(`${prepared.uuid}\n`);

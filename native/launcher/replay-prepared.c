@@ -1,0 +1,69 @@
+/*
+ * Replaying a bare `run-prepared UUID`: what runtime/cli/commands/run.ts's
+ * runPrepared and start-pod.ts do, with the stage1 config and cgroup ops
+ * that `prepare` planned for this very pod (run-plan.ts, recordPreparedPlan).
+ *
+ * Lock the prepared pod (held by someone else: another run-prepared is
+ * starting it, so the CLI reports that), write its stage1 config (naming the
+ * cgroups before they exist, so gc can clean up after a kill -9), make the
+ * cgroups, rename it prepared/ → run/ (ENOENT: it lost a race, the CLI says
+ * so), execve(stage1). Before the rename everything is undone on failure and
+ * the CLI takes over.
+ */
+#include "launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define STAGE1_CONFIG "stage1.conf"
+
+int replay_prepared(const struct plan *p, const char *uuid, const char **why)
+{
+	struct pod_values v = { .created = "" };
+	char prepared[PATH_MAX], run[PATH_MAX], config[PATH_MAX], run_config[PATH_MAX], path[PATH_MAX];
+	struct buf text = { 0 };
+	int lock, r;
+
+	snprintf(v.uuid, sizeof v.uuid, "%s", uuid);
+	if (snprintf(prepared, sizeof prepared, "%s/pods/prepared/%s", p->store, uuid) >= (int) sizeof prepared ||
+	    snprintf(run, sizeof run, "%s/pods/run/%s", p->store, uuid) >= (int) sizeof run ||
+	    snprintf(config, sizeof config, "%s/%s", prepared, STAGE1_CONFIG) >= (int) sizeof config ||
+	    snprintf(run_config, sizeof run_config, "%s/%s", run, STAGE1_CONFIG) >= (int) sizeof run_config) {
+		*why = "the store path is too long";
+		return -1;
+	}
+	lock = open(prepared, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		*why = "the pod is not prepared, or another command holds it";
+		if (lock >= 0)
+			close(lock);
+		return -1;
+	}
+	v.lock_fd = lock;
+	r = expand_template(p->stage1_config, &v, &text);
+	if (r == 0)
+		r = write_atomic(config, text.data == NULL ? "" : text.data, text.len, 0600);
+	buf_free(&text);
+	if (r < 0) {
+		*why = "writing the stage1 config failed";
+		goto undo;
+	}
+	if (apply_cgroup_ops(p, &v, why) < 0)
+		goto undo;
+	snprintf(path, sizeof path, "%s/pods/run", p->store);
+	if (mkdir_ok(path, 0711) < 0 || rename(prepared, run) < 0) {
+		*why = "cannot move the pod to run/";
+		undo_cgroup_ops();
+		goto undo;
+	}
+	exec_stage1(p->stage1, run, run_config, lock);
+undo:
+	unlink(config);
+	close(lock);
+	return -1;
+}

@@ -89,6 +89,12 @@ int replay_prepared(const struct plan *plan, const char *uuid, const char **why)
 /* Shared by both replays (replay.c). */
 int write_atomic(const char *path, const char *data, size_t len, mode_t mode);
 int mkdir_ok(const char *path, mode_t mode);
+/*
+ * The common end of both replays: the cgroup ops, `from` → `run` (run/UUID),
+ * execve(stage1). Returns only before the rename, with the cgroups undone.
+ */
+int start_pod(const struct plan *p, const struct pod_values *v, const char *from, const char *run, char *run_config,
+	      const char **why);
 /* After the pod moved to run/: exec stage1, or report the failure in the pod and exit 254. */
 void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock) __attribute__((noreturn));
 void fail_after_run(const char *run_dir, const char *stage1, int errnum) __attribute__((noreturn));

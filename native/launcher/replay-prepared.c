@@ -25,7 +25,7 @@
 int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 {
 	struct pod_values v = { .created = "" };
-	char prepared[PATH_MAX], run[PATH_MAX], config[PATH_MAX], run_config[PATH_MAX], path[PATH_MAX];
+	char prepared[PATH_MAX], run[PATH_MAX], config[PATH_MAX], run_config[PATH_MAX];
 	struct buf text = { 0 };
 	int lock, r;
 
@@ -53,15 +53,7 @@ int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 		*why = "writing the stage1 config failed";
 		goto undo;
 	}
-	if (apply_cgroup_ops(p, &v, why) < 0)
-		goto undo;
-	snprintf(path, sizeof path, "%s/pods/run", p->store);
-	if (mkdir_ok(path, 0711) < 0 || rename(prepared, run) < 0) {
-		*why = "cannot move the pod to run/";
-		undo_cgroup_ops();
-		goto undo;
-	}
-	exec_stage1(p->stage1, run, run_config, lock);
+	start_pod(p, &v, prepared, run, run_config, why);
 undo:
 	unlink(config);
 	close(lock);

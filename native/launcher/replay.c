@@ -233,6 +233,22 @@ void fail_after_run(const char *run_dir, const char *stage1, int errnum)
 	exit(LAUNCH_EXIT_FAILURE);
 }
 
+int start_pod(const struct plan *p, const struct pod_values *v, const char *from, const char *run, char *run_config,
+	      const char **why)
+{
+	char path[PATH_MAX];
+
+	if (apply_cgroup_ops(p, v, why) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s/pods/run", p->store);
+	if (mkdir_ok(path, 0711) < 0 || rename(from, run) < 0) {
+		*why = "cannot move the pod to run/";
+		undo_cgroup_ops();
+		return -1;
+	}
+	exec_stage1(p->stage1, run, run_config, v->lock_fd);
+}
+
 void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock)
 {
 	/* The point of no return: the pod is in run/. stage1 inherits the lock. */
@@ -280,18 +296,9 @@ int replay_plan(const struct plan *p, const char **why)
 		*why = "cannot move the pod to prepare/";
 		goto undo_embryo;
 	}
-	if (prepare(p, &v, prep, why) < 0)
-		goto undo_prepare;
-	if (apply_cgroup_ops(p, &v, why) < 0)
-		goto undo_prepare;
-	snprintf(path, sizeof path, "%s/pods/run", p->store);
-	if (mkdir_ok(path, 0711) < 0 || rename(prep, run) < 0) {
-		*why = "cannot move the pod to run/";
-		undo_cgroup_ops();
-		goto undo_prepare;
-	}
-	exec_stage1(p->stage1, run, config, lock);
-undo_prepare:
+	if (prepare(p, &v, prep, why) == 0)
+		start_pod(p, &v, prep, run, config, why);
+	/* Only a failure comes back: undo. */
 	remove_tree(prep);
 	if (lock >= 0)
 		close(lock);

@@ -102,9 +102,11 @@ export interface CommandStats {
  * shell) when installed, else with a Node spawnSync loop. Milliseconds.
  * Throws if a run fails.
  */
-export function benchCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv, jsonFile: string, warmup = 3): CommandStats {
+/** `prepare`, when given, runs (untimed) before every run of `argv`, as hyperfine's --prepare. */
+export function benchCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv, jsonFile: string, warmup = 3, prepare?: string[]): CommandStats {
   if (has('hyperfine')) {
-    const r = spawnSync('hyperfine', ['-N', '--style', 'none', '--warmup', String(warmup), '--runs', String(runs), '--export-json', jsonFile, shellJoin(argv)], {
+    const prep = prepare === undefined ? [] : ['--prepare', shellJoin(prepare)];
+    const r = spawnSync('hyperfine', ['-N', '--style', 'none', '--warmup', String(warmup), '--runs', String(runs), ...prep, '--export-json', jsonFile, shellJoin(argv)], {
       env,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -117,6 +119,7 @@ export function benchCommand(argv: string[], runs: number, env: NodeJS.ProcessEn
   const [cmd, ...args] = argv as [string, ...string[]];
   const times: number[] = [];
   for (let i = 0; i < warmup + runs; i++) {
+    if (prepare !== undefined && !timeCommand(prepare[0] as string, prepare.slice(1), env).ok) throw new Error(`${prepare[0]} (prepare) failed`);
     const t = timeCommand(cmd, args, env);
     if (!t.ok) throw new Error(`${cmd} failed: ${t.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     if (i >= warmup) times.push(t.ms);

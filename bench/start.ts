@@ -75,6 +75,7 @@ const runcRoot = join(root, 'runc-state');
 const crunRoot = join(root, 'crun-state');
 const podmanDir = join(root, 'podman');
 const jsonDir = join(root, 'json');
+const uuidFile = join(root, 'prepared-uuid');
 
 const skiffEnv: NodeJS.ProcessEnv = { ...process.env, SKIFF_CGROUP_PARENT: cgroupParent };
 const children = new Set<ChildProcess>();
@@ -179,6 +180,8 @@ interface Row {
   name: string;
   command: string;
   argv: string[];
+  /** Run untimed before each timed run (hyperfine --prepare). */
+  prepare?: string[];
   env: NodeJS.ProcessEnv;
   times: number[];
   tool?: CommandStats['tool'];
@@ -192,10 +195,11 @@ function displayCommand(argv: string[]): string {
   return text.split(root).join('$T');
 }
 
-function candidate(name: string, argv: string[], env: NodeJS.ProcessEnv, available = true): Row {
-  const row: Row = { name, command: displayCommand(argv), argv, env, times: [], minIdle: 1 };
+function candidate(name: string, argv: string[], env: NodeJS.ProcessEnv, available = true, prepare?: string[]): Row {
+  const row: Row = { name, command: displayCommand(argv), argv, env, times: [], minIdle: 1, ...(prepare === undefined ? {} : { prepare }) };
   if (!available) return { ...row, failure: 'not installed' };
   // One checked run first, so that a runtime that cannot run here is reported with its error.
+  if (prepare !== undefined) runSync(prepare[0] as string, prepare.slice(1), env);
   const check = runSync(argv[0] as string, argv.slice(1), env);
   if (check.code !== 0) row.failure = `does not run unmodified here: rc ${check.code}, "${lastLine(check.stderr)}"`;
   return row;
@@ -216,7 +220,7 @@ async function measureAll(rows: Row[]): Promise<void> {
       const q = await waitQuiet(60_000);
       row.minIdle = Math.min(row.minIdle, q.idle);
       try {
-        const stats = benchCommand(row.argv, sizes[r] as number, row.env, join(jsonDir, `${row.name.replace(/\W+/g, '_')}-${r}.json`));
+        const stats = benchCommand(row.argv, sizes[r] as number, row.env, join(jsonDir, `${row.name.replace(/\W+/g, '_')}-${r}.json`), 3, row.prepare);
         row.times.push(...stats.times);
         row.tool = stats.tool;
         log(`${row.name} round ${r + 1}/${rounds}: median ${stats.median.toFixed(1)} ms (idle before: ${(q.idle * 100).toFixed(0)}%)`);
@@ -718,6 +722,13 @@ async function main(): Promise<void> {
     const { podman, podmanImage } = await setup();
     const rows: Row[] = [
       candidate('skiff', [launcher, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
+      candidate(
+        'skiff run-prepared (replayed)',
+        ['sh', '-c', `read u < ${uuidFile}; exec ${launcher} --dir ${store} run-prepared "$u"`],
+        skiffEnv,
+        true,
+        [launcher, ...skiffArgs('prepare', '--uuid-file-save', uuidFile, '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)],
+      ),
       candidate('skiff, Node CLI (a first run)', [node, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0')], skiffEnv),
       candidate('runc', runcIdCommand('runc', runcRoot, bundle), process.env, has('runc')),
       candidate('crun', runcIdCommand('crun', crunRoot, bundle), process.env, has('crun')),

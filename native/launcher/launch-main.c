@@ -138,10 +138,10 @@ fail:
 }
 
 /* What the launcher can do for a command line; everything else is the CLI's. */
-enum launch_mode { FOR_NODE, FOR_RUN, FOR_PREPARE, FOR_RUN_PREPARED };
+enum launch_mode { FOR_NODE, FOR_RUN, FOR_PREPARE, FOR_RUN_PREPARED, FOR_ENTER };
 
-/* A full pod UUID, lower case, as `prepare` prints it (prefixes go to the CLI, which resolves them). */
-static int is_full_uuid(const char *s)
+/* Prefixes go to the CLI, which resolves them. */
+int is_full_uuid(const char *s)
 {
 	if (strlen(s) != 36)
 		return 0;
@@ -163,6 +163,8 @@ static enum launch_mode mode_of(const struct launch_args *a, const char **uuid)
 		return FOR_RUN;
 	if (strcmp(a->command, "prepare") == 0)
 		return FOR_PREPARE;
+	if (strcmp(a->command, "enter") == 0)
+		return FOR_ENTER;
 	if (strcmp(a->command, "run-prepared") != 0)
 		return FOR_NODE;
 	for (i = 0; i < a->argc && a->argv[i] != a->command; i++)
@@ -191,6 +193,15 @@ int main(int argc, char **argv)
 		return exec_node(&args, node_main, NULL, NULL);
 	if (geteuid() != 0) {
 		trace("node (not root)");
+		return exec_node(&args, node_main, NULL, NULL);
+	}
+	if (mode == FOR_ENTER) {
+		int at = 0;
+		while (args.argv[at] != args.command)
+			at++;
+		if (stage1_path(stage1, sizeof stage1, node_main) == 0)
+			launch_enter(&args, at, stage1, &why);
+		trace("node (%s)", why == NULL ? "no stage1 path" : why);
 		return exec_node(&args, node_main, NULL, NULL);
 	}
 	if (stage1_path(stage1, sizeof stage1, node_main) < 0 || build_plan_key(&args, &key, node_main, stage1, mode == FOR_RUN) < 0) {

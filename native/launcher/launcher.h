@@ -99,6 +99,12 @@ int start_pod(const struct plan *p, const struct pod_values *v, const char *from
 void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock) __attribute__((noreturn));
 void fail_after_run(const char *run_dir, const char *stage1, int errnum) __attribute__((noreturn));
 
+/* A full pod UUID, lower case, as `prepare` prints it. */
+int is_full_uuid(const char *s);
+
+/* enter.c: execs stage1's enter for the plain form of `enter` (argv[at] is "enter"); else -1 and why. */
+int launch_enter(const struct launch_args *a, int at, const char *stage1, const char **why);
+
 /* Removes a tree made by the replay (dirs and files only). Missing is fine. */
 int remove_tree(const char *path);
 

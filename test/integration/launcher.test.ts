@@ -294,3 +294,29 @@ test('a replayed run-prepared makes the same pod as the CLI\'s run-prepared', as
   const { config: b } = normalized(s, replayed);
   t.is(a, b);
 });
+
+test('enter of a running pod by its full UUID goes straight to stage1; other forms and states to the CLI', async (t) => {
+  const s = await podStore(t);
+  s.start(['run', '--hostname', 'entered', s.image, '--name', 'probe', '--exec', '/probe', '--', 'sleep', '30']);
+  const { waitRunning } = await import('../support/pod-store.js');
+  const uuid = await waitRunning(s);
+  const direct = await traced(s, ['enter', uuid, '/bin/hostname']);
+  t.is(direct.code, 0, direct.stderr);
+  t.is(direct.stdout.trim(), 'entered');
+  t.regex(direct.stderr, /^skiff launch: enter /m);
+  const app = await traced(s, ['enter', '--app', 'probe', uuid, '--', '/bin/sh', '-c', 'id -u; exit 5']);
+  t.is(app.code, 5, app.stderr);
+  t.regex(app.stderr, /^skiff launch: enter /m);
+  for (const args of [['enter', uuid.slice(0, 8), '/bin/hostname'], ['enter', uuid, '/bin/ls', '-d', '/']]) {
+    const r = await traced(s, args);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, /^skiff launch: node /m, args.join(' '));
+  }
+  t.is((await s.skiff(['stop', '--force', uuid])).code, 0);
+  const { setTimeout: sleep } = await import('node:timers/promises');
+  for (let i = 0; i < 50 && (await s.skiff(['status', uuid])).stdout.includes('running'); i++) await sleep(100);
+  const stopped = await traced(s, ['enter', uuid, '/bin/hostname']);
+  t.is(stopped.code, 254);
+  t.regex(stopped.stderr, /skiff launch: node \(the pod is not running\)/);
+  t.regex(stopped.stderr, /enter works on a running pod/);
+});

@@ -11,16 +11,15 @@
  * never a record pointing at something missing. The whole fetch holds gc.lock
  * shared, so gc cannot sweep what this fetch stored before it is recorded.
  */
-import { mkdirSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
-import { lockPath } from '../native/flock.js';
 import { ImageError } from '../runtime/errors.js';
 import type { FetchListener } from './fetch-events.js';
 import { parseImageConfig } from './image-config.js';
 import { MAX_CONFIG_BYTES, parseManifest, type ImageManifest } from './manifest.js';
 import { selectPlatform, type NormalPlatform } from './platform.js';
-import { readSmallBlob, type ImageSource } from './source.js';
+import { refuseOversized, type ImageSource } from './source.js';
 import { hasBlob, ingestBlob, putBlob, readBlob } from './store/blob-store.js';
+import { withGcLock } from './store/gc-lock.js';
 import { recordImage, type ImageRecord } from './store/image-index.js';
 import { unpackLayer } from './store/layer-store.js';
 import { sweepDeadScratch } from './store/scratch-dir.js';
@@ -32,10 +31,10 @@ export interface FetchOptions {
   /** Default: the host's. */
   platform?: NormalPlatform;
   listener?: FetchListener;
-  /** Layers fetched and unpacked at once. */
-  parallel?: number;
-  now?: () => Date;
 }
+
+/** Layers fetched and unpacked at once. */
+const PARALLEL_LAYERS = 3;
 
 /** Counts bytes for progress without touching them. */
 class Counter extends Transform {
@@ -78,65 +77,60 @@ async function resolveManifest(source: ImageSource, platform: NormalPlatform | u
 }
 
 export async function fetchImage(paths: StorePaths, source: ImageSource, options: FetchOptions): Promise<ImageRecord> {
-  mkdirSync(paths.root, { recursive: true, mode: 0o711 });
-  const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
   try {
-    sweepDeadScratch(paths);
-    const { manifest, bytes: manifestBytes, digest: manifestDigest } = await resolveManifest(source, options.platform);
-
-    // The config is small and needed before any layer: its diff_ids verify the unpacked layers.
-    const configDesc = manifest.config;
-    if (!hasBlob(paths, configDesc.digest)) {
-      await putBlob(paths, configDesc.digest, await readSmallBlob(source, configDesc, MAX_CONFIG_BYTES), source.name);
-    }
-    // parseImageConfig checks that diff_ids and the manifest's layers agree in number.
-    const config = parseImageConfig(readBlob(paths, configDesc.digest, MAX_CONFIG_BYTES), manifest, source.name);
-    const layers = manifest.layers.map((desc, i) => ({ ...desc, diffId: config.diffIds[i] as string }));
-
-    await runLimited(layers, options.parallel ?? 3, async (layer) => {
-      const started = Date.now();
-      const listener = options.listener;
-      let downloaded = false;
-      let unpacked = false;
-      if (!hasLayer(paths, layer.diffId) || !hasBlob(paths, layer.digest)) {
-        if (!hasBlob(paths, layer.digest)) {
-          listener?.layerStart?.(layer.digest, 'download', layer.size);
-          const counter = new Counter((n) => listener?.layerProgress?.(layer.digest, 'download', n));
-          const stream = (await source.openBlob(layer)).pipe(counter);
-          await ingestBlob(paths, layer, stream, source.name);
-          downloaded = true;
-        }
-        if (!hasLayer(paths, layer.diffId)) {
-          listener?.layerStart?.(layer.digest, 'unpack', layer.size);
-          const result = await unpackLayer(paths, layer, source.name, {
-            onProgress: (n) => listener?.layerProgress?.(layer.digest, 'unpack', n),
-          });
-          unpacked = result !== null;
-        }
-      }
-      listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });
-    });
-
-    await putBlobIfMissing(paths, manifestDigest, manifestBytes, source.name);
-    const now = (options.now ?? (() => new Date()))().toISOString();
-    return await recordImage(paths, {
-      id: configDesc.digest,
-      names: [options.name],
-      manifestDigest,
-      manifestMediaType: manifest.mediaType,
-      configDigest: configDesc.digest,
-      platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) },
-      layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId })),
-      size: configDesc.size + layers.reduce((sum, l) => sum + l.size, 0),
-      importTime: now,
-      lastUsed: now,
-    });
+    return await withGcLock(paths, 'shared', () => fetchLocked(paths, source, options));
   } finally {
-    gcLock.release();
     await source.close();
   }
 }
 
-async function putBlobIfMissing(paths: StorePaths, digest: string, bytes: Buffer, from: string): Promise<void> {
-  if (!hasBlob(paths, digest)) await putBlob(paths, digest, bytes, from);
+/** fetchImage() with gc.lock held. */
+async function fetchLocked(paths: StorePaths, source: ImageSource, options: FetchOptions): Promise<ImageRecord> {
+  sweepDeadScratch(paths);
+  const { manifest, bytes: manifestBytes, digest: manifestDigest } = await resolveManifest(source, options.platform);
+
+  // The config is small and needed before any layer: its diff_ids verify the unpacked layers.
+  const configDesc = manifest.config;
+  if (!hasBlob(paths, configDesc.digest)) {
+    refuseOversized(source, configDesc, MAX_CONFIG_BYTES);
+    await ingestBlob(paths, configDesc, await source.openBlob(configDesc), source.name);
+  }
+  // parseImageConfig checks that diff_ids and the manifest's layers agree in number.
+  const config = parseImageConfig(readBlob(paths, configDesc.digest, MAX_CONFIG_BYTES), manifest.layers.length, source.name);
+  const layers = manifest.layers.map((desc, i) => ({ ...desc, diffId: config.diffIds[i] as string }));
+
+  await runLimited(layers, PARALLEL_LAYERS, async (layer) => {
+    const started = Date.now();
+    const listener = options.listener;
+    let downloaded = false;
+    let unpacked = false;
+    if (!hasBlob(paths, layer.digest)) {
+      listener?.layerStart?.(layer.digest, 'download', layer.size);
+      const counter = new Counter((n) => listener?.layerProgress?.(layer.digest, 'download', n));
+      const stream = (await source.openBlob(layer)).pipe(counter);
+      await ingestBlob(paths, layer, stream, source.name);
+      downloaded = true;
+    }
+    if (!hasLayer(paths, layer.diffId)) {
+      listener?.layerStart?.(layer.digest, 'unpack', layer.size);
+      await unpackLayer(paths, layer, source.name, (n) => listener?.layerProgress?.(layer.digest, 'unpack', n));
+      unpacked = true;
+    }
+    listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });
+  });
+
+  if (!hasBlob(paths, manifestDigest)) await putBlob(paths, manifestDigest, manifestBytes, source.name);
+  const now = new Date().toISOString();
+  return recordImage(paths, {
+    id: configDesc.digest,
+    names: [options.name],
+    manifestDigest,
+    manifestMediaType: manifest.mediaType,
+    configDigest: configDesc.digest,
+    platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) },
+    layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId })),
+    size: configDesc.size + layers.reduce((sum, l) => sum + l.size, 0),
+    importTime: now,
+    lastUsed: now,
+  });
 }

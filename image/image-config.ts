@@ -15,7 +15,6 @@ import {
   MAX_CONFIG_BYTES,
   optionalStringMap,
   parseJsonObject,
-  type ImageManifest,
 } from './manifest.js';
 
 export interface ExposedPort {
@@ -46,7 +45,8 @@ export interface ImageConfig {
   config: RunConfig;
 }
 
-export function parseImageConfig(bytes: Buffer, manifest: ImageManifest, where: string): ImageConfig {
+/** `layerCount`: how many layers the image's manifest lists. */
+export function parseImageConfig(bytes: Buffer, layerCount: number, where: string): ImageConfig {
   if (bytes.length > MAX_CONFIG_BYTES) {
     throw new ImageError(`${where}: image config is ${bytes.length} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`, { input: where });
   }
@@ -59,8 +59,8 @@ export function parseImageConfig(bytes: Buffer, manifest: ImageManifest, where: 
   }
   const diffIds = rootfs['diff_ids'] as unknown[];
   diffIds.forEach((d, i) => checkDigest(d, where, `rootfs.diff_ids[${i}]`));
-  if (diffIds.length !== manifest.layers.length) {
-    throw bad(where, `it lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);
+  if (diffIds.length !== layerCount) {
+    throw bad(where, `it lists ${diffIds.length} diff_ids but the manifest has ${layerCount} layers`);
   }
   const run = doc['config'] ?? {};
   if (!isObject(run)) throw bad(where, '"config" is not an object');

@@ -12,6 +12,7 @@
  * a manifest over 4 MiB or a config over 8 MiB is refused unread.
  */
 import { ImageError } from '../runtime/errors.js';
+import { SHA256_DIGEST } from './digest.js';
 import {
   DOCKER_CONFIG,
   DOCKER_MANIFEST,
@@ -26,7 +27,6 @@ import {
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 const MANIFEST_TYPES: readonly string[] = [OCI_MANIFEST, DOCKER_MANIFEST];
 const INDEX_TYPES: readonly string[] = [OCI_INDEX, DOCKER_MANIFEST_LIST];
 const CONFIG_TYPES: readonly string[] = [OCI_CONFIG, DOCKER_CONFIG];
@@ -152,7 +152,7 @@ export function parseManifest(bytes: Buffer, mediaType: string | undefined, wher
   });
 }
 
-export function parseDescriptor(value: unknown, where: string, field: string): Descriptor {
+function parseDescriptor(value: unknown, where: string, field: string): Descriptor {
   if (!isObject(value)) throw bad(where, `${field} is not an object`);
   const { mediaType, digest, size, urls, annotations, platform } = value;
   if (typeof mediaType !== 'string' || mediaType === '') throw bad(where, `${field}.mediaType is missing`);

@@ -11,7 +11,7 @@ import type { NormalPlatform } from './platform.js';
 import { parseReference } from './reference.js';
 import { recordName } from './sources/record-name.js';
 import type { SourceOptions } from './sources/open-source.js';
-import { markImageUsed, readImageIndex, type ImageRecord } from './store/image-index.js';
+import { markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
 import type { StorePaths } from './store/store-paths.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
@@ -26,7 +26,7 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
   const ref = parseReference(input);
   const name = recordName(ref);
   if (options.policy !== 'update') {
-    const stored = readImageIndex(paths).find((i) => i.names.includes(name));
+    const stored = readImageRecords(paths).find((i) => i.names.includes(name));
     if (stored !== undefined) {
       markImageUsed(paths, stored.id);
       return stored;
@@ -42,9 +42,5 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
   // stored image does not pay for loading them.
   const [{ openSource }, { fetchImage }] = await Promise.all([import('./sources/open-source.js'), import('./fetch.js')]);
   const source = await openSource(ref, options);
-  return fetchImage(paths, source, {
-    name,
-    ...(options.platform === undefined ? {} : { platform: options.platform }),
-    ...(options.listener === undefined ? {} : { listener: options.listener }),
-  });
+  return fetchImage(paths, source, { name, platform: options.platform, listener: options.listener });
 }

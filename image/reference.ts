@@ -17,6 +17,7 @@
  * `oci*:` and `docker-archive:` transports ends at its first `:`.
  */
 import { UsageError } from '../runtime/errors.js';
+import { SHA256_DIGEST } from './digest.js';
 
 export const DOCKER_HUB_DOMAIN = 'docker.io';
 export const DOCKER_HUB_REGISTRY = 'registry-1.docker.io';
@@ -58,7 +59,6 @@ const DOMAIN_NAME = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?
 const IPV6_HOST = /^\[[0-9a-fA-F:.]+\]$/;
 const TAG = /^\w[\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 const OCI_REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
 const TRANSPORTS = ['docker', 'oci', 'oci-archive', 'docker-archive'] as const;
 

@@ -27,21 +27,18 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { PassThrough, pipeline as connect } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { lockPath } from '../native/flock.js';
+import { pipeline as connect } from 'node:stream';
 import { syncTree } from '../native/syncfs.js';
 import { fsyncDir } from '../runtime/atomic-file.js';
 import { ImageError, VerifyError } from '../runtime/errors.js';
-import { applyLayer, removeTreeAt } from './applier/index.js';
-import { decompressedLayerStream } from './applier/decompress.js';
+import { removeTreeAt } from './applier/index.js';
+import { verifiedBytes } from './digest.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from './manifest.js';
 import { DigestingStream, readBlob } from './store/blob-store.js';
+import { withGcLock } from './store/gc-lock.js';
 import type { ImageLayerRecord, ImageRecord } from './store/image-index.js';
-import { MAX_LAYER_BYTES } from './store/layer-store.js';
+import { applyVerifiedLayer } from './store/layer-store.js';
 import { blobPath, type StorePaths } from './store/store-paths.js';
-import { sha256Digest } from './source.js';
-
 
 const nameOf = (record: ImageRecord): string => record.names[0] ?? record.id;
 
@@ -63,36 +60,18 @@ function changedBlob(layer: ImageLayerRecord, where: string, actual: string, cau
 async function renderLayer(paths: StorePaths, layer: ImageLayerRecord, where: string, target: string): Promise<void> {
   const blob = blobPath(paths, layer.digest);
   const stored = new DigestingStream(layer.size, `the stored blob of layer ${layer.digest}`);
-  const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
-  const tar = new PassThrough({ highWaterMark: 1 << 20 });
   // A read error destroys `stored` with it, and so reaches the decompressor's own pipeline.
   const storedBytes = connect(createReadStream(blob, { highWaterMark: 1 << 20 }), stored, () => {});
-  const feeding = pipeline(decompressedLayerStream(storedBytes, layer.mediaType), hashing, tar);
-  const applying = applyLayer(tar, target, { mode: 'render', describe: `layer ${layer.digest} of ${where}`, maxBytes: MAX_LAYER_BYTES }).then(
-    // The diffID covers the whole stream, padding after the end blocks included.
-    () => void tar.resume(),
-    (err: unknown) => {
-      tar.destroy();
-      throw err;
-    },
-  );
   try {
-    await Promise.all([applying, feeding]);
+    await applyVerifiedLayer(storedBytes, layer, target, { mode: 'render', describe: `layer ${layer.digest} of ${where}` });
   } catch (err) {
-    // A changed blob often fails as bad gzip or a bad tar first: say what it is.
+    // A changed blob often fails as bad gzip, a bad tar or a wrong diffID first: say what it is.
     const actual = await fileDigest(blob).catch(() => undefined);
     if (actual !== undefined && actual !== layer.digest) throw changedBlob(layer, where, actual, err);
     throw err;
   }
   const storedDigest = stored.digest();
   if (storedDigest !== layer.digest) throw changedBlob(layer, where, storedDigest);
-  const diffId = hashing.digest();
-  if (diffId !== layer.diffId) {
-    throw new VerifyError(`layer ${layer.digest} of ${where} does not unpack to the diffID its image config names`, layer.diffId, diffId, {
-      input: layer.digest,
-      hint: 'the image is corrupt; rebuild or re-push it',
-    });
-  }
 }
 
 /**
@@ -105,15 +84,10 @@ export async function renderImage(paths: StorePaths, record: ImageRecord, target
 
 /** A small stored blob, checked against its digest. */
 function verifiedBlob(paths: StorePaths, digest: string, max: number, what: string, where: string): Buffer {
-  const bytes = readBlob(paths, digest, max);
-  const actual = sha256Digest(bytes);
-  if (actual !== digest) {
-    throw new VerifyError(`the stored ${what} of ${where} was changed since it was fetched`, digest, actual, {
-      input: digest,
-      hint: `remove the image and fetch it again ('skiff image rm ${where}', 'skiff fetch ${where}')`,
-    });
-  }
-  return bytes;
+  return verifiedBytes(readBlob(paths, digest, max), digest, `the stored ${what} of ${where} was changed since it was fetched`, {
+    input: digest,
+    hint: `remove the image and fetch it again ('skiff image rm ${where}', 'skiff fetch ${where}')`,
+  });
 }
 
 function isEmptyDir(path: string): boolean {
@@ -146,53 +120,52 @@ export async function extractImage(paths: StorePaths, record: ImageRecord, dir: 
   if (replace && options.overwrite !== true) {
     throw new ImageError(`${out} exists and is not an empty directory`, { input: out, hint: 'pass --overwrite to replace it' });
   }
-  const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
-  let tmp: string | undefined;
-  try {
-    const manifest = verifiedBlob(paths, record.manifestDigest, MAX_MANIFEST_BYTES, 'manifest', where);
-    const config = verifiedBlob(paths, record.configDigest, MAX_CONFIG_BYTES, 'config', where);
-    tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.extract-`));
-    chmodSync(tmp, 0o755);
-    const rootfs = options.rootfsOnly === true ? tmp : join(tmp, 'rootfs');
-    if (rootfs !== tmp) {
-      mkdirSync(rootfs);
-      chmodSync(rootfs, 0o755);
-    }
-    await renderImage(paths, record, rootfs);
-    if (options.rootfsOnly !== true) {
-      writeFileSync(join(tmp, 'manifest.json'), manifest, { mode: 0o644 });
-      writeFileSync(join(tmp, 'config.json'), config, { mode: 0o644 });
-    }
-    syncTree(tmp);
-    if (replace) {
-      const aside = `${tmp}.old`;
-      renameSync(out, aside);
-      try {
+  const aside = await withGcLock(paths, 'shared', async () => {
+    let tmp: string | undefined;
+    try {
+      const manifest = verifiedBlob(paths, record.manifestDigest, MAX_MANIFEST_BYTES, 'manifest', where);
+      const config = verifiedBlob(paths, record.configDigest, MAX_CONFIG_BYTES, 'config', where);
+      tmp = mkdtempSync(join(dirname(out), `.${basename(out)}.extract-`));
+      chmodSync(tmp, 0o755);
+      const rootfs = options.rootfsOnly === true ? tmp : join(tmp, 'rootfs');
+      if (rootfs !== tmp) {
+        mkdirSync(rootfs);
+        chmodSync(rootfs, 0o755);
+      }
+      await renderImage(paths, record, rootfs);
+      if (options.rootfsOnly !== true) {
+        writeFileSync(join(tmp, 'manifest.json'), manifest, { mode: 0o644 });
+        writeFileSync(join(tmp, 'config.json'), config, { mode: 0o644 });
+      }
+      syncTree(tmp);
+      if (replace) {
+        const old = `${tmp}.old`;
+        renameSync(out, old);
+        try {
+          renameSync(tmp, out);
+        } catch (err) {
+          renameSync(old, out);
+          throw err;
+        }
+        tmp = old;
+      } else {
         renameSync(tmp, out);
-      } catch (err) {
-        renameSync(aside, out);
-        throw err;
+        tmp = undefined;
       }
-      tmp = aside;
-    } else {
-      renameSync(tmp, out);
-      tmp = undefined;
-    }
-    fsyncDir(dirname(out));
-  } catch (err) {
-    // The error that matters is the first one; a failed cleanup leaves a dot-dir next to DIR.
-    if (tmp !== undefined) {
-      try {
-        removeTreeAt(tmp);
-      } catch {
-        // ignored: see above
+      fsyncDir(dirname(out));
+      return tmp;
+    } catch (err) {
+      // The error that matters is the first one; a failed cleanup leaves a dot-dir next to DIR.
+      if (tmp !== undefined) {
+        try {
+          removeTreeAt(tmp);
+        } catch {
+          // ignored: see above
+        }
       }
-      tmp = undefined;
+      throw err;
     }
-    throw err;
-  } finally {
-    gcLock.release();
-  }
+  });
   // The replaced DIR, now aside.
-  if (tmp !== undefined) removeTreeAt(tmp);
+  if (aside !== undefined) removeTreeAt(aside);
 }

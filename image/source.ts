@@ -7,9 +7,8 @@
  *
  * This file loads no HTTP code: `registrySource` lives in image/registry/.
  */
-import { createHash } from 'node:crypto';
-import { VerifyError } from '../runtime/errors.js';
-import { ImageError } from '../runtime/errors.js';
+import { ImageError, VerifyError } from '../runtime/errors.js';
+import { verifiedBytes } from './digest.js';
 import { MAX_CONFIG_BYTES } from './manifest.js';
 
 export interface FetchedManifest {
@@ -38,8 +37,14 @@ export interface ImageSource {
   close(): Promise<void>;
 }
 
-export function sha256Digest(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+/** Refuses a blob whose descriptor says it is over `maxBytes`, before it is read. */
+export function refuseOversized(source: ImageSource, descriptor: BlobDescriptor, maxBytes: number): void {
+  if (descriptor.size > maxBytes) {
+    throw new ImageError(
+      `blob ${descriptor.digest} from ${source.name} is ${descriptor.size} bytes, over the ${maxBytes}-byte limit for ${descriptor.mediaType}`,
+      { input: source.name },
+    );
+  }
 }
 
 /**
@@ -52,11 +57,7 @@ export async function readSmallBlob(
   maxBytes: number = MAX_CONFIG_BYTES,
 ): Promise<Buffer> {
   const what = `blob ${descriptor.digest} from ${source.name}`;
-  if (descriptor.size > maxBytes) {
-    throw new ImageError(`${what} is ${descriptor.size} bytes, over the ${maxBytes}-byte limit for ${descriptor.mediaType}`, {
-      input: source.name,
-    });
-  }
+  refuseOversized(source, descriptor, maxBytes);
   const stream = await source.openBlob(descriptor);
   const chunks: Buffer[] = [];
   let length = 0;
@@ -78,7 +79,5 @@ export async function readSmallBlob(
   if (length !== descriptor.size) {
     throw new VerifyError(`${what} has the wrong size`, `${descriptor.size} bytes`, `${length} bytes`, { input: source.name });
   }
-  const digest = sha256Digest(bytes);
-  if (digest !== descriptor.digest) throw new VerifyError(`${what} does not match its digest`, descriptor.digest, digest, { input: source.name });
-  return bytes;
+  return verifiedBytes(bytes, descriptor.digest, `${what} does not match its digest`, { input: source.name });
 }

@@ -15,7 +15,6 @@ import { check, ERRNO, libc } from './libc.js';
 const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-const LOCK_UN = 8;
 
 const flockFn = libc.func('int flock(int fd, int operation)');
 
@@ -27,47 +26,13 @@ export function tryFlock(fd: number, mode: LockMode, path?: string): boolean {
   return check('flock', flockFn(fd, op) as number, path, [ERRNO.EWOULDBLOCK]) >= 0;
 }
 
-export function unflock(fd: number, path?: string): void {
-  check('flock', flockFn(fd, LOCK_UN) as number, path);
-}
-
 export interface HeldLock {
   fd: number;
   path: string;
   release(): void;
 }
 
-/**
- * Opens `path` (a file, created if missing, or a directory) and locks it,
- * waiting up to `timeoutMs` (0: don't wait). libuv opens every fd O_CLOEXEC,
- * so a lock meant to be inherited by stage1 must be passed on explicitly.
- */
-export async function lockPath(
-  path: string,
-  mode: LockMode,
-  options: { timeoutMs?: number; directory?: boolean; what?: string } = {},
-): Promise<HeldLock> {
-  const flags = options.directory === true
-    ? fsConstants.O_RDONLY | fsConstants.O_DIRECTORY
-    : fsConstants.O_RDWR | fsConstants.O_CREAT;
-  const fd = openSync(path, flags, 0o600);
-  const deadline = Date.now() + (options.timeoutMs ?? 0);
-  let delay = 5;
-  try {
-    while (!tryFlock(fd, mode, path)) {
-      if (Date.now() >= deadline) {
-        throw new LockHeldError(`${options.what ?? path} is locked by another process`, {
-          input: path,
-          hint: 'wait for the other skiff command to finish, then retry',
-        });
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 100);
-    }
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
+function heldLock(fd: number, path: string): HeldLock {
   let released = false;
   return {
     fd,
@@ -78,4 +43,60 @@ export async function lockPath(
       closeSync(fd);
     },
   };
+}
+
+function lockHeldError(path: string, what: string | undefined): LockHeldError {
+  return new LockHeldError(`${what ?? path} is locked by another process`, {
+    input: path,
+    hint: 'wait for the other skiff command to finish, then retry',
+  });
+}
+
+/**
+ * Opens directory `dir` (a pod dir) and locks it without waiting: the lock,
+ * or undefined when another process holds it. A missing dir throws (ENOENT).
+ */
+export function tryLockDir(dir: string, mode: LockMode = 'exclusive'): HeldLock | undefined {
+  const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    if (tryFlock(fd, mode, dir)) return heldLock(fd, dir);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  closeSync(fd);
+  return undefined;
+}
+
+/** tryLockDir, with a LockHeldError naming `what` when the lock is held. */
+export function lockDir(dir: string, what?: string): HeldLock {
+  const lock = tryLockDir(dir);
+  if (lock === undefined) throw lockHeldError(dir, what);
+  return lock;
+}
+
+/**
+ * Opens file `path` (created if missing) and locks it, waiting up to
+ * `timeoutMs` (0: don't wait). libuv opens every fd O_CLOEXEC, so a lock
+ * meant to be inherited by stage1 must be passed on explicitly.
+ */
+export async function lockPath(
+  path: string,
+  mode: LockMode,
+  options: { timeoutMs?: number; what?: string } = {},
+): Promise<HeldLock> {
+  const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600);
+  const deadline = Date.now() + (options.timeoutMs ?? 0);
+  let delay = 5;
+  try {
+    while (!tryFlock(fd, mode, path)) {
+      if (Date.now() >= deadline) throw lockHeldError(path, options.what);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return heldLock(fd, path);
 }

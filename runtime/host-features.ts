@@ -31,7 +31,7 @@ function readText(path: string): string | null {
 }
 
 /** Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as octal. */
-function unescapeMountPath(path: string): string {
+export function unescapeMountPath(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 

@@ -26,3 +26,9 @@ export function packageRoot(): string {
 export function stage1Path(env: NodeJS.ProcessEnv = process.env): string {
   return env['SKIFF_STAGE1'] ?? join(packageRoot(), 'native', 'build', 'skiff-stage1');
 }
+
+/**
+ * The environment stage1 is exec'd with (`run`, `enter`): a fixed PATH, nothing
+ * of the caller's. The launcher's replay.c and enter.c pass the same.
+ */
+export const STAGE1_PATH_ENV = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';

@@ -20,7 +20,6 @@ export const O_NOFOLLOW = fsConstants.O_NOFOLLOW;
 export const O_DIRECTORY = fsConstants.O_DIRECTORY;
 export const O_CLOEXEC = 0o2000000;
 
-export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_REMOVEDIR = 0x200;
 
@@ -35,7 +34,6 @@ export const S_IFLNK = 0o120000;
 export const RESOLVE_NO_XDEV = 0x01;
 export const RESOLVE_NO_MAGICLINKS = 0x02;
 export const RESOLVE_NO_SYMLINKS = 0x04;
-export const RESOLVE_BENEATH = 0x08;
 export const RESOLVE_IN_ROOT = 0x10;
 
 /** openat2 is 437 on every architecture (it came after the syscall table unification). */

@@ -36,7 +36,7 @@ export function dirNames(fd: number): string[] {
 }
 
 /** Removes every name inside the open directory `fd` (at `key`, for messages), trees included. */
-export function emptyDir(fd: number, key: string): void {
+function emptyDir(fd: number, key: string): void {
   for (const name of dirNames(fd)) removeEntry(fd, name, key === '' ? name : `${key}/${name}`);
 }
 

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { fsyncDir, fsyncFile, tempPathFor } from '../../runtime/atomic-file.js';
 import { ImageError } from '../../runtime/errors.js';
 import { OCI_INDEX } from '../media-types.js';
-import { blobPath, type StorePaths } from '../store/store-paths.js';
+import { blobPath, digestHex, type StorePaths } from '../store/store-paths.js';
 import type { ImageRecord } from '../store/image-index.js';
 import { TAR_END, tarEntry, tarFileHeader, tarPadding } from './tar-writer.js';
 
@@ -61,7 +61,7 @@ export async function exportImage(
     for (const digest of digests) {
       const path = blobPath(paths, digest);
       const size = statSync(path).size;
-      await write(tarFileHeader(`blobs/sha256/${digest.slice(7)}`, size));
+      await write(tarFileHeader(`blobs/sha256/${digestHex(digest)}`, size));
       for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) await write(chunk as Buffer);
       await write(tarPadding(size));
     }

@@ -90,7 +90,6 @@ function header(fields: {
   writeNumber(h, 116, 8, fields.gid);
   writeNumber(h, 124, 12, fields.size);
   writeNumber(h, 136, 12, fields.mtime);
-  h.fill(0x20, 148, 156);
   writeString(h, 156, 1, fields.typeflag);
   writeString(h, 157, 100, fields.linkname);
   writeString(h, 257, 6, 'ustar\0');
@@ -100,10 +99,16 @@ function header(fields: {
   writeNumber(h, 329, 8, fields.devmajor);
   writeNumber(h, 337, 8, fields.devminor);
   if (fields.prefix !== undefined) writeString(h, 345, 155, fields.prefix);
+  writeChecksum(h);
+  return h;
+}
+
+/** The header checksum: the sum of its bytes, the checksum field counted as spaces. */
+function writeChecksum(h: Buffer): void {
+  h.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of h) sum += byte;
   writeString(h, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
-  return h;
 }
 
 function padded(data: Buffer): Buffer[] {
@@ -207,10 +212,7 @@ export function tarFileHeader(path: string, size: number, mode = 0o644, mtime = 
   // tarEntry wrote size 0: patch the size field and the checksum of the last header block.
   const h = blocks.subarray(blocks.length - BLOCK);
   writeNumber(h, 124, 12, size);
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  writeString(h, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  writeChecksum(h);
   return blocks;
 }
 

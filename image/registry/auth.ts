@@ -24,6 +24,10 @@ import { readBounded } from './bounded-body.js';
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 const MAX_TOKEN_BYTES = 1024 * 1024;
 
+function basicAuthorization(creds: Credentials): string {
+  return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+}
+
 interface CachedToken {
   value: string;
   expiresAt: number;
@@ -62,7 +66,7 @@ export class Authenticator {
       return `Bearer ${token}`;
     }
     if (challenges.some((c) => c.scheme === 'basic') && creds !== undefined) {
-      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      return basicAuthorization(creds);
     }
     return undefined;
   }
@@ -126,7 +130,7 @@ export class Authenticator {
       init = { method: 'POST', headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() };
     } else {
       if (creds !== undefined) {
-        headers['authorization'] = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+        headers['authorization'] = basicAuthorization(creds);
         url.searchParams.set('account', creds.username);
       }
       if (service !== undefined) url.searchParams.set('service', service);

@@ -15,9 +15,10 @@
  * a v2s2 tag into schema 1 unless v2s2 is named (reference/peers.md §3).
  */
 import { ImageError, RegistryError, VerifyError } from '../../runtime/errors.js';
+import { sha256Digest } from '../digest.js';
 import { assertNotSchema1, bareMediaType, MAX_MANIFEST_BYTES } from '../manifest.js';
 import { MANIFEST_ACCEPT } from '../media-types.js';
-import { sha256Digest, type BlobDescriptor, type FetchedManifest } from '../source.js';
+import type { BlobDescriptor, FetchedManifest } from '../source.js';
 import { Authenticator } from './auth.js';
 import { openResumableBlob } from './blob-stream.js';
 import { discard, readBounded, readErrorText } from './bounded-body.js';

@@ -80,7 +80,7 @@ const CERT_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
-export function errorCode(err: unknown): string | undefined {
+function errorCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && !code.startsWith('UND_ERR_')) return code;
@@ -90,13 +90,13 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /** The server answered our TLS ClientHello in plain HTTP: it does not speak TLS on that port. */
-export function isPlainHttpAnswer(err: unknown): boolean {
+function isPlainHttpAnswer(err: unknown): boolean {
   const code = errorCode(err);
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'ERR_SSL_HTTP_REQUEST') return true;
   return err instanceof Error && /wrong version number|packet length too long|http request/i.test(err.message);
 }
 
-export function isCertificateError(err: unknown): boolean {
+function isCertificateError(err: unknown): boolean {
   const code = errorCode(err);
   return code !== undefined && CERT_CODES.has(code);
 }

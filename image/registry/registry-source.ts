@@ -1,19 +1,16 @@
 /**
  * The ImageSource of a `docker://` reference: a registry repository, through
- * a RegistryClient. Several sources may share one client (and so its
- * connections and tokens); a source that made its own closes it.
+ * a RegistryClient of its own, closed with the source.
  */
 import { UsageError } from '../../runtime/errors.js';
+import { SHA256_DIGEST } from '../digest.js';
 import { formatReference, type DockerReference } from '../reference.js';
 import type { ImageSource } from '../source.js';
 import { RegistryClient } from './client.js';
 import type { RegistryOptions } from './options.js';
 
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-
-export function registrySource(ref: DockerReference, options: RegistryOptions & { client?: RegistryClient } = {}): ImageSource {
-  const client = options.client ?? new RegistryClient(options);
-  const owned = options.client === undefined;
+export function registrySource(ref: DockerReference, options: RegistryOptions = {}): ImageSource {
+  const client = new RegistryClient(options);
   const name = formatReference(ref);
   return {
     name,
@@ -25,6 +22,6 @@ export function registrySource(ref: DockerReference, options: RegistryOptions & 
       return client.getManifest(ref.registry, ref.repository, digest, name);
     },
     openBlob: (descriptor) => client.openBlob(ref.registry, ref.repository, descriptor, name),
-    close: () => (owned ? client.close() : Promise.resolve()),
+    close: () => client.close(),
   };
 }

@@ -6,12 +6,12 @@
  * digest when it is stored.
  */
 import { ImageError, NotFoundError } from '../../runtime/errors.js';
+import { sha256Digest as sha256 } from '../digest.js';
+import { MAX_CONFIG_BYTES } from '../manifest.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../media-types.js';
 import { parseDockerName, type DockerArchiveReference, type DockerReference } from '../reference.js';
-import { sha256Digest as sha256, type ImageSource } from '../source.js';
+import type { ImageSource } from '../source.js';
 import type { FileBackend } from './file-backend.js';
-
-const MAX_JSON = 8 * 1024 * 1024;
 
 interface SaveManifestEntry {
   Config?: string;
@@ -41,7 +41,8 @@ export function dockerArchiveSource(name: string, backend: FileBackend, ref: Doc
           hint: 'use oci-archive: for OCI archives',
         });
       }
-      const entries = JSON.parse(backend.read('manifest.json', MAX_JSON).toString('utf8')) as SaveManifestEntry[];
+      // docker save's manifest.json is bounded like a config (it is no registry manifest).
+      const entries = JSON.parse(backend.read('manifest.json', MAX_CONFIG_BYTES).toString('utf8')) as SaveManifestEntry[];
       const tags = entries.flatMap((e) => e.RepoTags ?? []);
       const entry =
         ref === undefined
@@ -60,7 +61,7 @@ export function dockerArchiveSource(name: string, backend: FileBackend, ref: Doc
           { input: name },
         );
       }
-      const configBytes = backend.read(entry.Config, MAX_JSON);
+      const configBytes = backend.read(entry.Config, MAX_CONFIG_BYTES);
       const config = JSON.parse(configBytes.toString('utf8')) as { rootfs?: { diff_ids?: string[] } };
       const diffIds = config.rootfs?.diff_ids ?? [];
       if (diffIds.length !== entry.Layers.length) {

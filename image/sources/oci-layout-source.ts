@@ -4,34 +4,30 @@
  * `org.opencontainers.image.ref.name` annotations of index.json; without one,
  * the layout must hold exactly one image.
  */
-import { ImageError, NotFoundError, VerifyError } from '../../runtime/errors.js';
+import { ImageError, NotFoundError } from '../../runtime/errors.js';
+import { verifiedBytes } from '../digest.js';
+import { MAX_MANIFEST_BYTES } from '../manifest.js';
 import { OCI_INDEX } from '../media-types.js';
-import { sha256Digest, type ImageSource } from '../source.js';
+import type { ImageSource } from '../source.js';
 import { digestHex } from '../store/store-paths.js';
 import type { FileBackend } from './file-backend.js';
 
-const MAX_MANIFEST = 4 * 1024 * 1024;
 const REF_ANNOTATION = 'org.opencontainers.image.ref.name';
 
 interface IndexJson {
   manifests?: Array<{ mediaType?: string; digest?: string; size?: number; annotations?: Record<string, string> }>;
 }
 
-export function blobName(digest: string): string {
+function blobName(digest: string): string {
   return `blobs/sha256/${digestHex(digest)}`;
 }
 
-/** Reads a blob into memory and checks it against its digest. */
-export function readVerified(backend: FileBackend, digest: string, maxBytes: number): Buffer {
-  const bytes = backend.read(blobName(digest), maxBytes);
-  const actual = sha256Digest(bytes);
-  if (actual !== digest) {
-    throw new VerifyError(`blob in ${backend.location} does not match its name`, digest, actual, {
-      input: backend.location,
-      hint: 'the layout is corrupt',
-    });
-  }
-  return bytes;
+/** A manifest or index blob, read into memory and checked against its digest. */
+function readManifestBlob(backend: FileBackend, digest: string): Buffer {
+  return verifiedBytes(backend.read(blobName(digest), MAX_MANIFEST_BYTES), digest, `blob in ${backend.location} does not match its name`, {
+    input: backend.location,
+    hint: 'the layout is corrupt',
+  });
 }
 
 function mediaTypeOf(bytes: Buffer, fallback: string | undefined): string {
@@ -54,7 +50,7 @@ export function ociLayoutSource(name: string, backend: FileBackend, ref: string 
           hint: 'point oci: at a directory written by skopeo, umoci, buildah or skiff image export',
         });
       }
-      const index = JSON.parse(backend.read('index.json', MAX_MANIFEST).toString('utf8')) as IndexJson;
+      const index = JSON.parse(backend.read('index.json', MAX_MANIFEST_BYTES).toString('utf8')) as IndexJson;
       const manifests = index.manifests ?? [];
       const refs = manifests.map((m) => m.annotations?.[REF_ANNOTATION]).filter((r): r is string => r !== undefined);
       const chosen =
@@ -72,11 +68,11 @@ export function ociLayoutSource(name: string, backend: FileBackend, ref: string 
           { input: name },
         );
       }
-      const bytes = readVerified(backend, chosen.digest, MAX_MANIFEST);
+      const bytes = readManifestBlob(backend, chosen.digest);
       return { bytes, mediaType: mediaTypeOf(bytes, chosen.mediaType), digest: chosen.digest };
     },
     async fetchManifest(digest) {
-      const bytes = readVerified(backend, digest, MAX_MANIFEST);
+      const bytes = readManifestBlob(backend, digest);
       return { bytes, mediaType: mediaTypeOf(bytes, undefined), digest };
     },
     async openBlob(descriptor) {

@@ -21,8 +21,8 @@ export async function openSource(ref: ImageReference, options: SourceOptions): P
   const name = formatReference(ref);
   switch (ref.transport) {
     case 'docker': {
-      const { openRegistrySource } = await import('./registry-source.js');
-      return openRegistrySource(ref, options);
+      const { registrySource } = await import('../registry/index.js');
+      return registrySource(ref, options);
     }
     case 'oci':
       return ociLayoutSource(name, dirBackend(ref.path), ref.ref);

@@ -7,18 +7,14 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir, fsyncFile } from '../../runtime/atomic-file.js';
 import { ImageError, VerifyError } from '../../runtime/errors.js';
+import { MAX_CONFIG_BYTES } from '../manifest.js';
+import type { BlobDescriptor } from '../source.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, type StorePaths } from './store-paths.js';
-
-export interface BlobDescriptor {
-  digest: string;
-  size: number;
-  mediaType?: string;
-}
 
 export function hasBlob(paths: StorePaths, digest: string): boolean {
   return existsSync(blobPath(paths, digest));
@@ -52,7 +48,7 @@ export class DigestingStream extends Transform {
  */
 export async function ingestBlob(
   paths: StorePaths,
-  descriptor: BlobDescriptor,
+  descriptor: Pick<BlobDescriptor, 'digest' | 'size'>,
   stream: NodeJS.ReadableStream,
   from: string,
 ): Promise<string> {
@@ -82,13 +78,12 @@ export async function ingestBlob(
 }
 
 /** Stores bytes already held in memory (manifests, configs) after checking their digest. */
-export async function putBlob(paths: StorePaths, digest: string, bytes: Buffer, from: string): Promise<string> {
-  const { Readable } = await import('node:stream');
+export function putBlob(paths: StorePaths, digest: string, bytes: Buffer, from: string): Promise<string> {
   return ingestBlob(paths, { digest, size: bytes.length }, Readable.from([bytes]), from);
 }
 
 /** Reads a small blob (manifest, config), with a size cap. */
-export function readBlob(paths: StorePaths, digest: string, maxBytes = 8 * 1024 * 1024): Buffer {
+export function readBlob(paths: StorePaths, digest: string, maxBytes = MAX_CONFIG_BYTES): Buffer {
   const path = blobPath(paths, digest);
   const size = statSync(path).size;
   if (size > maxBytes) throw new ImageError(`blob ${digest} is ${size} bytes, more than the ${maxBytes} allowed here`);

@@ -7,43 +7,39 @@
  * exclusively, which waits for running fetches (they hold it shared), so a
  * blob stored by a fetch that has not recorded its image yet is never swept.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidStateError } from '../../runtime/errors.js';
-import { lockPath } from '../../native/flock.js';
+import { SHA256_DIGEST } from '../digest.js';
 import { removeBlob } from './blob-store.js';
-import { findImage, readImageIndex, updateImageIndex, type ImageRecord } from './image-index.js';
+import { withGcLock } from './gc-lock.js';
+import { findImage, readImageRecords, updateImageIndex, withLastUse, type ImageRecord } from './image-index.js';
 import { imagesInUse } from './images-in-use.js';
 import { removeLayer } from './layer-store.js';
 import { sweepDeadScratch } from './scratch-dir.js';
-import type { StorePaths } from './store-paths.js';
+import { listStoreDir, type StorePaths } from './store-paths.js';
 
 export interface SweepResult {
   blobs: number;
   layers: number;
 }
 
-async function withGcLock<T>(paths: StorePaths, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(paths.root, { recursive: true, mode: 0o711 });
-  const lock = await lockPath(paths.gcLock, 'exclusive', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
-  try {
-    return await fn();
-  } finally {
-    lock.release();
+/** Removes the `sha256:<name>` digests in `dir` that `keep` lacks; returns how many. */
+function sweepDigests(dir: string, keep: Set<string>, remove: (digest: string) => void): number {
+  let removed = 0;
+  for (const hex of listStoreDir(dir)) {
+    const digest = `sha256:${hex}`;
+    if (!keep.has(digest) && SHA256_DIGEST.test(digest)) {
+      remove(digest);
+      removed++;
+    }
   }
-}
-
-function list(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
+  return removed;
 }
 
 /** Removes blobs and layers that no recorded image refers to. Caller holds gc.lock. */
 function sweep(paths: StorePaths): SweepResult {
-  const images = readImageIndex(paths);
+  const images = readImageRecords(paths);
   const blobs = new Set<string>();
   const layers = new Set<string>();
   for (const image of images) {
@@ -53,22 +49,13 @@ function sweep(paths: StorePaths): SweepResult {
       layers.add(layer.diffId);
     }
   }
-  const result = { blobs: 0, layers: 0 };
-  for (const hex of list(paths.blobs)) {
-    if (!blobs.has(`sha256:${hex}`) && /^[a-f0-9]{64}$/.test(hex)) {
-      removeBlob(paths, `sha256:${hex}`);
-      result.blobs++;
-    }
-  }
-  for (const hex of list(paths.layers)) {
-    if (!layers.has(`sha256:${hex}`) && /^[a-f0-9]{64}$/.test(hex)) {
-      removeLayer(paths, `sha256:${hex}`);
-      result.layers++;
-    }
-  }
+  const result = {
+    blobs: sweepDigests(paths.blobs, blobs, (digest) => removeBlob(paths, digest)),
+    layers: sweepDigests(paths.layers, layers, (diffId) => removeLayer(paths, diffId)),
+  };
   const ids = new Set(images.map((i) => i.id.replace(/^sha256:/, '')));
-  for (const hex of list(join(paths.images, 'last-used'))) {
-    if (!ids.has(hex)) rmSync(join(paths.images, 'last-used', hex), { force: true });
+  for (const hex of listStoreDir(paths.lastUsed)) {
+    if (!ids.has(hex)) rmSync(join(paths.lastUsed, hex), { force: true });
   }
   sweepDeadScratch(paths);
   return result;
@@ -76,7 +63,7 @@ function sweep(paths: StorePaths): SweepResult {
 
 /** `image rm`: removes each named image; refuses images a pod uses. */
 export async function removeImages(paths: StorePaths, queries: string[]): Promise<{ removed: ImageRecord[]; sweep: SweepResult }> {
-  return withGcLock(paths, async () => {
+  return withGcLock(paths, 'exclusive', async () => {
     const removed = await updateImageIndex(paths, (images) => {
       const inUse = imagesInUse(paths);
       const doomed = queries.map((q) => findImage(images, q));
@@ -104,11 +91,11 @@ export async function collectImages(
   gracePeriodMs: number,
   now: Date = new Date(),
 ): Promise<{ removed: ImageRecord[]; sweep: SweepResult }> {
-  return withGcLock(paths, async () => {
+  return withGcLock(paths, 'exclusive', async () => {
     const removed = await updateImageIndex(paths, (images) => {
       const inUse = imagesInUse(paths);
       const cutoff = now.getTime() - gracePeriodMs;
-      const doomed = images.filter((i) => !inUse.has(i.id) && Date.parse(i.lastUsed) < cutoff);
+      const doomed = images.filter((i) => !inUse.has(i.id) && Date.parse(withLastUse(paths, i).lastUsed) < cutoff);
       images.splice(0, images.length, ...images.filter((i) => !doomed.includes(i)));
       return doomed;
     });

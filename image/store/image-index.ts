@@ -8,7 +8,7 @@
  * pushed as OCI and as Docker v2s2 is one image with two names.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, utimesSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { ImageError, NotFoundError } from '../../runtime/errors.js';
 import { lockPath, type HeldLock } from '../../native/flock.js';
@@ -43,7 +43,7 @@ interface IndexFile {
 
 /** Where an image's last use is kept: the mtime of `images/last-used/<hex>`. */
 export function lastUsedMarker(paths: StorePaths, id: string): string {
-  return join(paths.images, 'last-used', id.replace(/^sha256:/, ''));
+  return join(paths.lastUsed, id.replace(/^sha256:/, ''));
 }
 
 /**
@@ -57,13 +57,14 @@ export function markImageUsed(paths: StorePaths, id: string, now: Date = new Dat
   try {
     utimesSync(marker, now, now);
   } catch {
-    mkdirSync(dirname(marker), { recursive: true });
+    mkdirSync(paths.lastUsed, { recursive: true });
     closeSync(openSync(marker, 'a'));
     utimesSync(marker, now, now);
   }
 }
 
-function withLastUse(paths: StorePaths, image: ImageRecord): ImageRecord {
+/** The record with `lastUsed` from its marker when that is newer. */
+export function withLastUse(paths: StorePaths, image: ImageRecord): ImageRecord {
   try {
     const used = statSync(lastUsedMarker(paths, image.id)).mtime;
     if (used.getTime() > Date.parse(image.lastUsed)) return { ...image, lastUsed: used.toISOString() };
@@ -73,11 +74,13 @@ function withLastUse(paths: StorePaths, image: ImageRecord): ImageRecord {
   return image;
 }
 
+/** The records with their last use (a stat per image): for listing. */
 export function readImageIndex(paths: StorePaths): ImageRecord[] {
-  return readIndexFile(paths).map((image) => withLastUse(paths, image));
+  return readImageRecords(paths).map((image) => withLastUse(paths, image));
 }
 
-function readIndexFile(paths: StorePaths): ImageRecord[] {
+/** The records as stored, last-use markers not read: for lookups and read-modify-write. */
+export function readImageRecords(paths: StorePaths): ImageRecord[] {
   if (!existsSync(paths.index)) return [];
   let parsed: IndexFile;
   try {
@@ -105,7 +108,7 @@ function writeImageIndex(paths: StorePaths, images: ImageRecord[]): void {
 }
 
 /** Holds the store lock while `fn` runs. Waits up to a minute for another writer. */
-export async function withStoreLock<T>(paths: StorePaths, fn: () => T | Promise<T>): Promise<T> {
+async function withStoreLock<T>(paths: StorePaths, fn: () => T | Promise<T>): Promise<T> {
   mkdirSync(paths.root, { recursive: true });
   const lock: HeldLock = await lockPath(paths.lock, 'exclusive', { timeoutMs: 60_000, what: `the image store ${paths.root}` });
   try {
@@ -118,7 +121,7 @@ export async function withStoreLock<T>(paths: StorePaths, fn: () => T | Promise<
 /** Read-modify-write of the index under the store lock. */
 export function updateImageIndex<T>(paths: StorePaths, change: (images: ImageRecord[]) => T): Promise<T> {
   return withStoreLock(paths, () => {
-    const images = readImageIndex(paths);
+    const images = readImageRecords(paths);
     const result = change(images);
     writeImageIndex(paths, images);
     return result;

@@ -4,24 +4,17 @@
  * of its images, one per line, in `<dir>/pods/<state>/<uuid>/images`, written
  * before the pod dir becomes visible under its state.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StorePaths } from './store-paths.js';
+import { listStoreDir, type StorePaths } from './store-paths.js';
 
 export const POD_IMAGES_FILE = 'images';
 
 /** image ID → UUIDs of the pods that use it. */
 export function imagesInUse(paths: StorePaths): Map<string, string[]> {
   const used = new Map<string, string[]>();
-  const list = (dir: string): string[] => {
-    try {
-      return readdirSync(dir);
-    } catch {
-      return [];
-    }
-  };
-  for (const state of list(paths.pods)) {
-    for (const uuid of list(join(paths.pods, state))) {
+  for (const state of listStoreDir(paths.pods)) {
+    for (const uuid of listStoreDir(join(paths.pods, state))) {
       let text: string;
       try {
         text = readFileSync(join(paths.pods, state, uuid, POD_IMAGES_FILE), 'utf8');

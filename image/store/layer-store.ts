@@ -15,7 +15,7 @@ import { PassThrough } from 'node:stream';
 import { syncTree } from '../../native/syncfs.js';
 import { fsyncDir } from '../../runtime/atomic-file.js';
 import { VerifyError } from '../../runtime/errors.js';
-import { applyLayer, type ApplyResult } from '../applier/index.js';
+import { applyLayer, type ApplyMode } from '../applier/index.js';
 import { decompressedLayerStream } from '../applier/decompress.js';
 import { DigestingStream } from './blob-store.js';
 import { makeScratchDir } from './scratch-dir.js';
@@ -29,6 +29,38 @@ export interface LayerRef {
   diffId: string;
 }
 
+/**
+ * Applies a layer blob's bytes (compressed as `layer.mediaType` says) onto
+ * `target` while hashing the uncompressed tar, and refuses the layer when that
+ * hash is not its diffID. The hash is known only at the end of the stream, so
+ * `target` is trusted only once this returns; `describe` names the layer in
+ * errors ('layer sha256:… of docker://…').
+ */
+export async function applyVerifiedLayer(
+  blob: NodeJS.ReadableStream,
+  layer: LayerRef,
+  target: string,
+  options: { describe: string; mode?: ApplyMode },
+): Promise<void> {
+  const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
+  const tar = new PassThrough({ highWaterMark: 1 << 20 });
+  const feeding = pipeline(decompressedLayerStream(blob, layer.mediaType), hashing, tar);
+  // applyLayer reads the stream to its end (padding after the end blocks included, which the
+  // diffID covers); on failure it stops reading, so the feed is torn down.
+  const applying = applyLayer(tar, target, options).catch((err: unknown) => {
+    tar.destroy();
+    throw err;
+  });
+  await Promise.all([applying, feeding]);
+  const diffId = hashing.digest();
+  if (diffId !== layer.diffId) {
+    throw new VerifyError(`${options.describe} does not unpack to the diffID its image config names`, layer.diffId, diffId, {
+      input: layer.digest,
+      hint: 'the image is corrupt; rebuild or re-push it',
+    });
+  }
+}
+
 function countingReader(path: string, onProgress: ((bytes: number) => void) | undefined): NodeJS.ReadableStream {
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
   if (onProgress !== undefined) {
@@ -38,53 +70,25 @@ function countingReader(path: string, onProgress: ((bytes: number) => void) | un
   return stream;
 }
 
-/** Upper bound for an uncompressed layer (a tar bomb guard); generous for real images. */
-export const MAX_LAYER_BYTES = 64 * 1024 ** 3;
-
+/**
+ * Unpacks a stored layer blob to layers/sha256/<diffID>; `from` names the
+ * image for errors. A layer already there (unpacked by another process in the
+ * meantime) is kept.
+ */
 export async function unpackLayer(
   paths: StorePaths,
   layer: LayerRef,
   from: string,
-  options: { allowDevices?: boolean; maxBytes?: number; onProgress?: (storedBytes: number) => void } = {},
-): Promise<ApplyResult | null> {
+  onProgress?: (storedBytes: number) => void,
+): Promise<void> {
   const target = layerPath(paths, layer.diffId);
-  if (existsSync(target)) return null;
   const scratch = makeScratchDir(paths, 'layer');
   const tree = join(scratch, 'tree');
   mkdirSync(tree, { mode: 0o755 });
   try {
-    const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
-    const tar = new PassThrough({ highWaterMark: 1 << 20 });
-    const feeding = pipeline(
-      decompressedLayerStream(countingReader(blobPath(paths, layer.digest), options.onProgress), layer.mediaType),
-      hashing,
-      tar,
-    );
-    const applying = applyLayer(tar, tree, {
+    await applyVerifiedLayer(countingReader(blobPath(paths, layer.digest), onProgress), layer, tree, {
       describe: `layer ${layer.digest} of ${from}`,
-      allowDevices: options.allowDevices ?? true,
-      maxBytes: options.maxBytes ?? MAX_LAYER_BYTES,
-    }).then(
-      (r) => {
-        // The diffID covers the whole stream, padding after the end blocks included.
-        tar.resume();
-        return r;
-      },
-      (err: unknown) => {
-        tar.destroy();
-        throw err;
-      },
-    );
-    const [result] = await Promise.all([applying, feeding]);
-    const actual = hashing.digest();
-    if (actual !== layer.diffId) {
-      throw new VerifyError(
-        `layer ${layer.digest} from ${from} does not unpack to the diffID its image config names; nothing was stored`,
-        layer.diffId,
-        actual,
-        { input: layer.digest, hint: 'the image is corrupt; rebuild or re-push it' },
-      );
-    }
+    });
     mkdirSync(paths.layers, { recursive: true });
     syncTree(tree);
     try {
@@ -95,7 +99,6 @@ export async function unpackLayer(
       if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !existsSync(target)) throw err;
     }
     fsyncDir(paths.layers);
-    return result;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

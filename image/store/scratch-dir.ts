@@ -3,9 +3,9 @@
  * layers/, so finished work is moved into place by rename). Directories of
  * writers that died (kill -9) are removed by the next writer.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StorePaths } from './store-paths.js';
+import { listStoreDir, type StorePaths } from './store-paths.js';
 
 function alive(pid: number): boolean {
   try {
@@ -18,13 +18,7 @@ function alive(pid: number): boolean {
 
 /** Removes scratch dirs whose owning process is gone. */
 export function sweepDeadScratch(paths: StorePaths): void {
-  let names: string[];
-  try {
-    names = readdirSync(paths.tmp);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of listStoreDir(paths.tmp)) {
     const pid = Number.parseInt(name.split('-')[0] ?? '', 10);
     if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) {
       rmSync(join(paths.tmp, name), { recursive: true, force: true });

@@ -4,6 +4,7 @@
  *   blobs/sha256/<hex>      content-addressed blobs, always whole and verified
  *   layers/sha256/<hex>/    each layer unpacked once per diffID, in overlayfs form
  *   images/index.json       image records: names, manifest, layers, import/last-used times
+ *   images/last-used/<hex>  an image's last use since it was recorded (the file's mtime)
  *   tmp/<pid>-<rand>/       a writer's scratch space; renamed into place when verified
  *   store.lock              flock'd (exclusive) while the image index is changed
  *   gc.lock                 fetches hold it shared for their whole run; gc and rm take it
@@ -14,9 +15,10 @@
  * at any moment leaves only whole blobs and layers, and tmp/ leftovers that
  * the next writer removes once their process is gone.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageError } from '../../runtime/errors.js';
+import { SHA256_DIGEST } from '../digest.js';
 
 export interface StorePaths {
   root: string;
@@ -24,6 +26,7 @@ export interface StorePaths {
   layers: string;
   images: string;
   index: string;
+  lastUsed: string;
   tmp: string;
   lock: string;
   gcLock: string;
@@ -37,6 +40,7 @@ export function storePaths(dir: string): StorePaths {
     layers: join(dir, 'layers', 'sha256'),
     images: join(dir, 'images'),
     index: join(dir, 'images', 'index.json'),
+    lastUsed: join(dir, 'images', 'last-used'),
     tmp: join(dir, 'tmp'),
     lock: join(dir, 'store.lock'),
     gcLock: join(dir, 'gc.lock'),
@@ -44,11 +48,9 @@ export function storePaths(dir: string): StorePaths {
   };
 }
 
-const DIGEST = /^sha256:([a-f0-9]{64})$/;
-
 /** The hex of a sha256 digest; anything else is refused before it becomes a path. */
 export function digestHex(digest: string, what = 'digest'): string {
-  const m = DIGEST.exec(digest);
+  const m = SHA256_DIGEST.exec(digest);
   if (m === null || m[1] === undefined) {
     throw new ImageError(`unsupported ${what} ${JSON.stringify(digest)}: expected sha256:<64 hex digits>`, {
       input: digest,
@@ -67,4 +69,13 @@ export function layerPath(paths: StorePaths, diffId: string): string {
 
 export function hasLayer(paths: StorePaths, diffId: string): boolean {
   return existsSync(layerPath(paths, diffId));
+}
+
+/** The names in a store dir; none if it does not exist (yet). */
+export function listStoreDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -1,13 +1,13 @@
 /**
  * Pod cgroups: one interface, a v1 and a v2 driver, chosen once per host,
  * each planning a pod's cgroups as a list of operations (cgroup-plan.ts).
- * The fake cgroupfs and the contract checks are imported from their own
- * modules by tests only.
+ * What the rest of Skiff uses goes through here; the fake cgroupfs, the
+ * contract checks and the drivers' parts are imported from their own modules
+ * by tests only.
  */
-export type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
-export type { CgroupFs } from './cgroup-fs.js';
+export type { CgroupDriver, PodCgroup, PodLimits } from './types.js';
 export { realCgroupFs } from './cgroup-fs.js';
+export { DEFAULT_RETRY, removeDirs } from './cgroup-ops.js';
 export { cgroupDriverFor } from './select-driver.js';
-export { CPU_PERIOD_US, cpuQuotaUs, sharesToWeight, validateLimits } from './limits.js';
-export { SUPERVISOR_LEAF } from './subtree-control.js';
+export { MAX_CPU_SHARES, MIN_CPU_SHARES } from './limits.js';
 export { applyCgroupPlan, encodeCgroupOp, type CgroupOp, type CgroupPlan } from './cgroup-plan.js';

@@ -4,10 +4,10 @@
  * pids and cpu; otherwise v1 when any v1 controller is mounted (hybrid hosts
  * such as this one, whose cgroup2 mount is empty or holds only hugetlb); a v2
  * host short of some controller still gets v2 (a limit needing a missing one
- * fails at create, naming it); no cgroup mount at all is an error.
+ * fails at plan, naming it); no cgroup mount at all is an error.
  *
  * The caller's own cgroups (/proc/self/cgroup, for nesting under its systemd
- * unit) are read lazily, at the first create without an explicit `parent`.
+ * unit) are read lazily, at the first plan without an explicit `parent`.
  */
 import { CgroupError } from '../errors.js';
 import { detectCgroups, type HostFeatures } from '../host-features.js';

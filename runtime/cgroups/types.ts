@@ -3,11 +3,13 @@
  * what stage0 hands to stage1 (PodCgroup: the dirs to join and to remove), and
  * the driver that turns one into the other on this host's cgroup layout.
  *
- * stage0 calls `create` before it execs stage1, so every limit is in place
- * before the pod's PID 1 joins (it writes its pid to each `join` dir's
- * cgroup.procs): there is no window in which the pod runs unlimited. stage1
- * rmdirs the `cleanup` dirs at teardown; `skiff gc` calls `remove` for what a
- * killed stage1 left behind.
+ * stage0 asks the driver for a `plan` and applies it (applyCgroupPlan; a
+ * replayed run plan has the native launcher apply the recorded one) before it
+ * execs stage1, so every limit is in place before the pod's PID 1 joins (it
+ * writes its pid to each `join` dir's cgroup.procs): there is no window in
+ * which the pod runs unlimited. stage1 rmdirs the `cleanup` dirs at teardown;
+ * `skiff rm` and `gc` rmdir the same dirs, read back from the pod's stage1
+ * config, for what a killed stage1 left behind (no driver needed).
  */
 import type { CgroupPlan } from './cgroup-plan.js';
 
@@ -34,27 +36,27 @@ export interface PodCgroup {
 export interface CgroupDriver {
   readonly kind: 'v1' | 'v2';
   /**
-   * What `create` would do, as data (cgroup-plan.ts): validates the limits,
-   * places the pod and lists the operations, touching no cgroupfs. Throws
-   * the CgroupError create would for bad limits, a bad UUID or a missing
-   * controller. The caller's own cgroups (/proc/self/cgroup) are read for
-   * placement.
+   * The pod's cgroup setup as data (cgroup-plan.ts): validates the limits,
+   * places the pod and lists the operations, touching no cgroupfs. Throws a
+   * CgroupError for bad limits, a bad UUID or a missing controller. The
+   * caller's own cgroups (/proc/self/cgroup) are read for placement.
    */
   plan(uuid: string, limits: PodLimits): CgroupPlan;
   /**
-   * Creates the pod's cgroup(s) and writes its limits: runs `plan`'s ops. On
-   * failure removes what it made (shared parents such as `/skiff` stay) and
-   * throws a CgroupError. A pod cgroup that already exists is an error,
-   * never adopted.
+   * `plan`, then applyCgroupPlan: creates the pod's cgroup(s) and writes its
+   * limits. On failure removes what it made (shared parents such as `/skiff`
+   * stay) and throws a CgroupError. A pod cgroup that already exists is an
+   * error, never adopted.
    */
   create(uuid: string, limits: PodLimits): Promise<PodCgroup>;
   /**
-   * Removes the pod's cgroup(s). Idempotent: "already gone" is success.
-   * Retries EBUSY briefly while a dying cgroup empties; kills nothing: if
-   * processes are still inside, throws a CgroupError naming them.
+   * Removes the pod's cgroup(s), its `cleanup` dirs (removeDirs). Idempotent:
+   * "already gone" is success. Retries EBUSY briefly while a dying cgroup
+   * empties; kills nothing: if processes are still inside, throws a
+   * CgroupError naming them.
    */
   remove(cg: PodCgroup): Promise<void>;
-  /** Pids currently in the pod's cgroup(s), sorted, without duplicates (for stop and gc). */
+  /** Pids currently in the pod's cgroup(s), sorted, without duplicates. */
   pids(cg: PodCgroup): Promise<number[]>;
 }
 

@@ -10,7 +10,7 @@
  * to the unit.
  *
  * Order of work, and why (`plan` lists it as operations, cgroup-plan.ts;
- * `create` runs them):
+ * stage0's applyCgroupPlan or the native launcher runs them):
  * 1. Validate the limits and check their controllers are mounted: a bad
  *    request fails before anything exists.
  * 2. The cpuset hierarchy first, and in it every level top-down: a new cpuset
@@ -38,11 +38,12 @@
  */
 import { CgroupError } from '../errors.js';
 import type { CgroupFs } from './cgroup-fs.js';
-import { DEFAULT_RETRY, cgroupDir, dirsDown, pidsIn, removeDirs } from './cgroup-ops.js';
-import { applyCgroupPlan, type CgroupOp, type CgroupPlan } from './cgroup-plan.js';
+import { BaseCgroupDriver } from './base-driver.js';
+import { cgroupDir, dirsDown } from './cgroup-ops.js';
+import type { CgroupOp, CgroupPlan } from './cgroup-plan.js';
 import { CPU_PERIOD_US, controllersFor, cpuQuotaUs, validateLimits } from './limits.js';
 import { placePod, type SelfCgroups } from './placement.js';
-import type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
+import type { CgroupDriverOptions, PodLimits } from './types.js';
 import { compareStrings } from '../compare-strings.js';
 
 interface Hierarchy {
@@ -63,16 +64,17 @@ export function v1Hierarchies(v1: Record<string, string>): Hierarchy[] {
     .sort((a, b) => rank(a) - rank(b) || compareStrings(a.mount, b.mount));
 }
 
-export class V1Driver implements CgroupDriver {
+export class V1Driver extends BaseCgroupDriver {
   readonly kind = 'v1' as const;
   private readonly hierarchies: Hierarchy[];
 
   constructor(
     private readonly v1: Record<string, string>,
-    private readonly fs: CgroupFs,
+    fs: CgroupFs,
     private readonly self: () => SelfCgroups,
-    private readonly options: CgroupDriverOptions = {},
+    options: CgroupDriverOptions = {},
   ) {
+    super(fs, options);
     this.hierarchies = v1Hierarchies(v1);
   }
 
@@ -110,12 +112,6 @@ export class V1Driver implements CgroupDriver {
     return { ops, cgroup: { join: podDirs, cleanup: [...podDirs].reverse(), path: place.path } };
   }
 
-  async create(uuid: string, limits: PodLimits): Promise<PodCgroup> {
-    const plan = this.plan(uuid, limits);
-    applyCgroupPlan(this.fs, plan);
-    return plan.cgroup;
-  }
-
   private limitWrites(path: string, limits: PodLimits): CgroupOp[] {
     const dir = (controller: string) => cgroupDir(this.v1[controller]!, path);
     const ops: CgroupOp[] = [];
@@ -134,13 +130,5 @@ export class V1Driver implements CgroupDriver {
       write(`${dir('pids')}/pids.max`, String(limits.pidsMax));
     }
     return ops;
-  }
-
-  async remove(cg: PodCgroup): Promise<void> {
-    await removeDirs(this.fs, cg.cleanup, this.options.removeRetry ?? DEFAULT_RETRY);
-  }
-
-  async pids(cg: PodCgroup): Promise<number[]> {
-    return pidsIn(this.fs, cg.join);
   }
 }

@@ -2,7 +2,7 @@
  * The cgroup v2 driver: one dir in the unified hierarchy.
  *
  * Order of work, and why (`plan` lists it as operations, cgroup-plan.ts;
- * `create` runs them):
+ * stage0's applyCgroupPlan or the native launcher runs them):
  * 1. Validate the limits and check the root offers their controllers.
  * 2. Walk from the root down to the pod's parent; at each level make the dir
  *    if needed (shared parents stay) and enable +cpu +memory +pids (those the
@@ -23,24 +23,27 @@
  */
 import { CgroupError } from '../errors.js';
 import type { CgroupFs } from './cgroup-fs.js';
-import { DEFAULT_RETRY, cgroupDir, dirsDown, pidsIn, removeDirs } from './cgroup-ops.js';
-import { applyCgroupPlan, type CgroupOp, type CgroupPlan } from './cgroup-plan.js';
+import { BaseCgroupDriver } from './base-driver.js';
+import { cgroupDir, dirsDown } from './cgroup-ops.js';
+import type { CgroupOp, CgroupPlan } from './cgroup-plan.js';
 import { CPU_PERIOD_US, controllersFor, cpuQuotaUs, sharesToWeight, validateLimits } from './limits.js';
 import { placePod, type SelfCgroups } from './placement.js';
-import type { CgroupDriver, CgroupDriverOptions, PodCgroup, PodLimits } from './types.js';
+import type { CgroupDriverOptions, PodLimits } from './types.js';
 
 /** The controllers Skiff enables for pods, when the root offers them. */
 export const V2_CONTROLLERS = ['cpu', 'memory', 'pids'];
 
-export class V2Driver implements CgroupDriver {
+export class V2Driver extends BaseCgroupDriver {
   readonly kind = 'v2' as const;
 
   constructor(
     private readonly v2: { mount: string; controllers: string[] },
-    private readonly fs: CgroupFs,
+    fs: CgroupFs,
     private readonly self: () => SelfCgroups,
-    private readonly options: CgroupDriverOptions = {},
-  ) {}
+    options: CgroupDriverOptions = {},
+  ) {
+    super(fs, options);
+  }
 
   plan(uuid: string, limits: PodLimits): CgroupPlan {
     validateLimits(limits);
@@ -63,20 +66,6 @@ export class V2Driver implements CgroupDriver {
     ops.push({ op: 'make', dir: podDir });
     ops.push(...limitWrites(podDir, limits));
     return { ops, cgroup: { join: [podDir], cleanup: [podDir], path: place.path } };
-  }
-
-  async create(uuid: string, limits: PodLimits): Promise<PodCgroup> {
-    const plan = this.plan(uuid, limits);
-    applyCgroupPlan(this.fs, plan);
-    return plan.cgroup;
-  }
-
-  async remove(cg: PodCgroup): Promise<void> {
-    await removeDirs(this.fs, cg.cleanup, this.options.removeRetry ?? DEFAULT_RETRY);
-  }
-
-  async pids(cg: PodCgroup): Promise<number[]> {
-    return pidsIn(this.fs, cg.join);
   }
 }
 

@@ -2,11 +2,10 @@
  * What image commands take from the global flags and the environment: the
  * store under --dir, and how to reach registries.
  */
+import { DEFAULT_CERTS_DIR } from '../../image/registry/options.js';
 import { storePaths, type StorePaths } from '../../image/store/store-paths.js';
 import type { SourceOptions } from '../../image/sources/open-source.js';
 import type { GlobalOptions } from './global-options.js';
-
-export const DEFAULT_CERTS_DIR = '/etc/skiff/certs.d';
 
 export function storeOf(global: GlobalOptions): StorePaths {
   return storePaths(global.dir);

@@ -4,7 +4,7 @@
  * (exit-codes.ts). Everything below it throws SkiffErrors.
  */
 import { asSkiffError, formatErrorLine } from '../errors.js';
-import { exitCodeFor } from '../exit-codes.js';
+import { EXIT_OK, exitCodeFor } from '../exit-codes.js';
 import { matchFastPath } from './fast-path.js';
 import { HelpShown } from './help-shown.js';
 import { takeRunPlanRequest } from './run-plan-request.js';
@@ -28,12 +28,12 @@ async function main(argv: string[]): Promise<number> {
       if (fast.command === 'run') await commands.run(fast.global, fast.args, planRequest);
       else if (fast.command === 'prepare') await commands.prepare(fast.global, fast.args, planRequest);
       else await commands.runPrepared(fast.global, fast.args);
-      return 0;
+      return EXIT_OK;
     }
     const { buildProgram } = await import('./program.js');
     const program = buildProgram();
     await program.parseAsync(argv);
-    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+    return process.exitCode === undefined ? EXIT_OK : Number(process.exitCode);
   } catch (err) {
     if (err instanceof HelpShown) return err.exitCode;
     const skiffErr = asSkiffError(err);

@@ -36,6 +36,11 @@ export const POD_FLAGS: Record<string, FlagSpec> = {
   'uuid-file-save': { value: true, help: 'FILE: write the pod\'s UUID there' },
 };
 
+/** The pod flags `run-prepared` takes (rkt: the runtime-only ones). */
+export const RUN_PREPARED_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
+  ['net', 'hostname', 'dns', 'hosts-entry', 'interactive'].map((f) => [f, POD_FLAGS[f] as FlagSpec]),
+);
+
 export const APP_FLAGS: Record<string, FlagSpec> = {
   exec: { value: true, help: 'PATH: the program to run instead of the image entrypoint and cmd' },
   name: { value: true, help: 'NAME: the app name (default from the image name)' },

@@ -7,13 +7,8 @@ import { Option } from 'commander';
 import { parseDuration } from './duration.js';
 import { globalOptionList } from './global-option-list.js';
 import { globalOptionsOf } from './global-options.js';
-import { APP_FLAGS, describeFlags, POD_FLAGS, type FlagSpec } from './pod-args.js';
+import { APP_FLAGS, describeFlags, POD_FLAGS, RUN_PREPARED_FLAGS } from './pod-args.js';
 import { SkiffCommand } from './skiff-command.js';
-
-/** run-prepared takes the runtime-only pod flags (rkt). */
-const RUN_PREPARED_FLAG_HELP: Record<string, FlagSpec> = Object.fromEntries(
-  ['net', 'hostname', 'dns', 'hosts-entry', 'interactive'].map((f) => [f, POD_FLAGS[f] as FlagSpec]),
-);
 
 type Opts = Record<string, unknown>;
 
@@ -126,7 +121,7 @@ export function buildProgram(): SkiffCommand {
       .addHelpText(
         'after',
         name === 'run-prepared'
-          ? `\nFlags:\n${describeFlags(RUN_PREPARED_FLAG_HELP)}`
+          ? `\nFlags:\n${describeFlags(RUN_PREPARED_FLAGS)}`
           : `\nPod flags (before the first image):\n${describeFlags(POD_FLAGS)}\n\nApp flags (after the image they apply to):\n${describeFlags(APP_FLAGS)}`,
       )
       .hook('preAction', (cmd) => {

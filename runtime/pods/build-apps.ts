@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { StoredImage } from '../../image/store/stored-image.js';
+import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
 import { UsageError } from '../errors.js';
 import { bool, single, type AppArgs, type FlagValues } from '../cli/pod-args.js';
 import { resolveAppUser } from './app-user.js';
@@ -131,7 +132,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
     const cpu = single(flags, 'cpu');
     if (cpu !== undefined) limits.cpuMillis = parseCpuMillis(cpu);
     const shares = single(flags, 'cpu-shares');
-    if (shares !== undefined) limits.cpuShares = parsePositiveInt(shares, '--cpu-shares', [2, 262144]);
+    if (shares !== undefined) limits.cpuShares = parsePositiveInt(shares, '--cpu-shares', [MIN_CPU_SHARES, MAX_CPU_SHARES]);
     const pids = single(flags, 'pids-limit');
     if (pids !== undefined) limits.pidsMax = parsePositiveInt(pids, '--pids-limit');
     return {

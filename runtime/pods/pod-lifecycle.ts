@@ -10,10 +10,10 @@
  * gc runs never delete one pod twice, and a pod that is running is never
  * touched.
  */
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tryFlock } from '../../native/flock.js';
+import { tryLockDir, type HeldLock } from '../../native/flock.js';
 import { InvalidStateError, LockHeldError } from '../errors.js';
 import { podDir, type PodDirState } from './pod-dirs.js';
 import { podCreated, podState, readPodPid } from './pod-state.js';
@@ -81,14 +81,6 @@ export async function stopPod(storeDir: string, query: string, options: { force:
   return { uuid, outcome: 'killed' };
 }
 
-/** Locks a pod dir for deletion; false when someone holds it (it is busy). */
-function tryLockDir(dir: string): number | undefined {
-  const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  if (tryFlock(fd, 'exclusive', dir)) return fd;
-  closeSync(fd);
-  return undefined;
-}
-
 function move(storeDir: string, uuid: string, from: PodDirState, to: PodDirState): void {
   const target = podDir(storeDir, to, uuid);
   mkdirSync(dirname(target), { recursive: true, mode: 0o711 });
@@ -97,20 +89,21 @@ function move(storeDir: string, uuid: string, from: PodDirState, to: PodDirState
 
 async function deletePod(storeDir: string, location: PodLocation): Promise<boolean> {
   const dir = podDir(storeDir, location.state, location.uuid);
-  let fd: number | undefined;
+  let lock: HeldLock | undefined;
   try {
-    fd = tryLockDir(dir);
+    lock = tryLockDir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false; // another gc got it
     throw err;
   }
-  if (fd === undefined) return false;
+  // Held by someone else: the pod is busy.
+  if (lock === undefined) return false;
   try {
     await teardownPodLeftovers(dir);
     deletePodDir(dir);
     return true;
   } finally {
-    closeSync(fd);
+    lock.release();
   }
 }
 
@@ -127,12 +120,12 @@ export async function removePod(storeDir: string, query: string): Promise<string
   let current = location;
   if (location.state === 'run' || location.state === 'prepared' || location.state === 'prepare') {
     const to: PodDirState = location.state === 'run' ? 'exited-garbage' : 'garbage';
-    const fd = tryLockDir(podDir(storeDir, location.state, location.uuid));
-    if (fd === undefined) throw new LockHeldError(`pod ${location.uuid} is busy`, { input: location.uuid, hint: 'retry when the other command finishes' });
+    const lock = tryLockDir(podDir(storeDir, location.state, location.uuid));
+    if (lock === undefined) throw new LockHeldError(`pod ${location.uuid} is busy`, { input: location.uuid, hint: 'retry when the other command finishes' });
     try {
       move(storeDir, location.uuid, location.state, to);
     } finally {
-      closeSync(fd);
+      lock.release();
     }
     current = { uuid: location.uuid, state: to };
   }
@@ -172,14 +165,14 @@ export async function gcPods(
       if (now - created > options.expirePreparedMs) to = 'garbage';
     }
     if (to === undefined) continue;
-    const fd = tryLockDir(dir);
-    if (fd === undefined) continue;
+    const lock = tryLockDir(dir);
+    if (lock === undefined) continue;
     try {
       move(storeDir, location.uuid, location.state, to);
       writeFileSync(join(podDir(storeDir, to, location.uuid), GC_MARKER), '');
       result.marked.push(location.uuid);
     } finally {
-      closeSync(fd);
+      lock.release();
     }
   }
   if (options.markOnly) return result;

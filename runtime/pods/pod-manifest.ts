@@ -6,15 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
+import type { PodLimits } from '../cgroups/index.js';
 import { InvalidStateError } from '../errors.js';
 import { POD_FILES } from './pod-dirs.js';
 
-export interface AppLimits {
-  memoryBytes?: number;
-  cpuMillis?: number;
-  cpuShares?: number;
-  pidsMax?: number;
-}
+/** An app's limits are the pod cgroup's kinds; the pod's are their sums (podLimits). */
+export type AppLimits = PodLimits;
 
 export interface AppManifest {
   name: string;

@@ -3,9 +3,10 @@
  * asked. The lock is probed with a shared, non-blocking flock, so probing
  * never blocks and never holds up the owner (which holds it exclusively).
  */
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tryFlock } from '../../native/flock.js';
+import { tryLockDir, type HeldLock } from '../../native/flock.js';
+import { NativeError } from '../errors.js';
 import { POD_FILES, podDir, type PodDirState } from './pod-dirs.js';
 import type { PodLocation } from './pod-uuid.js';
 
@@ -21,19 +22,17 @@ export type PodState =
   | 'garbage'
   | 'deleting';
 
-/** true when some process holds the pod dir's lock. */
+/** true when some process holds the pod dir's lock; a dir that cannot be opened is not locked. */
 export function isLocked(dir: string): boolean {
-  let fd: number;
+  let lock: HeldLock | undefined;
   try {
-    fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  } catch {
+    lock = tryLockDir(dir, 'shared');
+  } catch (err) {
+    if (err instanceof NativeError) throw err;
     return false;
   }
-  try {
-    return !tryFlock(fd, 'shared', dir);
-  } finally {
-    closeSync(fd);
-  }
+  lock?.release();
+  return lock === undefined;
 }
 
 const STATE_BY_LOCK: Record<PodDirState, [locked: PodState, unlocked: PodState]> = {

@@ -6,15 +6,20 @@
  */
 import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { InvalidStateError } from '../errors.js';
+import { unescapeMountPath } from '../host-features.js';
+import { valuesOf } from './nul-pairs.js';
 import { removePodCgroup } from './pod-cgroup.js';
-import { readStage1Values } from './stage1-config.js';
+import { readStage1Config } from './stage1-config.js';
 
 function mountedUnder(dir: string): string[] {
   const prefix = `${dir}/`;
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
-    .filter((mp): mp is string => mp !== undefined && (mp === dir || mp.startsWith(prefix)));
+    .flatMap((l) => {
+      const mountPoint = l.split(' ')[4];
+      return mountPoint === undefined ? [] : [unescapeMountPath(mountPoint)];
+    })
+    .filter((mp) => mp === dir || mp.startsWith(prefix));
 }
 
 function gone(err: unknown): boolean {
@@ -23,13 +28,10 @@ function gone(err: unknown): boolean {
 }
 
 export async function teardownPodLeftovers(podDir: string): Promise<void> {
-  // The cgroup driver's own removal: idempotent, waits out a dying cgroup, names what still runs.
-  await removePodCgroup({
-    join: readStage1Values(podDir, 'cgroup'),
-    cleanup: readStage1Values(podDir, 'cgroup-cleanup'),
-    path: '',
-  });
-  for (const path of readStage1Values(podDir, 'netns-cleanup')) {
+  const config = readStage1Config(podDir);
+  // Idempotent, waits out a dying cgroup, names what still runs.
+  await removePodCgroup(valuesOf(config, 'cgroup-cleanup'));
+  for (const path of valuesOf(config, 'netns-cleanup')) {
     const { unmountDetached } = await import('../../native/mount.js');
     unmountDetached(path);
     try {
@@ -38,7 +40,7 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
       if (!gone(err)) throw err;
     }
   }
-  for (const path of readStage1Values(podDir, 'file-cleanup')) {
+  for (const path of valuesOf(config, 'file-cleanup')) {
     try {
       unlinkSync(path);
     } catch (err) {

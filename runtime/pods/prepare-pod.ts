@@ -8,11 +8,12 @@
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { lockPath, type HeldLock } from '../../native/flock.js';
+import { lockDir, type HeldLock } from '../../native/flock.js';
 import { pullImage, type PullOptions } from '../../image/pull.js';
 import { POD_IMAGES_FILE } from '../../image/store/images-in-use.js';
 import { loadStoredImage, type StoredImage } from '../../image/store/stored-image.js';
 import { storePaths } from '../../image/store/store-paths.js';
+import { withGcLock } from '../../image/store/gc-lock.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { UsageError } from '../errors.js';
 import { bool, single, type PodArgs } from '../cli/pod-args.js';
@@ -26,6 +27,8 @@ export interface PreparedPod {
   /** The pod dir in its current state (prepare/ when locked for run, prepared/ otherwise). */
   dir: string;
   manifest: PodManifest;
+  /** The stored images the pod uses, as listed in its POD_IMAGES_FILE. */
+  imageIds: string[];
   /** Held when prepared for `run`. */
   lock: HeldLock | undefined;
 }
@@ -56,6 +59,10 @@ export function podRuntimeSettings(pod: PodArgs['pod']): PodManifest['runtime'] 
   };
 }
 
+function uniqueIds(images: StoredImage[]): string[] {
+  return [...new Set(images.map((i) => i.record.id))];
+}
+
 export async function preparePod(
   storeDir: string,
   args: PodArgs,
@@ -73,7 +80,7 @@ export async function preparePod(
   const embryo = podDir(storeDir, 'embryo', uuid);
   mkdirSync(dirname(embryo), { recursive: true, mode: 0o711 });
   mkdirSync(embryo, { mode: 0o711 });
-  const lock = await lockPath(embryo, 'exclusive', { directory: true, what: `pod ${uuid}` });
+  const lock = lockDir(embryo, `pod ${uuid}`);
   let dir = podDir(storeDir, 'prepare', uuid);
   try {
     mkdirSync(dirname(dir), { recursive: true, mode: 0o711 });
@@ -81,18 +88,16 @@ export async function preparePod(
     const paths = storePaths(storeDir);
     // gc.lock shared from finding the images until the pod lists them: image gc/rm (which
     // take it exclusively) can then never remove an image between the two.
-    mkdirSync(paths.root, { recursive: true, mode: 0o711 });
-    const gcLock = await lockPath(paths.gcLock, 'shared', { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
-    const images: StoredImage[] = [];
     // A pod that runs now needs no durable files (see writeFileAtomic); a prepared one keeps them.
     const durable = !options.keepLock;
-    try {
-      for (const app of args.apps) images.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
+    const images = await withGcLock(paths, 'shared', async () => {
+      const found: StoredImage[] = [];
+      for (const app of args.apps) found.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
       // Everything the pod uses is listed before the manifest exists, so image gc never races it.
-      writeFileAtomic(join(dir, POD_IMAGES_FILE), `${[...new Set(images.map((i) => i.record.id))].join('\n')}\n`, 0o644, { durable });
-    } finally {
-      gcLock.release();
-    }
+      writeFileAtomic(join(dir, POD_IMAGES_FILE), `${uniqueIds(found).join('\n')}\n`, 0o644, { durable });
+      return found;
+    });
+    const imageIds = uniqueIds(images);
     const first = images[0] as StoredImage;
     // Apps of one image share one root; apps of different images get one each.
     const sharedRoot = images.every((i) => i.record.id === first.record.id);
@@ -129,13 +134,13 @@ export async function preparePod(
     };
     writePodManifest(dir, manifest, { durable });
     writeFileSync(join(dir, POD_FILES.created), '');
-    if (options.keepLock) return { uuid, dir, manifest, lock };
+    if (options.keepLock) return { uuid, dir, manifest, imageIds, lock };
     const prepared = podDir(storeDir, 'prepared', uuid);
     mkdirSync(dirname(prepared), { recursive: true, mode: 0o711 });
     renameSync(dir, prepared);
     dir = prepared;
     lock.release();
-    return { uuid, dir, manifest, lock: undefined };
+    return { uuid, dir, manifest, imageIds, lock: undefined };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     rmSync(embryo, { recursive: true, force: true });

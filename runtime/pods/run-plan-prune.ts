@@ -9,7 +9,8 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { storePaths } from '../../image/store/store-paths.js';
-import { fileStamp } from './run-plan.js';
+import { fileStamp } from '../file-stamp.js';
+import { decodeNulPairs } from './nul-pairs.js';
 
 export const MAX_PLANS = 256;
 
@@ -18,9 +19,7 @@ export function runPlansDir(storeDir: string): string {
 }
 
 function indexStampOf(plan: Buffer): string | undefined {
-  const fields = plan.toString('utf8').split('\0');
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'index') return fields[i + 1];
-  return undefined;
+  return decodeNulPairs(plan).find(([k]) => k === 'index')?.[1];
 }
 
 /** Removes stale plans and the least recently used beyond MAX_PLANS; returns how many went. */

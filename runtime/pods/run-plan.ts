@@ -7,7 +7,7 @@
  * for it (run-plan-request.ts) and only for a run whose work depends on
  * nothing but the inputs the launcher checks: its arguments, Skiff's
  * environment, the working directory, the caller's cgroups, the boot, the
- * builds (all in the launcher's key) and the image index (its stamp, below).
+ * builds (all in the launcher's key) and the image index (its stamp, file-stamp.ts).
  * Not recorded: --pull-policy=update (asks the source each time),
  * --inherit-env and --set-env-file (read the environment and files),
  * --no-overlay (renders a copy per pod), and any run that fetched an image.
@@ -30,18 +30,19 @@
  * own dir (PREPARED_PLAN_FILE): the stage1 config and cgroup ops a bare
  * `run-prepared UUID` of that pod will use, keyed without arguments or cwd.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { bool, single, type PodArgs } from '../cli/pod-args.js';
 import type { RunPlanRequest } from '../cli/run-plan-request.js';
-import { encodeCgroupOp, type CgroupOp } from '../cgroups/cgroup-plan.js';
+import { encodeCgroupOp, type CgroupOp } from '../cgroups/index.js';
 import { stage1Path } from '../install-paths.js';
 import { planPodCgroup } from './pod-cgroup.js';
 import { POD_FILES, podDir } from './pod-dirs.js';
 import { podLimits, type PodManifest } from './pod-manifest.js';
+import { encodeNulPairs, type NulPairs } from './nul-pairs.js';
 import { defaultHostname, stage1Pairs } from './stage1-pairs.js';
-import { encodeStage1Config, type Stage1Pairs } from './stage1-config.js';
+import type { Stage1Pairs } from './stage1-config.js';
 
 /** Where `prepare` leaves the plan of a bare `run-prepared` (native/launcher/replay-prepared.c). */
 export const PREPARED_PLAN_FILE = 'run-plan';
@@ -50,17 +51,6 @@ export const PREPARED_PLAN_FILE = 'run-plan';
 export function runIsReplayable(args: PodArgs): boolean {
   const policy = single(args.pod, 'pull-policy') ?? 'new';
   return (policy === 'new' || policy === 'never') && !bool(args.pod, 'inherit-env') && !args.pod.has('set-env-file') && !bool(args.pod, 'no-overlay');
-}
-
-/** "ino:size:mtime_sec.nsec", as the launcher's file_stamp; undefined when missing. */
-export function fileStamp(path: string): string | undefined {
-  try {
-    const st = statSync(path, { bigint: true });
-    const ns = st.mtimeNs;
-    return `${st.ino}:${st.size}:${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
-  } catch {
-    return undefined;
-  }
 }
 
 export interface PodValues {
@@ -133,9 +123,28 @@ function podContent(podDir: string): { dirs: string[]; files: string[] } {
 
 const mode = (path: string) => (lstatSync(path).mode & 0o7777).toString(8);
 
-function encodePairs(pairs: Array<[string, string]>): Buffer {
-  for (const [k, v] of pairs) if (k.includes('\0') || v.includes('\0')) throw new Error(`NUL in plan value ${k}`);
-  return Buffer.from(pairs.map(([k, v]) => `${k}\0${v}\0`).join(''));
+/** The pairs both kinds of plan start with. */
+function planHeader(h: { kind?: string; keyHex: string; index?: string; store: string; stage1: string }): NulPairs {
+  const pairs: NulPairs = [['format', '1']];
+  if (h.kind !== undefined) pairs.push(['kind', h.kind]);
+  pairs.push(['key', h.keyHex]);
+  if (h.index !== undefined) pairs.push(['index', h.index]);
+  pairs.push(['store', h.store], ['stage1', h.stage1]);
+  return pairs;
+}
+
+/** The cgroup ops as plan pairs; undefined when one cannot be carried (encodeCgroupOp). */
+function cgroupPairs(ops: CgroupOp[], uuid: string): NulPairs | undefined {
+  try {
+    return ops.map((op): [string, string] => ['cgroup', template(encodeCgroupOp(op), uuid)]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a plan: atomic (a reader sees a whole plan or none) but, being a cache, not durable. */
+function writePlan(path: string, pairs: NulPairs): void {
+  writeFileAtomic(path, encodeNulPairs(pairs), 0o600, { durable: false });
 }
 
 /**
@@ -146,15 +155,11 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
   if (run.indexStamp === undefined) return false;
   const values: PodValues = { uuid: run.manifest.uuid, created: run.manifest.created, lockFd: run.lockFd };
   const uuid = values.uuid;
-  const pairs: Array<[string, string]> = [
-    ['format', '1'],
-    ['key', request.keyHex],
-    ['index', run.indexStamp],
-    ['store', run.storeDir],
-    ['stage1', run.stage1],
+  const pairs: NulPairs = [
+    ...planHeader({ keyHex: request.keyHex, index: run.indexStamp, store: run.storeDir, stage1: run.stage1 }),
     ...run.markers.map((m): [string, string] => ['marker', m]),
   ];
-  const checks: Array<[string, string]> = [];
+  const checks: Array<[tpl: string, real: string]> = [];
   const { dirs, files } = podContent(run.podDir);
   for (const rel of dirs) {
     if (/[\t\n]/.test(rel)) return false;
@@ -174,22 +179,15 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
     checks.push([tpl, text]);
   }
   if (run.uuidFileSave !== undefined) pairs.push(['uuid-file-save', run.uuidFileSave]);
-  for (const op of run.cgroupOps) {
-    let line: string;
-    try {
-      line = encodeCgroupOp(op);
-    } catch {
-      return false;
-    }
-    pairs.push(['cgroup', template(line, uuid)]);
-  }
+  const cgroup = cgroupPairs(run.cgroupOps, uuid);
+  if (cgroup === undefined) return false;
+  pairs.push(...cgroup);
   const config = stage1Template(run.pairs, run.manifest);
   pairs.push(['stage1-config', config]);
   checks.push([config, readFileSync(join(run.podDir, POD_FILES.stage1Config), 'utf8')]);
   for (const [tpl, real] of checks) if (expandTemplate(tpl, values) !== real) return false;
   mkdirSync(dirname(request.path), { recursive: true, mode: 0o700 });
-  // A cache: atomic (a reader sees a whole plan or none) but not durable.
-  writeFileAtomic(request.path, encodePairs(pairs), 0o600, { durable: false });
+  writePlan(request.path, pairs);
   return true;
 }
 
@@ -203,26 +201,18 @@ export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, pr
   const uuid = manifest.uuid;
   const runDir = podDir(storeDir, 'run', uuid);
   const cgroup = planPodCgroup(uuid, podLimits(manifest.apps));
-  const pairs = stage1Pairs(runDir, manifest, 0, cgroup.cgroup);
-  const config = stage1Template(pairs, manifest);
+  // Any fd serves as the sample: the check only needs \1L to come out as the real lock-fd.
   const sample: PodValues = { uuid, created: manifest.created, lockFd: 7 };
-  const real = encodeStage1Config(pairs.map(([k, v]): [string, string] => [k, k === 'lock-fd' ? '7' : v])).toString('utf8');
-  if (expandTemplate(config, sample) !== real) return false;
-  const plan: Array<[string, string]> = [
-    ['format', '1'],
-    ['kind', 'run-prepared'],
-    ['key', request.keyHex],
-    ['store', storeDir],
-    ['stage1', stage1Path()],
+  const pairs = stage1Pairs(runDir, manifest, sample.lockFd, cgroup.cgroup);
+  const config = stage1Template(pairs, manifest);
+  if (expandTemplate(config, sample) !== encodeNulPairs(pairs).toString('utf8')) return false;
+  const ops = cgroupPairs(cgroup.ops, uuid);
+  if (ops === undefined) return false;
+  const plan: NulPairs = [
+    ...planHeader({ kind: 'run-prepared', keyHex: request.keyHex, store: storeDir, stage1: stage1Path() }),
+    ...ops,
+    ['stage1-config', config],
   ];
-  for (const op of cgroup.ops) {
-    try {
-      plan.push(['cgroup', template(encodeCgroupOp(op), uuid)]);
-    } catch {
-      return false;
-    }
-  }
-  plan.push(['stage1-config', config]);
-  writeFileAtomic(join(preparedDir, PREPARED_PLAN_FILE), encodePairs(plan), 0o600, { durable: false });
+  writePlan(join(preparedDir, PREPARED_PLAN_FILE), plan);
   return true;
 }

@@ -14,11 +14,10 @@ import { execInPlace } from '../../native/exec.js';
 import type { HeldLock } from '../../native/flock.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { asSkiffError, InvalidStateError } from '../errors.js';
-import { stage1Path } from '../install-paths.js';
+import { STAGE1_PATH_ENV, stage1Path } from '../install-paths.js';
 import { POD_FILES, podDir, type PodDirState } from './pod-dirs.js';
 import { podLimits, readPodManifest, writePodManifest, type PodManifest } from './pod-manifest.js';
-import type { CgroupOp } from '../cgroups/cgroup-plan.js';
-import type { PodCgroup } from '../cgroups/index.js';
+import type { CgroupOp, PodCgroup } from '../cgroups/index.js';
 import { applyPodCgroup, planPodCgroup, removePodCgroup } from './pod-cgroup.js';
 import { writeStage1Config, type Stage1Pairs } from './stage1-config.js';
 import { stage1Pairs } from './stage1-pairs.js';
@@ -50,15 +49,20 @@ export interface Handoff {
   lockFd: number;
 }
 
-export async function startPod(
-  dir: string,
-  lock: HeldLock,
-  overrides: Partial<PodManifest['runtime']> = {},
-  beforeExec?: (handoff: Handoff) => void,
-): Promise<never> {
+export interface StartOptions {
+  /** The pod's manifest when the caller has it (`run`: preparePod's); read from the pod dir otherwise. */
+  manifest?: PodManifest;
+  /** Runtime settings that replace the manifest's (`run-prepared`'s flags); written back to it. */
+  overrides?: Partial<PodManifest['runtime']>;
+  /** Called just before the exec, with what the handoff used. */
+  beforeExec?: (handoff: Handoff) => void;
+}
+
+export async function startPod(dir: string, lock: HeldLock, options: StartOptions = {}): Promise<never> {
+  const { overrides = {}, beforeExec } = options;
   let cgroup: PodCgroup | undefined;
   try {
-    const manifest = readPodManifest(dir);
+    const manifest = options.manifest ?? readPodManifest(dir);
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
     if (Object.keys(defined).length > 0) {
       manifest.runtime = { ...manifest.runtime, ...defined };
@@ -70,9 +74,9 @@ export async function startPod(
     const config = writeStage1Config(dir, pairs);
     const stage1 = stage1Path();
     beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd });
-    execInPlace(stage1, ['skiff-stage1', 'run', config], ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], [lock.fd]);
+    execInPlace(stage1, ['skiff-stage1', 'run', config], [STAGE1_PATH_ENV], [lock.fd]);
   } catch (err) {
-    if (cgroup !== undefined) await removePodCgroup(cgroup).catch(() => undefined);
+    if (cgroup !== undefined) await removePodCgroup(cgroup.cleanup).catch(() => undefined);
     const e = asSkiffError(err);
     writeFileAtomic(join(dir, POD_FILES.stage1Error), `stage0: ${e.message}\n`);
     lock.release();

@@ -1,7 +1,7 @@
 /** `skiff enter [--app NAME] UUID [CMD...]`: stage1 joins the running pod and runs CMD (default /bin/sh). */
 import { execInPlace } from '../../../native/exec.js';
 import { InvalidStateError } from '../../errors.js';
-import { stage1Path } from '../../install-paths.js';
+import { STAGE1_PATH_ENV, stage1Path } from '../../install-paths.js';
 import { podDir } from '../../pods/pod-dirs.js';
 import { podState, readPodPid } from '../../pods/pod-state.js';
 import { resolvePodUuid } from '../../pods/pod-uuid.js';
@@ -19,6 +19,6 @@ export default function enter(global: GlobalOptions, query: string, command: str
     });
   }
   const argv = ['skiff-stage1', 'enter', dir, String(pid), ...(flags.app === undefined ? [] : ['--app', flags.app]), '--', ...command];
-  const env = [`PATH=/usr/sbin:/usr/bin:/sbin:/bin`, ...(process.env['TERM'] === undefined ? [] : [`TERM=${process.env['TERM']}`])];
+  const env = [STAGE1_PATH_ENV, ...(process.env['TERM'] === undefined ? [] : [`TERM=${process.env['TERM']}`])];
   return execInPlace(stage1Path(), argv, env);
 }

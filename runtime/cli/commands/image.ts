@@ -5,13 +5,7 @@ import { findImage, readImageIndex, type ImageRecord } from '../../../image/stor
 import { formatBytes } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { shortId, storeOf } from '../image-options.js';
-import { printResult } from '../output.js';
-
-export function renderTable(rows: string[][], legend: boolean): string {
-  const body = legend ? rows : rows.slice(1);
-  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? '').length))) ?? [];
-  return body.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
-}
+import { printResult, renderTable } from '../output.js';
 
 export function list(global: GlobalOptions, flags: { full: boolean; noLegend: boolean }): void {
   const images = readImageIndex(storeOf(global));

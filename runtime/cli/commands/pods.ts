@@ -8,8 +8,7 @@ import { podInfo, type PodInfo } from '../../pods/pod-info.js';
 import { gcPods, removePod, stopPod } from '../../pods/pod-lifecycle.js';
 import { listPodLocations, resolvePodUuid } from '../../pods/pod-uuid.js';
 import type { GlobalOptions } from '../global-options.js';
-import { printResult } from '../output.js';
-import { renderTable } from './image.js';
+import { printResult, renderTable } from '../output.js';
 
 /** rkt's --uuid-file: the UUID read from a file (`run --uuid-file-save` wrote it). */
 export function uuidsFrom(args: string[], uuidFile: string | undefined): string[] {

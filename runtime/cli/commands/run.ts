@@ -1,7 +1,7 @@
 /** `skiff run`, `prepare` and `run-prepared`: prepare a pod and hand it to stage1. */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { lockPath } from '../../../native/flock.js';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { lockDir, type HeldLock } from '../../../native/flock.js';
 import type { PullPolicy } from '../../../image/pull.js';
 import { parsePlatform } from '../../../image/platform.js';
 import { InvalidStateError, UsageError } from '../../errors.js';
@@ -10,27 +10,18 @@ import { preparePod, podRuntimeSettings } from '../../pods/prepare-pod.js';
 import { podState } from '../../pods/pod-state.js';
 import { resolvePodUuid } from '../../pods/pod-uuid.js';
 import { moveToRun, startPod, type Handoff } from '../../pods/start-pod.js';
-import { POD_IMAGES_FILE } from '../../../image/store/images-in-use.js';
 import { lastUsedMarker } from '../../../image/store/image-index.js';
 import { storePaths } from '../../../image/store/store-paths.js';
-import { fileStamp, recordPreparedPlan, recordRunPlan, runIsReplayable } from '../../pods/run-plan.js';
+import { fileStamp } from '../../file-stamp.js';
+import { recordPreparedPlan, recordRunPlan, runIsReplayable } from '../../pods/run-plan.js';
 import { PREPARED_PLAN_REQUEST, type RunPlanRequest } from '../run-plan-request.js';
 import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
-import { bool, parseFlagsAndOperands, parsePodArgs, POD_FLAGS, single, type FlagSpec } from '../pod-args.js';
+import { bool, parseFlagsAndOperands, parsePodArgs, POD_FLAGS, RUN_PREPARED_FLAGS, single, type FlagSpec } from '../pod-args.js';
 
 /** Flags `prepare` takes: `run`'s, less --interactive (a prepared pod has no terminal yet; run-prepared takes it). */
 const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(Object.entries(POD_FLAGS).filter(([name]) => name !== 'interactive'));
-
-/** Flags `run-prepared` takes (rkt: the runtime-only pod flags). */
-const RUN_PREPARED_FLAGS: Record<string, FlagSpec> = {
-  net: { value: true },
-  hostname: { value: true },
-  dns: { value: true, repeat: true },
-  'hosts-entry': { value: true, repeat: true },
-  interactive: { value: false },
-};
 
 function pullOptions(global: GlobalOptions, pod: Map<string, string[]>, quiet: boolean) {
   const platform = single(pod, 'platform');
@@ -60,13 +51,12 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
   const record = (handoff: Handoff) => {
     if (!replayable || planRequest === undefined) return;
     try {
-      const ids = readFileSync(join(dir, POD_IMAGES_FILE), 'utf8').split('\n').filter(Boolean);
       recordRunPlan(planRequest, {
         ...handoff,
         storeDir: global.dir,
         // Unchanged across the lookup: the run fetched nothing and raced no other writer.
         indexStamp: indexBefore !== undefined && indexBefore === fileStamp(paths.index) ? indexBefore : undefined,
-        markers: ids.map((id) => lastUsedMarker(paths, id)),
+        markers: prepared.imageIds.map((id) => lastUsedMarker(paths, id)),
         podDir: dir,
         uuidFileSave: save === undefined ? undefined : resolve(save),
       });
@@ -75,7 +65,7 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
       if (global.debug) process.stderr.write(`skiff: run plan not recorded: ${String(err)}\n`);
     }
   };
-  return startPod(dir, lock, {}, record);
+  return startPod(dir, lock, { manifest: prepared.manifest, beforeExec: record });
 }
 
 export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {
@@ -105,12 +95,12 @@ export async function runPrepared(global: GlobalOptions, argv: string[]): Promis
       hint: "only a pod made by 'skiff prepare' can be started with run-prepared",
     });
   }
-  const lock = await lockPath(podDir(global.dir, 'prepared', location.uuid), 'exclusive', {
-    directory: true,
-    what: `pod ${location.uuid}`,
-  }).catch((err: unknown) => {
+  let lock: HeldLock;
+  try {
+    lock = lockDir(podDir(global.dir, 'prepared', location.uuid), `pod ${location.uuid}`);
+  } catch (err) {
     throw new InvalidStateError(`pod ${location.uuid} is being started by another command`, { input: location.uuid, cause: err });
-  });
+  }
   let dir: string;
   try {
     dir = moveToRun(global.dir, location.uuid, 'prepared');
@@ -120,10 +110,12 @@ export async function runPrepared(global: GlobalOptions, argv: string[]): Promis
   }
   const rt = podRuntimeSettings(pod);
   return startPod(dir, lock, {
-    ...(pod.has('net') ? { net: rt.net } : {}),
-    ...(pod.has('hostname') ? { hostname: rt.hostname } : {}),
-    ...(pod.has('dns') ? { dns: rt.dns } : {}),
-    ...(pod.has('hosts-entry') ? { hostsEntries: rt.hostsEntries } : {}),
-    ...(pod.has('interactive') ? { interactive: rt.interactive } : {}),
+    overrides: {
+      ...(pod.has('net') ? { net: rt.net } : {}),
+      ...(pod.has('hostname') ? { hostname: rt.hostname } : {}),
+      ...(pod.has('dns') ? { dns: rt.dns } : {}),
+      ...(pod.has('hosts-entry') ? { hostsEntries: rt.hostsEntries } : {}),
+      ...(pod.has('interactive') ? { interactive: rt.interactive } : {}),
+    },
   });
 }

@@ -46,7 +46,6 @@
 #include <unistd.h>
 
 #define STEP "rootfs"
-#define POD_ROOT_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 /* PREFIX/opt/stage2/NAME/rootfs: PREFIX is rootfs-target before the pivot (and in errors), "" after. */
 static int app_root_path(char *buf, size_t len, const char *prefix, const char *name, struct s1_error *err)
@@ -62,7 +61,7 @@ static int mount_roots(const struct config *cfg, struct s1_error *err)
 	char dir[PATH_MAX];
 
 	/* A tmpfs: the pod root only holds mount points, and nothing of it lands on the host's disk. */
-	if (mount("tmpfs", cfg->rootfs_target, "tmpfs", POD_ROOT_FLAGS, "mode=755,size=1m") < 0)
+	if (mount("tmpfs", cfg->rootfs_target, "tmpfs", PSEUDO_FLAGS, "mode=755,size=1m") < 0)
 		return s1_fail(err, errno, STEP, "mount", "tmpfs on %s", cfg->rootfs_target);
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		if (app_root_path(dir, sizeof dir, cfg->rootfs_target, cfg->apps[i].name, err) < 0 ||
@@ -95,7 +94,7 @@ static int fill_app_root(const struct config *cfg, size_t i, struct binds *binds
 		r = paths_mask_and_protect(cfg, shown, err);
 	/* Only the app's root mount: its /dev/shm, /proc and volumes keep their own flags. */
 	if (r == 0 && app->readonly_rootfs)
-		r = rootfs_make_readonly(shown, err);
+		r = rootfs_make_readonly(STEP, shown, err);
 	/* Out through the fd: ".." stops at a chroot's root, an fd opened before does not. */
 	if (fchdir(pod_root) < 0 || chroot(".") < 0 || chdir("/") < 0)
 		return r < 0 ? r : s1_fail(err, errno, STEP, "chroot", "%s", cfg->rootfs_target);
@@ -117,14 +116,14 @@ int app_roots_build(const struct config *cfg, struct s1_error *err)
 	if (r == 0)
 		r = rootfs_pivot(cfg->rootfs_target, STEP, err);
 	if (r == 0)
-		r = rootfs_mount_fs(cfg->rootfs_target, "tmpfs", "/dev/shm", POD_ROOT_FLAGS, "mode=1777,size=65536k", err);
+		r = rootfs_mount_fs(cfg->rootfs_target, "tmpfs", "/dev/shm", PSEUDO_FLAGS, "mode=1777,size=65536k", err);
 	if (r == 0 && (pod_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = s1_fail(err, errno, STEP, "open", "%s", cfg->rootfs_target);
 	for (size_t i = 0; i < cfg->n_apps && r == 0; i++)
 		r = fill_app_root(cfg, i, binds[i], pod_root, err);
 	/* Nothing writes in the pod root from now on (its /dev/shm is a mount of its own). */
 	if (r == 0)
-		r = rootfs_make_readonly(cfg->rootfs_target, err);
+		r = rootfs_make_readonly(STEP, cfg->rootfs_target, err);
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		binds_free(binds[i]);
 	return r;

@@ -124,14 +124,10 @@ int exec_in_env(const char *file, char *const argv[], char *const envp[], const 
 
 int app_readonly_view(const char *step, struct s1_error *err)
 {
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
-
 	/* Only this app's view: a mount namespace of its own, copied from the pod's. */
 	if (unshare(CLONE_NEWNS) < 0)
 		return s1_fail(err, errno, step, "unshare(CLONE_NEWNS)", NULL);
-	if (mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) < 0)
-		return s1_fail(err, errno, step, "mount_setattr(MOUNT_ATTR_RDONLY)", "/");
-	return 0;
+	return rootfs_make_readonly(step, "/", err);
 }
 
 static int stdin_null(const char *step, struct s1_error *err)

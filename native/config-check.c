@@ -14,6 +14,9 @@
 
 #define STEP "config"
 #define DEFAULT_STOP_TIMEOUT 10
+/* The longest values stage1 builds paths from (POD_DIR/apps/NAME/started, CGROUP/cgroup.procs). */
+#define POD_DIR_MAX (PATH_MAX - NAME_MAX - 32)
+#define CGROUP_DIR_MAX (PATH_MAX - 32)
 
 static const struct {
 	const char *name;
@@ -113,7 +116,6 @@ static int check_volumes(struct config *cfg, struct s1_error *err)
 		v->source = f[2];
 		if (strcmp(f[1], "host") != 0 && strcmp(f[1], "empty") != 0)
 			return s1_fail_msg(err, STEP, "volume %s: kind '%s' is not host or empty", f[0], f[1]);
-		v->host = f[1][0] == 'h';
 		if (!is_absolute(f[2]))
 			return s1_fail_msg(err, STEP, "volume %s: source '%s' is not absolute", f[0], f[2]);
 		if (parse_flag("volume RO", f[3], false, &v->ro, err) < 0)
@@ -172,7 +174,8 @@ static int check_app(struct config *cfg, size_t index, struct s1_error *err)
 {
 	struct app *a = &cfg->apps[index];
 
-	if (a->name[0] == '\0' || strchr(a->name, '/') != NULL || strcmp(a->name, ".") == 0 || strcmp(a->name, "..") == 0)
+	if (a->name[0] == '\0' || strchr(a->name, '/') != NULL || strcmp(a->name, ".") == 0 || strcmp(a->name, "..") == 0 ||
+	    strlen(a->name) > NAME_MAX)
 		return s1_fail_msg(err, STEP, "app name '%s' is not a valid file name", a->name);
 	for (size_t j = 0; j < index; j++)
 		if (strcmp(cfg->apps[j].name, a->name) == 0)
@@ -253,6 +256,15 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 		return s1_fail_msg(err, STEP, "missing key '%s'", missing);
 	if (!is_absolute(cfg->pod_dir) || !is_absolute(cfg->rootfs_target))
 		return s1_fail_msg(err, STEP, "pod-dir and rootfs-target must be absolute");
+	/* Room for POD_DIR/apps/NAME/FILE (and its temp name): no path built from it can be cut short. */
+	if (strlen(cfg->pod_dir) >= POD_DIR_MAX)
+		return s1_fail_msg(err, STEP, "pod-dir is longer than %d bytes", POD_DIR_MAX - 1);
+	for (size_t i = 0; i < cfg->cgroups.n; i++)
+		if (strlen(cfg->cgroups.v[i]) >= CGROUP_DIR_MAX)
+			return s1_fail_msg(err, STEP, "cgroup: a dir is longer than %d bytes", CGROUP_DIR_MAX - 1);
+	for (size_t i = 0; i < cfg->cgroup_cleanup.n; i++)
+		if (strlen(cfg->cgroup_cleanup.v[i]) >= CGROUP_DIR_MAX)
+			return s1_fail_msg(err, STEP, "cgroup-cleanup: a dir is longer than %d bytes", CGROUP_DIR_MAX - 1);
 	if (parse_ulong(cfg->raw_lock_fd, INT_MAX, &v) < 0 || v < 3)
 		return s1_fail_msg(err, STEP, "lock-fd: '%s' is not a fd number above 2", cfg->raw_lock_fd);
 	cfg->lock_fd = (int) v;

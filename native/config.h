@@ -23,7 +23,6 @@ struct strv {
 
 struct volume {
 	const char *name;
-	bool host; /* kind `host`; else `empty` (a dir stage0 made in the pod dir) */
 	const char *source;
 	bool ro;
 };

@@ -146,6 +146,9 @@ int enter_run(int argc, char **argv)
 		i++;
 	cmd = i < argc ? argv + i : default_cmd;
 
+	/* POD_DIR/stage1.conf is the longer of the two paths built from it. */
+	if ((size_t) snprintf(path, sizeof path, "%s/stage1.conf", pod_dir) >= sizeof path)
+		return usage("POD_DIR is too long");
 	snprintf(path, sizeof path, "%s/pid", pod_dir);
 	if (read_small_file(path, pidtext, sizeof pidtext) < 0)
 		return fail((s1_fail(&err, errno, STEP, "open", "%s", path), &err));
@@ -180,8 +183,7 @@ int enter_run(int argc, char **argv)
 	if (tty && enter_pty_open(&pty, &err) < 0)
 		return config_free(&cfg), fail(&err);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD), sigaddset(&set, SIGTERM), sigaddset(&set, SIGINT), sigaddset(&set, SIGHUP);
+	signals_forwarded(&set);
 	sigaddset(&set, SIGQUIT);
 	if (tty)
 		sigaddset(&set, SIGWINCH);

@@ -85,7 +85,7 @@ static int build_pod_root(struct pod_ctx *ctx, struct s1_error *err)
 		all_ro &= cfg->apps[i].readonly_rootfs;
 	/* All apps read-only (one app: the usual case): once, for the pod, so `enter` sees it too. */
 	ctx->root_readonly = all_ro;
-	if (all_ro && rootfs_make_readonly(shown, err) < 0)
+	if (all_ro && rootfs_make_readonly("rootfs", shown, err) < 0)
 		return -1;
 	return 0;
 }
@@ -159,8 +159,7 @@ void pod_init(const struct config *cfg, int msg_fd)
 	}
 	if (build_pod(&ctx, &err) < 0)
 		die(&ctx, &err);
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD), sigaddset(&set, SIGTERM), sigaddset(&set, SIGINT), sigaddset(&set, SIGHUP);
+	signals_forwarded(&set);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
 		s1_fail(&err, errno, "init", "signalfd", NULL);

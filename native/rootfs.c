@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #define STEP "rootfs"
-#define PSEUDO_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 /* Mounts a filesystem at a path of the current root; `shown` is that root on the host, for the error. */
 int rootfs_mount_fs(const char *shown, const char *fstype, const char *target, unsigned long flags, const char *data,
@@ -243,11 +242,11 @@ int rootfs_mount_pseudo(const char *shown, int shm_fd, struct s1_error *err)
 }
 
 /* The last step: with every mount point made, the root itself (not its submounts) may go read-only. */
-int rootfs_make_readonly(const char *shown, struct s1_error *err)
+int rootfs_make_readonly(const char *step, const char *shown, struct s1_error *err)
 {
 	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
 
 	if (mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) < 0)
-		return s1_fail(err, errno, STEP, "mount_setattr(MOUNT_ATTR_RDONLY)", "%s", shown);
+		return s1_fail(err, errno, step, "mount_setattr(MOUNT_ATTR_RDONLY)", "%s", shown);
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/io.h"
 #include "config.h"
 #include "error.h"
 #include "linux-compat.h"
@@ -72,13 +73,16 @@ int ns_enter_pod(pid_t pid1, struct s1_error *err);
  * of the root being filled, for errors; the paths acted on are the current
  * root's.
  */
+/* nosuid, nodev, noexec: /proc, /sys, /dev's filesystems, and the tmpfs pod root of per-app roots. */
+#define PSEUDO_FLAGS (MS_NOSUID | MS_NODEV | MS_NOEXEC)
 int rootfs_make_rslave(struct s1_error *err);
 int rootfs_mount(const struct rootfs_spec *r, const char *target, struct s1_error *err);
 int rootfs_pivot(const char *dir, const char *step, struct s1_error *err);
 int rootfs_mount_fs(const char *shown, const char *fstype, const char *target, unsigned long flags, const char *data,
 		    struct s1_error *err);
 int rootfs_mount_pseudo(const char *shown, int shm_fd, struct s1_error *err);
-int rootfs_make_readonly(const char *shown, struct s1_error *err);
+/* STEP names who asks in errors ("rootfs", "app web", "enter"). */
+int rootfs_make_readonly(const char *step, const char *shown, struct s1_error *err);
 /* A read-only root for this process only (an app, or `enter --app`, with --readonly-rootfs in a shared root). */
 int app_readonly_view(const char *step, struct s1_error *err);
 
@@ -123,13 +127,13 @@ int app_identity_apply(const struct app *app, int cap_last, const char *step, st
 int exec_in_env(const char *file, char *const argv[], char *const envp[], const char *step, struct s1_error *err);
 int signals_reset(void);
 
-/* util.c */
+/* util.c (and common/io.h: write_all, write_atomic, read_small_file, mkdir_ok) */
 int write_file_atomic(const char *path, const char *content, struct s1_error *err, const char *step);
 int mkdir_p(const char *path, mode_t mode, const char *step, const char *shown, struct s1_error *err);
-int read_small_file(const char *path, char *buf, size_t len);
 void time_rfc3339(const struct timespec *ts, char *buf, size_t len);
 const char *signal_name(int sig, char *buf, size_t len);
 int msg_send(int fd, const struct s1_msg *msg);
-int write_all(int fd, const void *buf, size_t len);
+/* SIGCHLD, SIGTERM, SIGINT, SIGHUP */
+void signals_forwarded(sigset_t *set);
 
 #endif

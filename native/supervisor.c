@@ -53,9 +53,10 @@ static void report(const struct config *cfg, const struct s1_error *err)
 
 	s1_error_format(err, line, sizeof line);
 	fprintf(stderr, "skiff-stage1: %s\n", line);
-	if (cfg == NULL || cfg->pod_dir == NULL)
+	/* A config refused for its pod-dir's length may name one too long for this. */
+	if (cfg == NULL || cfg->pod_dir == NULL ||
+	    (size_t) snprintf(path, sizeof path, "%s/stage1-error", cfg->pod_dir) >= sizeof path)
 		return;
-	snprintf(path, sizeof path, "%s/stage1-error", cfg->pod_dir);
 	strncat(line, "\n", sizeof line - strlen(line) - 1);
 	if (write_file_atomic(path, line, &ignored, "state") < 0) {
 		s1_error_format(&ignored, line, sizeof line);
@@ -278,8 +279,7 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 		return -1;
 	signals_reset();
 	signal(SIGPIPE, SIG_IGN); /* a closed stderr must be an EPIPE, not our death */
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD), sigaddset(&set, SIGTERM), sigaddset(&set, SIGINT), sigaddset(&set, SIGHUP);
+	signals_forwarded(&set);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return s1_fail(err, errno, "signals", "sigprocmask", NULL);
 	s->sfd = signalfd(-1, &set, SFD_CLOEXEC);

@@ -2,54 +2,23 @@
 #include "stage1.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int write_all(int fd, const void *data, size_t len)
-{
-	const char *buf = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
 /*
- * temp + rename: a reader (stage0's status, enter, stop) sees the old file or
- * the whole new one, never a half-written one. No fsync: these files describe
- * a running pod and mean nothing after a host crash.
+ * temp + rename (common/io.c): a reader (stage0's status, enter, stop) sees
+ * the old file or the whole new one, never a half-written one. No fsync:
+ * these files describe a running pod and mean nothing after a host crash.
  */
 int write_file_atomic(const char *path, const char *content, struct s1_error *err, const char *step)
 {
-	char tmp[PATH_MAX];
-	cleanup_fd int fd = -1;
+	const char *call = "open";
 
-	if ((size_t) snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-		return s1_fail(err, ENAMETOOLONG, step, "open", "%s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return s1_fail(err, errno, step, "open", "%s", tmp);
-	if (write_all(fd, content, strlen(content)) < 0)
-		return s1_fail(err, errno, step, "write", "%s", tmp);
-	if (close(fd) < 0) {
-		fd = -1;
-		return s1_fail(err, errno, step, "close", "%s", tmp);
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		return s1_fail(err, errno, step, "rename", "%s", path);
+	if (write_atomic(path, content, strlen(content), 0644, &call) < 0)
+		return s1_fail(err, errno, step, call, "%s", path);
 	return 0;
 }
 
@@ -68,36 +37,13 @@ int mkdir_p(const char *path, mode_t mode, const char *step, const char *shown, 
 		char saved = *c;
 
 		*c = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		if (mkdir_ok(buf, mode) < 0)
 			return s1_fail(err, errno, step, "mkdir", "%s%s", shown, buf);
 		*c = saved;
 		if (saved == '\0')
 			break;
 	}
 	return 0;
-}
-
-/* Reads a small text file into buf (NUL-terminated); -1 with errno on failure. */
-int read_small_file(const char *path, char *buf, size_t len)
-{
-	cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t got = 0;
-
-	if (fd < 0)
-		return -1;
-	while (got < len - 1) {
-		ssize_t n = read(fd, buf + got, len - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t) n;
-	}
-	buf[got] = '\0';
-	return (int) got;
 }
 
 /* 2024-05-01T12:00:00.123456789Z */
@@ -139,6 +85,13 @@ const char *signal_name(int sig, char *buf, size_t len)
 	else
 		snprintf(buf, len, "SIG%d", sig);
 	return buf;
+}
+
+/* The signals the supervisor, PID 1 and enter read (from a signalfd or sigwaitinfo) and pass on. */
+void signals_forwarded(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD), sigaddset(set, SIGTERM), sigaddset(set, SIGINT), sigaddset(set, SIGHUP);
 }
 
 /* One record per write: below PIPE_BUF, so it is atomic and never interleaved. */

@@ -180,7 +180,8 @@ static int make_target(const char *shown, const struct bind *b, struct s1_error 
 
 	if (b->dir)
 		return mkdir_p(b->target, 0755, STEP_VOL, shown, err);
-	snprintf(parent, sizeof parent, "%s", b->target);
+	if ((size_t) snprintf(parent, sizeof parent, "%s", b->target) >= sizeof parent)
+		return s1_fail(err, ENAMETOOLONG, STEP_VOL, "mkdir", "%s%s", shown, b->target);
 	slash = strrchr(parent, '/');
 	if (slash != NULL && slash != parent) {
 		*slash = '\0';

@@ -18,15 +18,11 @@
 
 #define MAX_FIELDS 5
 
+/* A control file's value without its trailing newline. */
 static int read_control(const char *path, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	int n = read_small_file(path, out, len);
 
-	if (fd < 0)
-		return -1;
-	n = read(fd, out, len - 1);
-	close(fd);
 	if (n < 0)
 		return -1;
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
@@ -50,15 +46,15 @@ static int write_control(const char *path, const char *value)
 
 static int fill_from_parent(const char *dir, const char *parent, const char *file)
 {
-	char path[PATH_MAX], value[4096];
+	char path[PATH_MAX], from[PATH_MAX], value[4096];
 
-	snprintf(path, sizeof path, "%s/%s", dir, file);
+	if ((size_t) snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
+	    (size_t) snprintf(from, sizeof from, "%s/%s", parent, file) >= sizeof from)
+		return -1;
 	if (read_control(path, value, sizeof value) < 0)
 		return -1;
 	if (value[0] != '\0')
 		return 0;
-	char from[PATH_MAX];
-	snprintf(from, sizeof from, "%s/%s", parent, file);
 	if (read_control(from, value, sizeof value) < 0)
 		return -1;
 	return write_control(path, value);
@@ -70,7 +66,8 @@ static int enable_controllers(const char *dir, char *controllers)
 	char path[PATH_MAX], present[1024], value[1024] = "";
 	size_t used = 0;
 
-	snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
+	if ((size_t) snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir) >= sizeof path)
+		return -1;
 	if (read_control(path, present, sizeof present) < 0)
 		return -1;
 	for (char *save = NULL, *c = strtok_r(controllers, ",", &save); c != NULL; c = strtok_r(NULL, ",", &save)) {
@@ -113,7 +110,7 @@ int apply_cgroup_ops(const struct plan *plan, const struct pod_values *v, const 
 		     f = strtok_r(NULL, "\t", &save))
 			field[n++] = f;
 		if (n == 2 && strcmp(field[0], "ensure") == 0) {
-			r = mkdir(field[1], 0755) == 0 || errno == EEXIST ? 0 : -1;
+			r = mkdir_ok(field[1], 0755);
 		} else if (n == 2 && strcmp(field[0], "make") == 0) {
 			if (n_made == sizeof made / sizeof made[0] || strlen(field[1]) >= PATH_MAX) {
 				buf_free(&line);
@@ -127,9 +124,7 @@ int apply_cgroup_ops(const struct plan *plan, const struct pod_values *v, const 
 		} else if (n == 4 && strcmp(field[0], "enable") == 0) {
 			r = enable_controllers(field[1], field[3]);
 		} else if (n == 3 && strcmp(field[0], "write") == 0) {
-			char path[PATH_MAX];
-			snprintf(path, sizeof path, "%s", field[1]);
-			r = write_control(path, field[2]);
+			r = write_control(field[1], field[2]);
 		} else {
 			buf_free(&line);
 			goto bad_plan;

@@ -21,8 +21,7 @@ int launch_enter(const struct launch_args *a, int at, const char *stage1, const 
 {
 	const char *app = NULL, *uuid;
 	char dir[PATH_MAX], pid_path[PATH_MAX], pid_text[32], term[512];
-	int i = at + 1, fd, dashes = 0;
-	ssize_t n;
+	int i = at + 1, fd, n, dashes = 0;
 
 	if (i + 1 < a->argc && strcmp(a->argv[i], "--app") == 0) {
 		app = a->argv[i + 1];
@@ -49,11 +48,8 @@ int launch_enter(const struct launch_args *a, int at, const char *stage1, const 
 		return *why = "the pod is not running", -1;
 	}
 	close(fd);
-	fd = open(pid_path, O_RDONLY | O_CLOEXEC);
-	n = fd < 0 ? -1 : read(fd, pid_text, sizeof pid_text - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0 || strtol((pid_text[n] = '\0', pid_text), NULL, 10) <= 0)
+	n = read_small_file(pid_path, pid_text, sizeof pid_text);
+	if (n <= 0 || strtol(pid_text, NULL, 10) <= 0)
 		return *why = "the pod's apps have not started yet", -1;
 	pid_text[strcspn(pid_text, "\n")] = '\0';
 
@@ -77,6 +73,7 @@ int launch_enter(const struct launch_args *a, int at, const char *stage1, const 
 	if (t != NULL)
 		snprintf(term, sizeof term, "TERM=%s", t);
 	trace("enter %s", dir);
+	stdio_for_stage1();
 	execve(stage1, argv, envp);
 	fprintf(stderr, "skiff: exec stage1 %s: %s; reinstall Skiff (npm ci builds native/build/skiff-stage1)\n", stage1,
 		strerror(errno));

@@ -98,14 +98,10 @@ int file_stamp(const char *path, char *out, size_t len)
 static int add_file(struct buf *key, const char *label, const char *path)
 {
 	char data[16384];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int n = read_small_file(path, data, sizeof data);
 
-	if (fd < 0)
-		return -1;
-	n = read(fd, data, sizeof data);
-	close(fd);
-	if (n < 0 || (size_t) n == sizeof data)
+	/* A full buffer may be a cut-short file: no key rather than a wrong one. */
+	if (n < 0 || (size_t) n == sizeof data - 1)
 		return -1;
 	return buf_str(key, label) < 0 || buf_add(key, data, (size_t) n) < 0 || buf_add(key, "", 1) < 0 ? -1 : 0;
 }
@@ -149,10 +145,10 @@ static int add_env(struct buf *key)
 	return r;
 }
 
-int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1, int with_argv)
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *build_info,
+		   const char *stage1, int with_argv)
 {
-	char cwd[PATH_MAX], build_info[PATH_MAX];
-	const char *dist = strstr(node_main, "/runtime/cli/main.js");
+	char cwd[PATH_MAX];
 
 	if (!with_argv) {
 		if (buf_str(key, "skiff-run-prepared-plan 1") < 0 || add_env(key) < 0)
@@ -174,9 +170,6 @@ int build_plan_key(const struct launch_args *args, struct buf *key, const char *
 	    add_stamp(key, "stage1", stage1) < 0)
 		return -1;
 	/* tsc builds incrementally: main.js stays as it is when other modules change, its build info does not. */
-	if (dist == NULL || (size_t) snprintf(build_info, sizeof build_info, "%.*s/.tsbuildinfo", (int) (dist - node_main),
-					      node_main) >= sizeof build_info)
-		return -1;
 	if (add_stamp(key, "cli-build", build_info) < 0 && (buf_str(key, "cli-build") < 0 || buf_str(key, "none") < 0))
 		return -1;
 	return 0;

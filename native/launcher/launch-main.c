@@ -48,38 +48,38 @@ void trace(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* dist/runtime/cli/main.js, from this binary's place: <root>/native/build/skiff. */
-static int node_main_path(char *out, size_t len)
+/* The installation's root, from this binary's place: ROOT/native/build/skiff. */
+static int install_root(char *out, size_t len)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	char *slash;
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
 
 	if (n < 0)
 		return -1;
-	exe[n] = '\0';
+	out[n] = '\0';
 	for (int up = 0; up < 3; up++) {
-		slash = strrchr(exe, '/');
+		char *slash = strrchr(out, '/');
+
 		if (slash == NULL)
 			return -1;
 		*slash = '\0';
 	}
-	if ((size_t) snprintf(out, len, "%s/dist/runtime/cli/main.js", exe) >= len)
-		return -1;
 	return 0;
 }
 
-/* As runtime/install-paths.ts: SKIFF_STAGE1, else native/build/skiff-stage1 next to this binary. */
-static int stage1_path(char *out, size_t len, const char *node_main)
+/* ROOT followed by REL ("/dist/..."). */
+static int in_root(char *out, size_t len, const char *root, const char *rel)
+{
+	return (size_t) snprintf(out, len, "%s%s", root, rel) >= len ? -1 : 0;
+}
+
+/* As runtime/install-paths.ts: SKIFF_STAGE1, else native/build/skiff-stage1 of this installation. */
+static int stage1_path(char *out, size_t len, const char *root)
 {
 	const char *env = getenv("SKIFF_STAGE1");
-	const char *dist = strstr(node_main, "/dist/runtime/cli/main.js");
 
 	if (env != NULL)
 		return (size_t) snprintf(out, len, "%s", env) >= len ? -1 : 0;
-	if (dist == NULL)
-		return -1;
-	return (size_t) snprintf(out, len, "%.*s/native/build/skiff-stage1", (int) (dist - node_main), node_main) >= len ? -1 : 0;
+	return in_root(out, len, root, "/native/build/skiff-stage1");
 }
 
 static char hex_digit(unsigned v)
@@ -87,9 +87,23 @@ static char hex_digit(unsigned v)
 	return "0123456789abcdef"[v & 15];
 }
 
-/* Execs Node on the CLI; for a `run`, tells it where to record the plan. */
+/*
+ * Linux takes an env string of up to 128 KiB (MAX_ARG_STRLEN): past this
+ * bound SKIFF_RUN_PLAN_KEY is not passed, and the run is just not recorded.
+ */
+#define PLAN_KEY_HEX_MAX (100 * 1024)
+
+/* execve Node: SKIFF_NODE, else node on PATH; returns with errno on failure. */
+static void exec_node_argv(char **argv, char **envp)
+{
+	execve(SKIFF_NODE, argv, envp);
+	if (errno == ENOENT || errno == EACCES)
+		execvpe("node", argv, envp);
+}
+
+/* Execs Node on the CLI; for a `run` (or `prepare`), tells it where to record the plan and its key (hex). */
 static int exec_node(const struct launch_args *args, const char *node_main, const char *plan_path,
-		     const struct buf *key)
+		     const char *key_hex)
 {
 	size_t n_env = 0, i = 0;
 	char **envp, **argv;
@@ -106,31 +120,36 @@ static int exec_node(const struct launch_args *args, const char *node_main, cons
 			continue; /* only ever from this launcher, never inherited */
 		envp[i++] = environ[e];
 	}
-	if (plan_path != NULL && key != NULL) {
+	if (plan_path != NULL && key_hex != NULL && strlen(key_hex) > PLAN_KEY_HEX_MAX) {
+		trace("no plan request: its key is too long to pass");
+	} else if (plan_path != NULL && key_hex != NULL) {
 		plan_env = malloc(strlen(plan_path) + sizeof "SKIFF_RUN_PLAN=");
-		key_env = malloc(key->len * 2 + sizeof "SKIFF_RUN_PLAN_KEY=");
+		key_env = malloc(strlen(key_hex) + sizeof "SKIFF_RUN_PLAN_KEY=");
 		if (plan_env == NULL || key_env == NULL)
 			goto fail;
 		sprintf(plan_env, "SKIFF_RUN_PLAN=%s", plan_path);
-		strcpy(key_env, "SKIFF_RUN_PLAN_KEY=");
-		char *h = key_env + strlen(key_env);
-		for (size_t b = 0; b < key->len; b++) {
-			*h++ = hex_digit((unsigned char) key->data[b] >> 4);
-			*h++ = hex_digit((unsigned char) key->data[b]);
-		}
-		*h = '\0';
-		envp[i++] = plan_env;
-		envp[i++] = key_env;
+		sprintf(key_env, "SKIFF_RUN_PLAN_KEY=%s", key_hex);
+		/* Last, so that envp[i] = NULL drops them. */
+		envp[i] = plan_env;
+		envp[i + 1] = key_env;
 	}
 	argv[0] = (char *) "node";
 	argv[1] = (char *) node_main;
 	for (int a = 1; a < args->argc; a++)
 		argv[a + 1] = args->argv[a];
-	execve(SKIFF_NODE, argv, envp);
-	if (errno == ENOENT || errno == EACCES)
-		execvpe("node", argv, envp);
-	fprintf(stderr, "skiff: exec node (%s) for %s: %s; install Node 20 or put node on PATH\n", SKIFF_NODE,
-		node_main, strerror(errno));
+	exec_node_argv(argv, envp);
+	if (errno == E2BIG && envp[i] != NULL) {
+		/* Too much for the kernel with them: the CLI still runs, it just records no plan. */
+		trace("node without the plan request (E2BIG)");
+		envp[i] = NULL;
+		exec_node_argv(argv, envp);
+	}
+	if (errno == E2BIG)
+		fprintf(stderr, "skiff: exec node (%s) for %s: %s; the command line and environment are too long\n",
+			SKIFF_NODE, node_main, strerror(errno));
+	else
+		fprintf(stderr, "skiff: exec node (%s) for %s: %s; install Node 20 or put node on PATH\n", SKIFF_NODE,
+			node_main, strerror(errno));
 	return LAUNCH_EXIT_FAILURE;
 fail:
 	fputs("skiff: out of memory starting node\n", stderr);
@@ -181,11 +200,14 @@ int main(int argc, char **argv)
 	struct launch_args args;
 	struct buf key = { 0 }, key_hex = { 0 };
 	struct plan plan;
-	char node_main[PATH_MAX], plan_path[PATH_MAX], stage1[PATH_MAX];
+	char root[PATH_MAX], node_main[PATH_MAX], build_info[PATH_MAX], plan_path[PATH_MAX], stage1[PATH_MAX];
 	const char *why = NULL, *uuid = NULL;
 	enum launch_mode mode;
+	int have_stage1;
 
-	if (node_main_path(node_main, sizeof node_main) < 0) {
+	/* Everything of this installation is found from its root, derived once. */
+	if (install_root(root, sizeof root) < 0 || in_root(node_main, sizeof node_main, root, "/dist/runtime/cli/main.js") < 0 ||
+	    in_root(build_info, sizeof build_info, root, "/dist/.tsbuildinfo") < 0) {
 		fputs("skiff: cannot find dist/runtime/cli/main.js next to this binary (readlink /proc/self/exe)\n", stderr);
 		return LAUNCH_EXIT_FAILURE;
 	}
@@ -195,32 +217,34 @@ int main(int argc, char **argv)
 		trace("node (not root)");
 		return exec_node(&args, node_main, NULL, NULL);
 	}
+	have_stage1 = stage1_path(stage1, sizeof stage1, root) == 0;
 	if (mode == FOR_ENTER) {
 		int at = 0;
 		while (args.argv[at] != args.command)
 			at++;
-		if (stage1_path(stage1, sizeof stage1, node_main) == 0)
+		if (have_stage1)
 			launch_enter(&args, at, stage1, &why);
 		trace("node (%s)", why == NULL ? "no stage1 path" : why);
 		return exec_node(&args, node_main, NULL, NULL);
 	}
-	if (stage1_path(stage1, sizeof stage1, node_main) < 0 || build_plan_key(&args, &key, node_main, stage1, mode == FOR_RUN) < 0) {
+	if (!have_stage1 || build_plan_key(&args, &key, node_main, build_info, stage1, mode == FOR_RUN) < 0) {
 		trace("node (no plan key)");
 		return exec_node(&args, node_main, NULL, NULL);
 	}
-	if (mode == FOR_PREPARE)
-		return exec_node(&args, node_main, "@pod", &key);
-	if (mode == FOR_RUN && plan_path_for(args.store, &key, plan_path, sizeof plan_path) < 0)
-		return exec_node(&args, node_main, NULL, NULL);
-	if (mode == FOR_RUN_PREPARED &&
-	    (size_t) snprintf(plan_path, sizeof plan_path, "%s/pods/prepared/%s/run-plan", args.store, uuid) >= sizeof plan_path)
-		return exec_node(&args, node_main, NULL, NULL);
+	/* The key in hex, once: the plan holds it so, and the CLI gets it so to record one. */
 	for (size_t b = 0; b < key.len; b++) {
 		char pair[2] = { hex_digit((unsigned char) key.data[b] >> 4), hex_digit((unsigned char) key.data[b]) };
 		if (buf_add(&key_hex, pair, 2) < 0)
 			return exec_node(&args, node_main, NULL, NULL);
 	}
 	if (buf_add(&key_hex, "", 1) < 0)
+		return exec_node(&args, node_main, NULL, NULL);
+	if (mode == FOR_PREPARE)
+		return exec_node(&args, node_main, "@pod", key_hex.data);
+	if (mode == FOR_RUN && plan_path_for(args.store, &key, plan_path, sizeof plan_path) < 0)
+		return exec_node(&args, node_main, NULL, NULL);
+	if (mode == FOR_RUN_PREPARED &&
+	    (size_t) snprintf(plan_path, sizeof plan_path, "%s/pods/prepared/%s/run-plan", args.store, uuid) >= sizeof plan_path)
 		return exec_node(&args, node_main, NULL, NULL);
 	if (load_plan(plan_path, key_hex.data, &plan, &why) == 0) {
 		if (strcmp(plan.kind, mode == FOR_RUN ? "run" : "run-prepared") != 0) {
@@ -240,5 +264,5 @@ int main(int argc, char **argv)
 		free_plan(&plan);
 	}
 	trace("node (%s)", why == NULL ? "?" : why);
-	return mode == FOR_RUN ? exec_node(&args, node_main, plan_path, &key) : exec_node(&args, node_main, NULL, NULL);
+	return mode == FOR_RUN ? exec_node(&args, node_main, plan_path, key_hex.data) : exec_node(&args, node_main, NULL, NULL);
 }

@@ -10,10 +10,15 @@
 #ifndef SKIFF_LAUNCHER_H
 #define SKIFF_LAUNCHER_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "../common/io.h"
+
 #define LAUNCH_EXIT_FAILURE 254
+/* The stage1 config in a pod dir (native/stage1-protocol.md). */
+#define STAGE1_CONFIG "stage1.conf"
 
 /* A growable byte buffer (keys, expanded templates). */
 struct buf {
@@ -35,7 +40,9 @@ int parse_launch_args(int argc, char **argv, struct launch_args *out);
 
 /* The plan key: every input a recorded plan depends on (launch-key.c). */
 /* with_argv: for `run`; without (and without cwd) for `prepare` and the `run-prepared` it plans. */
-int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *stage1, int with_argv);
+/* node_main, build_info: dist/runtime/cli/main.js and dist/.tsbuildinfo of this installation. */
+int build_plan_key(const struct launch_args *args, struct buf *key, const char *node_main, const char *build_info,
+		   const char *stage1, int with_argv);
 /* "STORE/run-plans/<fnv1a-64 of key, hex>" */
 int plan_path_for(const char *store, const struct buf *key, char *out, size_t len);
 
@@ -55,6 +62,12 @@ struct plan {
 	const char *cgroup_ops[PLAN_MAX_ITEMS]; /* "OP\tARG..." (templates) */
 	size_t n_cgroup_ops;
 };
+/*
+ * The longest store a plan may name: the replays build paths from it no
+ * longer than STORE/pods/prepared/UUID/.stage1.conf.tmp-PID (under 100 bytes
+ * more), so load_plan's check makes every one of them fit PATH_MAX.
+ */
+#define PLAN_STORE_MAX (PATH_MAX - 128)
 /* 0 and a plan; -1 with `why` set when there is no usable plan. */
 int load_plan(const char *path, const char *key_hex, struct plan *plan, const char **why);
 void free_plan(struct plan *plan);
@@ -87,26 +100,20 @@ int replay_plan(const struct plan *plan, const char **why);
 int replay_prepared(const struct plan *plan, const char *uuid, const char **why);
 
 /* Shared by both replays (replay.c). */
-int write_atomic(const char *path, const char *data, size_t len, mode_t mode);
-int mkdir_ok(const char *path, mode_t mode);
 /*
  * The common end of both replays: the cgroup ops, `from` → `run` (run/UUID),
  * execve(stage1). Returns only before the rename, with the cgroups undone.
  */
 int start_pod(const struct plan *p, const struct pod_values *v, const char *from, const char *run, char *run_config,
 	      const char **why);
-/* After the pod moved to run/: exec stage1, or report the failure in the pod and exit 254. */
-void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock) __attribute__((noreturn));
-void fail_after_run(const char *run_dir, const char *stage1, int errnum) __attribute__((noreturn));
+/* Before exec'ing stage1, as stage0 does (stage1-protocol.md): fds 0-2 inheritable and blocking. */
+void stdio_for_stage1(void);
 
 /* A full pod UUID, lower case, as `prepare` prints it. */
 int is_full_uuid(const char *s);
 
 /* enter.c: execs stage1's enter for the plain form of `enter` (argv[at] is "enter"); else -1 and why. */
 int launch_enter(const struct launch_args *a, int at, const char *stage1, const char **why);
-
-/* Removes a tree made by the replay (dirs and files only). Missing is fine. */
-int remove_tree(const char *path);
 
 /* Trace lines for SKIFF_LAUNCH_TRACE=1. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -20,8 +20,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define STAGE1_CONFIG "stage1.conf"
-
 int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 {
 	struct pod_values v = { .created = "" };
@@ -30,13 +28,11 @@ int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 	int lock, r;
 
 	snprintf(v.uuid, sizeof v.uuid, "%s", uuid);
-	if (snprintf(prepared, sizeof prepared, "%s/pods/prepared/%s", p->store, uuid) >= (int) sizeof prepared ||
-	    snprintf(run, sizeof run, "%s/pods/run/%s", p->store, uuid) >= (int) sizeof run ||
-	    snprintf(config, sizeof config, "%s/%s", prepared, STAGE1_CONFIG) >= (int) sizeof config ||
-	    snprintf(run_config, sizeof run_config, "%s/%s", run, STAGE1_CONFIG) >= (int) sizeof run_config) {
-		*why = "the store path is too long";
-		return -1;
-	}
+	/* None of these is cut short: load_plan bounds the store (PLAN_STORE_MAX), the UUID is a full one. */
+	snprintf(prepared, sizeof prepared, "%s/pods/prepared/%s", p->store, uuid);
+	snprintf(run, sizeof run, "%s/pods/run/%s", p->store, uuid);
+	snprintf(config, sizeof config, "%s/pods/prepared/%s/%s", p->store, uuid, STAGE1_CONFIG);
+	snprintf(run_config, sizeof run_config, "%s/pods/run/%s/%s", p->store, uuid, STAGE1_CONFIG);
 	lock = open(prepared, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
 		*why = "the pod is not prepared, or another command holds it";
@@ -47,7 +43,7 @@ int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 	v.lock_fd = lock;
 	r = expand_template(p->stage1_config, &v, &text);
 	if (r == 0)
-		r = write_atomic(config, text.data == NULL ? "" : text.data, text.len, 0600);
+		r = write_atomic(config, text.data == NULL ? "" : text.data, text.len, 0600, NULL);
 	buf_free(&text);
 	if (r < 0) {
 		*why = "writing the stage1 config failed";

@@ -33,7 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STAGE1_CONFIG "stage1.conf"
 #define STAGE1_ERROR "stage1-error"
 
 static int new_values(struct pod_values *v)
@@ -64,45 +63,11 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 	return 0;
 }
 
-int remove_tree(const char *path)
+/* Removes a tree made by the replay (dirs and files only). Missing is fine. */
+static int remove_tree(const char *path)
 {
 	int r = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return r < 0 && errno == ENOENT ? 0 : r;
-}
-
-/* temp + rename, no fsync: the CLI writes a running pod's files the same way (atomic-file.ts). */
-int write_atomic(const char *path, const char *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-	size_t off = 0;
-
-	if (slash == NULL || (size_t) snprintf(tmp, sizeof tmp, "%.*s/.%s.tmp-%d", (int) (slash - path), path, slash + 1,
-					       (int) getpid()) >= sizeof tmp)
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n <= 0) {
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		off += (size_t) n;
-	}
-	if (fchmod(fd, mode) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-int mkdir_ok(const char *path, mode_t mode)
-{
-	return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 /* "MODE\tREST" → mode, rest. */
@@ -140,7 +105,7 @@ static int write_pod_content(const struct plan *p, const struct pod_values *v, c
 			return -1;
 		r = expand_template(tab + 1, v, &content);
 		if (r == 0)
-			r = write_atomic(path, content.data == NULL ? "" : content.data, content.len, mode);
+			r = write_atomic(path, content.data == NULL ? "" : content.data, content.len, mode, NULL);
 		buf_free(&content);
 		if (r < 0)
 			return -1;
@@ -168,7 +133,7 @@ static int write_uuid_file(const char *path, const char *uuid)
 
 	if (fd < 0)
 		return -1;
-	if (write(fd, line, (size_t) n) != n) {
+	if (write_all(fd, line, (size_t) n) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -207,11 +172,10 @@ static int prepare(const struct plan *p, const struct pod_values *v, const char 
 		*why = "writing --uuid-file-save failed";
 		return -1;
 	}
-	r = snprintf(path, sizeof path, "%s/%s", dir, STAGE1_CONFIG) >= (int) sizeof path ? -1 : 0;
+	snprintf(path, sizeof path, "%s/pods/prepare/%s/%s", p->store, v->uuid, STAGE1_CONFIG); /* in DIR */
+	r = expand_template(p->stage1_config, v, &config);
 	if (r == 0)
-		r = expand_template(p->stage1_config, v, &config);
-	if (r == 0)
-		r = write_atomic(path, config.data == NULL ? "" : config.data, config.len, 0600);
+		r = write_atomic(path, config.data == NULL ? "" : config.data, config.len, 0600, NULL);
 	buf_free(&config);
 	if (r < 0) {
 		*why = "writing the stage1 config failed";
@@ -220,17 +184,45 @@ static int prepare(const struct plan *p, const struct pod_values *v, const char 
 	return 0;
 }
 
-void fail_after_run(const char *run_dir, const char *stage1, int errnum)
+/* After the pod moved to run/: report the failure in the pod, as the CLI does, and exit 254. */
+static void __attribute__((noreturn)) fail_after_run(const char *run_dir, const char *stage1, int errnum)
 {
 	char path[PATH_MAX], line[PATH_MAX + 128];
 
 	undo_cgroup_ops();
 	snprintf(line, sizeof line, "stage0: exec %s: %s\n", stage1, strerror(errnum));
 	snprintf(path, sizeof path, "%s/%s", run_dir, STAGE1_ERROR);
-	write_atomic(path, line, strlen(line), 0644);
+	write_atomic(path, line, strlen(line), 0644, NULL);
 	fprintf(stderr, "skiff: exec stage1 %s: %s; reinstall Skiff (npm ci builds native/build/skiff-stage1)\n", stage1,
 		strerror(errnum));
 	exit(LAUNCH_EXIT_FAILURE);
+}
+
+void stdio_for_stage1(void)
+{
+	/* A closed fd stays closed: stage1 then runs without it, as under the CLI. */
+	for (int fd = 0; fd <= 2; fd++) {
+		int flags = fcntl(fd, F_GETFL);
+
+		if (flags < 0)
+			continue;
+		fcntl(fd, F_SETFD, 0);
+		if (flags & O_NONBLOCK)
+			fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	}
+}
+
+/* After the pod moved to run/: exec stage1, or report the failure in the pod and exit 254. */
+static void __attribute__((noreturn)) exec_stage1(const char *stage1, const char *run_dir, char *config, int lock)
+{
+	/* The point of no return: the pod is in run/. stage1 inherits the lock. */
+	if (fcntl(lock, F_SETFD, 0) < 0)
+		fail_after_run(run_dir, stage1, errno);
+	stdio_for_stage1();
+	char *argv[] = { (char *) "skiff-stage1", (char *) "run", config, NULL };
+	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	execve(stage1, argv, envp);
+	fail_after_run(run_dir, stage1, errno);
 }
 
 int start_pod(const struct plan *p, const struct pod_values *v, const char *from, const char *run, char *run_config,
@@ -249,39 +241,24 @@ int start_pod(const struct plan *p, const struct pod_values *v, const char *from
 	exec_stage1(p->stage1, run, run_config, v->lock_fd);
 }
 
-void exec_stage1(const char *stage1, const char *run_dir, char *config, int lock)
-{
-	/* The point of no return: the pod is in run/. stage1 inherits the lock. */
-	if (fcntl(lock, F_SETFD, 0) < 0)
-		fail_after_run(run_dir, stage1, errno);
-	char *argv[] = { (char *) "skiff-stage1", (char *) "run", config, NULL };
-	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	execve(stage1, argv, envp);
-	fail_after_run(run_dir, stage1, errno);
-}
-
 int replay_plan(const struct plan *p, const char **why)
 {
 	struct pod_values v;
-	char embryo[PATH_MAX], prep[PATH_MAX], run[PATH_MAX], config[PATH_MAX], path[PATH_MAX];
+	char pods[PATH_MAX], embryo[PATH_MAX], prep[PATH_MAX], run[PATH_MAX], config[PATH_MAX], path[PATH_MAX];
 	int lock;
 
 	if (new_values(&v) < 0) {
 		*why = "getrandom failed";
 		return -1;
 	}
-	snprintf(path, sizeof path, "%s/pods", p->store);
+	/* None of these is cut short: load_plan bounds the store (PLAN_STORE_MAX). */
+	snprintf(pods, sizeof pods, "%s/pods", p->store);
+	snprintf(path, sizeof path, "%s/pods/embryo", p->store);
 	snprintf(embryo, sizeof embryo, "%s/pods/embryo/%s", p->store, v.uuid);
 	snprintf(prep, sizeof prep, "%s/pods/prepare/%s", p->store, v.uuid);
-	if (snprintf(run, sizeof run, "%s/pods/run/%s", p->store, v.uuid) >= (int) sizeof run) {
-		*why = "the store path is too long";
-		return -1;
-	}
-	if (snprintf(config, sizeof config, "%s/%s", run, STAGE1_CONFIG) >= (int) sizeof config) {
-		*why = "the store path is too long";
-		return -1;
-	}
-	if (mkdir_ok(path, 0711) < 0 || mkdir_ok(strcat(path, "/embryo"), 0711) < 0 || mkdir(embryo, 0711) < 0) {
+	snprintf(run, sizeof run, "%s/pods/run/%s", p->store, v.uuid);
+	snprintf(config, sizeof config, "%s/pods/run/%s/%s", p->store, v.uuid, STAGE1_CONFIG);
+	if (mkdir_ok(pods, 0711) < 0 || mkdir_ok(path, 0711) < 0 || mkdir(embryo, 0711) < 0) {
 		*why = "cannot create the pod dir";
 		return -1;
 	}

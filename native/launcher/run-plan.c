@@ -140,6 +140,11 @@ int load_plan(const char *path, const char *key_hex, struct plan *plan, const ch
 	if (!format_seen || plan->key_hex == NULL || plan->store == NULL || plan->stage1 == NULL ||
 	    plan->stage1_config == NULL || (strcmp(plan->kind, "run") == 0 && plan->index_stamp == NULL))
 		goto bad;
+	if (strlen(plan->store) >= PLAN_STORE_MAX) {
+		*why = "the plan's store path is too long";
+		free_plan(plan);
+		return -1;
+	}
 	if (strcmp(plan->key_hex, key_hex) != 0) {
 		*why = "the plan is for another command line (hash collision)";
 		free_plan(plan);

@@ -6,7 +6,7 @@
  *
  * The layer is a tar of host dirs (default: the /usr dirs of
  * reference/dependency-probe.md §3), made with GNU tar on a private tmpfs
- * mounted under a fresh temp dir; rounds alternate GNU `tar -xf` (a child
+ * (bench-util's scratch(); --size takes M or G); rounds alternate GNU `tar -xf` (a child
  * process, as root: owners, modes and times preserved) and `applyLayer()`
  * (in this process, reading the tar with 1 MiB reads). With --gzip both read
  * a .tar.gz instead (`tar -xzf` vs `decompressedLayerStream` + applyLayer).
@@ -14,12 +14,12 @@
  * is unmounted and the temp dir removed at the end, also on failure or ^C.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyLayer } from '../image/applier/index.js';
 import { decompressedLayerStream } from '../image/applier/decompress.js';
 import { OCI_LAYER, OCI_LAYER_GZIP } from '../image/media-types.js';
+import { median, min, scratch } from './bench-util.js';
 
 const DEFAULT_SOURCES = ['usr/bin', 'usr/sbin', 'usr/include', 'usr/libexec', 'usr/share/perl', 'usr/share/doc'];
 
@@ -39,6 +39,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--size') args.size = String(argv[++i]);
     else args.sources.push(a.replace(/^\/+/, ''));
   }
+  if (!/^\d+[mg]$/i.test(args.size)) throw new Error(`--size ${args.size}: want a size like 512m or 8g`);
   if (args.sources.length === 0) args.sources = DEFAULT_SOURCES.filter((d) => existsSync(`/${d}`));
   return args;
 }
@@ -57,34 +58,17 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+/** `8g` or `512m` in MiB. */
+const sizeMb = (size: string): number => Number(size.slice(0, -1)) * (/g$/i.test(size) ? 1024 : 1);
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const work = mkdtempSync(join(tmpdir(), 'skiff-bench-unpack-'));
-  let mounted = false;
-  const cleanup = (): void => {
-    if (mounted) {
-      try {
-        execFileSync('umount', [work]);
-      } catch {
-        execFileSync('umount', ['-l', work]);
-      }
-      mounted = false;
-    }
-    rmSync(work, { recursive: true, force: true });
-  };
+  const { dir: work, cleanup } = scratch('unpack', true, sizeMb(args.size));
   process.once('SIGINT', () => {
     cleanup();
     process.exit(130);
   });
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${args.size},mode=0700`, 'skiff-bench', work]);
-    mounted = true;
     const tarPath = join(work, args.gzip ? 'layer.tar.gz' : 'layer.tar');
     const plain = join(work, 'layer.tar');
     execFileSync('tar', ['--xattrs', '--numeric-owner', '-cf', plain, '-C', '/', ...args.sources]);
@@ -109,7 +93,7 @@ async function main(): Promise<void> {
     }
     const mb = size / 1e6;
     const line = (name: string, xs: number[]): string =>
-      `| ${name.padEnd(22)} | ${Math.min(...xs).toFixed(2)} s | ${median(xs).toFixed(2)} s | ${(mb / Math.min(...xs)).toFixed(0)} MB/s | ${(mb / median(xs)).toFixed(0)} MB/s |`;
+      `| ${name.padEnd(22)} | ${min(xs).toFixed(2)} s | ${median(xs).toFixed(2)} s | ${(mb / min(xs)).toFixed(0)} MB/s | ${(mb / median(xs)).toFixed(0)} MB/s |`;
     console.log(`layer: ${args.sources.join(' ')}: ${mb.toFixed(1)} MB ${args.gzip ? 'gzip' : 'tar'}, ${result.entries} entries, ${(result.bytes / 1e6).toFixed(1)} MB of file data; ${args.rounds} rounds on tmpfs`);
     console.log('| extractor              | min    | median | best       | median     |');
     console.log('|---|---|---|---|---|');

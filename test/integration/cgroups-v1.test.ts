@@ -9,7 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { CgroupError } from '../../runtime/errors.js';
 import { detectCgroups } from '../../runtime/host-features.js';
 import { realCgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
@@ -17,6 +17,7 @@ import { cgroupFsContract, type ContractHierarchy } from '../../runtime/cgroups/
 import { cgroupDriverFor } from '../../runtime/cgroups/select-driver.js';
 import type { CgroupDriver } from '../../runtime/cgroups/types.js';
 import { v1Hierarchies } from '../../runtime/cgroups/v1-driver.js';
+import { removeCgroupTree } from '../support/cgroup-cleanup.js';
 import { probeBinary } from '../support/probe-binary.js';
 
 const features = detectCgroups();
@@ -25,28 +26,8 @@ const usable = process.getuid?.() === 0 && features.v1.memory !== undefined && f
 const rootTest = usable ? test : test.skip;
 
 let counter = 0;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mountOf = (controller: string) => features.v1[controller]!;
 const read = (path: string) => readFileSync(path, 'utf8').trim();
-
-/** rmdirs dir and every cgroup below it, deepest first, waiting briefly for dying ones. */
-async function removeTree(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await removeTree(`${dir}/${entry.name}`);
-  }
-  for (let attempt = 0; ; attempt++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return;
-      if (code !== 'EBUSY' || attempt > 250) throw err;
-      await sleep(20);
-    }
-  }
-}
 
 interface Scope {
   parent: string;
@@ -65,7 +46,9 @@ function scope(t: ExecutionContext): Scope {
       await child.exited;
     }
     const mounts = [...hierarchies.map((h) => h.mount), ...(features.v2 ? [features.v2.mount] : [])];
-    for (const mount of mounts) await removeTree(`${mount}${parent}`);
+    const left = [];
+    for (const mount of mounts) left.push(...(await removeCgroupTree(`${mount}${parent}`, { timeoutMs: 5_000 })));
+    if (left.length > 0) throw new Error(`cgroups left behind: ${left.join(', ')}`);
   });
   return {
     parent,

@@ -297,7 +297,7 @@ test('a replayed run-prepared makes the same pod as the CLI\'s run-prepared', as
 
 test('enter of a running pod by its full UUID goes straight to stage1; other forms and states to the CLI', async (t) => {
   const s = await podStore(t);
-  s.start(['run', '--hostname', 'entered', s.image, '--name', 'probe', '--exec', '/probe', '--', 'sleep', '30']);
+  s.start(['run', '--hostname', 'entered', s.image, '--name', 'probe', '--user', 'skiff', '--exec', '/probe', '--', 'sleep', '30']);
   const { waitRunning } = await import('../support/pod-store.js');
   const uuid = await waitRunning(s);
   const direct = await traced(s, ['enter', uuid, '/bin/hostname']);
@@ -306,6 +306,7 @@ test('enter of a running pod by its full UUID goes straight to stage1; other for
   t.regex(direct.stderr, /^skiff launch: enter /m);
   const app = await traced(s, ['enter', '--app', 'probe', uuid, '--', '/bin/sh', '-c', 'id -u; exit 5']);
   t.is(app.code, 5, app.stderr);
+  t.is(app.stdout, '1000\n', '--app takes the app\'s user (skiff), not enter\'s default root');
   t.regex(app.stderr, /^skiff launch: enter /m);
   for (const args of [['enter', uuid.slice(0, 8), '/bin/hostname'], ['enter', uuid, '/bin/ls', '-d', '/']]) {
     const r = await traced(s, args);

@@ -6,10 +6,12 @@
  * produce them are checked through the probe.
  */
 import test from 'ava';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupMounts } from '../support/cgroup-cleanup.js';
 import { podStore, waitRunning } from '../support/pod-store.js';
+import { tempDir } from '../support/temp-dir.js';
 
 interface ProbeInfo {
   pid: number;
@@ -24,6 +26,7 @@ interface ProbeInfo {
   cgroup: { limits: { memory: number | string | null; pids: number | string | null; cpu_quota: number | string | null } };
   mounts: Array<{ mountpoint: string; ro: boolean }>;
   interfaces: Array<{ name: string }>;
+  ns: Record<string, number>;
 }
 
 const info = (stdout: string): ProbeInfo => JSON.parse(stdout.trim().split('\n')[0] ?? '{}') as ProbeInfo;
@@ -79,17 +82,43 @@ test('app flags reach the app: user and groups by name, env, cwd, caps, read-onl
 
 test('the default hostname is skiff-<uuid8> and volumes are mounted read-only and read-write', async (t) => {
   const s = await podStore(t);
+  // A host dir of our own: the app must see its file, and a write that got through would land here, not in the host's /etc.
+  const host = tempDir(t, 'skiff-volume-');
+  writeFileSync(join(host, 'known'), 'from the host\n');
   const r = await s.skiff([
-    'run', '--volume', 'scratch,kind=empty', '--volume', 'config,kind=host,source=/etc,readOnly=true',
+    'run', '--volume', 'scratch,kind=empty', '--volume', `config,kind=host,source=${host},readOnly=true`,
     s.image, '--mount', 'volume=scratch,target=/scratch', '--mount', 'volume=config,target=/config', '--exec', '/bin/sh', '--',
-    '-c', 'echo hi > /scratch/x && cat /scratch/x && (echo no > /config/x 2>/dev/null && echo WROTE || echo READONLY) && hostname',
+    '-c', 'echo hi > /scratch/x && cat /scratch/x && cat /config/known && (echo no > /config/x 2>/dev/null && echo WROTE || echo READONLY)' +
+      ' && /probe write /config/known changed; hostname',
   ]);
   t.is(r.code, 0, r.stderr);
-  const [hi, ro, hostname] = r.stdout.trim().split('\n');
+  const [hi, known, ro, overwrite, hostname] = r.stdout.trim().split('\n');
   t.is(hi, 'hi');
+  t.is(known, 'from the host', 'the host dir is mounted at /config');
   t.is(ro, 'READONLY');
+  t.like(JSON.parse(overwrite ?? '{}'), { ok: false, error: 'EROFS' });
+  t.deepEqual(readdirSync(host), ['known'], 'nothing was created in the host dir');
+  t.is(readFileSync(join(host, 'known'), 'utf8'), 'from the host\n', 'the host file is unchanged');
   const list = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout) as Array<{ uuid: string }>;
   t.is(hostname, `skiff-${list[0]?.uuid.slice(0, 8)}`);
+});
+
+test('through skiff run: masked /proc paths read empty, read-only ones refuse writes, the app has its own pid namespace', async (t) => {
+  const s = await podStore(t);
+  t.true(readFileSync('/proc/timer_list', 'utf8').length > 0 && readFileSync('/proc/keys', 'utf8').length > 0, 'the host\'s are not empty');
+  const r = await s.skiff([
+    'run', s.image, '--exec', '/bin/sh', '--', '-c',
+    // /proc/sys/kernel/domainname: a write that got through would change only the pod's UTS namespace.
+    '/probe cat /proc/keys; /probe cat /proc/timer_list; /probe write /proc/sys/kernel/domainname pod; exec /probe info',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const [keys, timers, sysWrite, probeInfo] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(keys, { ok: true, content: '' }, '/proc/keys is masked');
+  t.deepEqual(timers, { ok: true, content: '' }, '/proc/timer_list is masked');
+  t.like(sysWrite, { ok: false, error: 'EROFS' }, '/proc/sys is read-only');
+  const p = probeInfo as unknown as ProbeInfo;
+  t.true(p.pid > 1 && p.pid < 10, `the app's pid ${p.pid} is one of a fresh pid namespace`);
+  t.not(`pid:[${p.ns['pid']}]`, readlinkSync('/proc/self/ns/pid'));
 });
 
 test('prepare then run-prepared; a second run-prepared of the same pod loses', async (t) => {
@@ -115,10 +144,16 @@ test('status --wait, list and status as JSON; enter sees the pod; stop then --fo
   const entered = await s.skiff(['enter', uuid, '/bin/hostname']);
   t.is(entered.code, 0, entered.stderr);
   t.is(entered.stdout.trim(), 'entered');
-  // The app ignores SIGTERM: a plain stop with a short timeout must escalate to SIGKILL.
+  // The app ignores SIGTERM (once it says so): a plain stop must wait out its timeout, then SIGKILL.
+  for (let i = 0; i < 250 && !pod.output().stdout.includes('"ignoring":"SIGTERM"'); i++) await sleep(20);
+  t.regex(pod.output().stdout, /"ignoring":"SIGTERM"/);
+  const stopStarted = Date.now();
   const stop = await s.skiff(['stop', '--timeout', '1s', uuid]);
+  const stopMs = Date.now() - stopStarted;
   t.is(stop.code, 0, stop.stderr);
   t.regex(stop.stdout, new RegExp(`${uuid} (killed|stopped)`));
+  t.is(stop.stdout, `${uuid} killed\n`);
+  t.true(stopMs >= 1000, `stop took ${stopMs} ms: it did not wait out its 1 s timeout before SIGKILL`);
   t.is(await pod.exited, 137);
   const waited = await s.skiff(['status', '--wait=5s', uuid]);
   t.regex(waited.stdout, /^state=exited$/m);
@@ -127,6 +162,34 @@ test('status --wait, list and status as JSON; enter sees the pod; stop then --fo
   const second = await waitRunning(s);
   t.is((await s.skiff(['stop', '--force', second])).code, 0);
   t.is(await forced.exited, 137);
+});
+
+test('status --wait returns when the pod exits and gives up (254) on a running one; stop of a plain app is graceful: 143', async (t) => {
+  const s = await podStore(t);
+  const pod = s.start(['run', s.image, '--exec', '/probe', '--', 'sleep', '60']);
+  const uuid = await waitRunning(s);
+  let returned = false;
+  const waiting = s.skiff(['status', '--wait=10s', uuid]).then((r) => {
+    returned = true;
+    return r;
+  });
+  const timeoutStarted = Date.now();
+  const timedOut = await s.skiff(['status', '--wait=1s', uuid]);
+  const timeoutMs = Date.now() - timeoutStarted;
+  t.is(timedOut.code, 254, timedOut.stderr);
+  t.is(timedOut.stdout, '');
+  t.regex(timedOut.stderr, new RegExp(`^skiff: pod ${uuid} has not exited after 1000 ms; wait longer or stop it\n$`));
+  t.true(timeoutMs >= 1000, `status --wait=1s gave up after ${timeoutMs} ms`);
+  t.false(returned, 'status --wait=10s returned while the pod was still running');
+  const stop = await s.skiff(['stop', uuid]);
+  t.is(stop.code, 0, stop.stderr);
+  t.is(stop.stdout, `${uuid} stopped\n`, 'SIGTERM was enough: no escalation');
+  t.is(await pod.exited, 143);
+  const waited = await waiting;
+  t.is(waited.code, 0, waited.stderr);
+  t.regex(waited.stdout, /^state=exited$/m);
+  t.regex(waited.stdout, /^exited=true$/m);
+  t.regex(waited.stdout, /^app-layout=143$/m);
 });
 
 test('SIGTERM to skiff run stops the pod gracefully: the app sees it and exits 0', async (t) => {
@@ -194,6 +257,13 @@ test('kill -9 of the stage1 supervisor kills the pod; gc cleans up cgroups and t
 
 test('after 20 pods nothing is left: no mount, cgroup or pod dir', async (t) => {
   const s = await podStore(t);
+  // Where a pod's cgroups go: else the check below would pass for looking in the wrong place.
+  const background = s.start(['run', s.image, '--exec', '/probe', '--', 'sleep', '60']);
+  const running = await waitRunning(s);
+  const used = cgroupMounts().filter((m) => existsSync(join(m, s.cgroupParent, running)));
+  for (const hierarchy of ['memory', 'pids', 'cpu']) t.true(used.includes(join('/sys/fs/cgroup', hierarchy)), `${hierarchy}: ${used.join(' ')}`);
+  t.is((await s.skiff(['stop', '--force', running])).code, 0);
+  t.is(await background.exited, 137);
   for (let i = 0; i < 20; i++) {
     const r = await s.skiff(['run', s.image, '--memory', '64M', '--exec', '/probe', '--', 'exit', String(i % 3)]);
     t.is(r.code, i % 3, r.stderr);
@@ -201,9 +271,9 @@ test('after 20 pods nothing is left: no mount, cgroup or pod dir', async (t) => 
   t.is((await s.skiff(['gc', '--grace-period=0s'])).code, 0);
   // Other work on this machine mounts things too: look only for mounts of this store.
   t.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(s.dir)), []);
-  for (const hierarchy of ['memory', 'pids', 'cpu']) {
-    const parent = join('/sys/fs/cgroup', hierarchy, s.cgroupParent);
-    t.deepEqual(existsSync(parent) ? readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [], [], hierarchy);
+  for (const mount of cgroupMounts()) {
+    const parent = join(mount, s.cgroupParent);
+    t.deepEqual(existsSync(parent) ? readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [], [], mount);
   }
   t.deepEqual(readdirSync(join(s.dir, 'pods', 'exited-garbage')), []);
   t.deepEqual(existsSync(join(s.dir, 'pods', 'run')) ? readdirSync(join(s.dir, 'pods', 'run')) : [], []);

@@ -2,11 +2,11 @@
 // only with its own data dir. Tests talk to it through the v3 JSON gateway (/v3/kv/range etc.),
 // so an undici dispatcher is all a test needs. ETCD_* variables act as flags, so they are scrubbed.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { freePort, retryOnPortRace } from './free-port.js';
-import { ManagedProcess, makeServerDir } from './managed-process.js';
+import { ManagedProcess, makeServerDir, mkdirp, scrubbedEnv } from './managed-process.js';
 import { makePki } from './pki.js';
 
 const ETCD_BIN = '/usr/bin/etcd';
@@ -85,7 +85,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
       args,
       logPath,
       ownedDir: dir,
-      env: scrubbedEnv(),
+      env: scrubbedEnv('ETCD'),
     });
 
     const agent = dispatcher;
@@ -133,13 +133,4 @@ async function twoFreePorts(): Promise<[number, number]> {
     const [a, b] = await Promise.all([freePort(), freePort()]);
     if (a !== b) return [a, b];
   }
-}
-
-function scrubbedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD')));
-}
-
-async function mkdirp(path: string): Promise<string> {
-  await mkdir(path, { recursive: true });
-  return path;
 }

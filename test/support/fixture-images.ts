@@ -15,13 +15,13 @@ import { probeBinary } from './probe-binary.js';
 import { pushImage, pushIndex, type RegistryTarget } from './registry-push.js';
 import type { TarEntry } from './tar-writer.js';
 
-export const BUSYBOX = '/bin/busybox';
+const BUSYBOX = '/bin/busybox';
 export const PROBE_REPO = 'skiff/probe';
-export const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
-export const ARM64: Platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
+const ARM64: Platform = { os: 'linux', architecture: 'arm64', variant: 'v8' };
 
 /** Users and groups the pod tests resolve by name (--user skiff, --group wheel). */
-export const PASSWD = [
+const PASSWD = [
   'root:x:0:0:root:/root:/bin/sh',
   'daemon:x:1:1:daemon:/usr/sbin:/bin/false',
   'skiff:x:1000:1000:Skiff test user:/home/skiff:/bin/sh',
@@ -61,7 +61,7 @@ export async function probeRootfs(platform: Platform = AMD64): Promise<TarEntry[
   return entries;
 }
 
-export async function probeImage(format: ImageFormat = 'oci', platform: Platform = AMD64): Promise<BuiltImage> {
+async function probeImage(format: ImageFormat = 'oci', platform: Platform = AMD64): Promise<BuiltImage> {
   const layer = buildLayer(await probeRootfs(platform));
   return buildImage({ layers: [layer], config: PROBE_CONFIG, platform, format });
 }

@@ -14,9 +14,9 @@ import type { TarEntry } from './tar-writer.js';
  * docs, locales, man pages; ~8000 files in 100 MB), where libraries first
  * would give a few dozen huge files and measure only gunzip.
  */
-export const LARGE_IMAGE_SOURCES = ['/usr/share', '/usr/bin', '/usr/lib/x86_64-linux-gnu', '/usr/lib'];
+const LARGE_IMAGE_SOURCES = ['/usr/share', '/usr/bin', '/usr/lib/x86_64-linux-gnu', '/usr/lib'];
 
-export function collectHostFiles(targetBytes: number, sources: string[] = LARGE_IMAGE_SOURCES): TarEntry[] {
+function collectHostFiles(targetBytes: number, sources: string[] = LARGE_IMAGE_SOURCES): TarEntry[] {
   const entries: TarEntry[] = [];
   const seen = new Set<string>();
   let total = 0;

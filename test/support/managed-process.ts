@@ -9,7 +9,7 @@
 // runs in an exit hook, so it polls /proc and sleeps with Atomics.wait, bounded by EXIT_REAP_MS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, fstatSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,6 +52,17 @@ process.on('exit', () => ManagedProcess.killAllNowSync());
 /** A fresh `skiff-test-<label>-XXXXXX` directory under the OS temp dir. */
 export function makeServerDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `skiff-test-${label}-`));
+}
+
+/** `mkdir -p`; returns the path. */
+export async function mkdirp(path: string): Promise<string> {
+  await mkdir(path, { recursive: true });
+  return path;
+}
+
+/** This process's env without the variables starting with `prefix` (servers that read them as flags or config overrides). */
+export function scrubbedEnv(prefix: string): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith(prefix)));
 }
 
 export class ManagedProcess {

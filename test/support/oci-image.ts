@@ -45,7 +45,7 @@ export function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-export function blobOf(mediaType: string, data: Buffer): Blob {
+function blobOf(mediaType: string, data: Buffer): Blob {
   return { mediaType, digest: sha256(data), size: data.length, data };
 }
 

@@ -32,7 +32,7 @@ export interface Pki {
   paths: PkiPaths;
 }
 
-export const CLIENT_CN = 'skiff-test-client';
+const CLIENT_CN = 'skiff-test-client';
 
 const OPENSSL_CONFIG = `
 [ req ]

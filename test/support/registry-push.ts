@@ -22,7 +22,7 @@ async function expectStatus(res: Dispatcher.ResponseData, ok: number[], what: st
   throw new Error(`${what}: HTTP ${res.statusCode} ${body.slice(0, 300)}`);
 }
 
-export async function pushBlob(registry: RegistryTarget, repo: string, blob: Blob): Promise<void> {
+async function pushBlob(registry: RegistryTarget, repo: string, blob: Blob): Promise<void> {
   const headers = registry.authHeader();
   const head = await request(`${registry.url}/v2/${repo}/blobs/${blob.digest}`, {
     method: 'HEAD',
@@ -51,7 +51,7 @@ export async function pushBlob(registry: RegistryTarget, repo: string, blob: Blo
   await expectStatus(put, [201], `upload of ${blob.digest} to ${repo}`);
 }
 
-export async function pushManifest(registry: RegistryTarget, repo: string, reference: string, manifest: Blob): Promise<void> {
+async function pushManifest(registry: RegistryTarget, repo: string, reference: string, manifest: Blob): Promise<void> {
   const res = await request(`${registry.url}/v2/${repo}/manifests/${reference}`, {
     method: 'PUT',
     headers: { ...registry.authHeader(), 'content-type': manifest.mediaType },

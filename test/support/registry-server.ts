@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
 import { freePort, retryOnPortRace } from './free-port.js';
-import { ManagedProcess, makeServerDir } from './managed-process.js';
+import { ManagedProcess, makeServerDir, mkdirp, scrubbedEnv } from './managed-process.js';
 import { makePki } from './pki.js';
 
 const run = promisify(execFile);
@@ -89,7 +89,7 @@ async function startOnce(opts: RegistryOptions): Promise<RegistryServer> {
       args: ['serve', configPath],
       logPath,
       ownedDir: dir,
-      env: scrubbedEnv(),
+      env: scrubbedEnv('REGISTRY_'), // REGISTRY_* variables override the config file
     });
 
     const readyStatus = opts.auth ? 401 : 200;
@@ -186,14 +186,4 @@ async function bcryptLine({ username, password }: RegistryCredentials): Promise<
       cause: err,
     });
   }
-}
-
-/** REGISTRY_* variables override the config file; none of the caller's may leak in. */
-export function scrubbedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
-}
-
-async function mkdirp(path: string): Promise<string> {
-  await mkdir(path, { recursive: true });
-  return path;
 }

@@ -12,25 +12,20 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { tryFlock } from '../../native/flock.js';
 import { packageRoot } from '../../runtime/install-paths.js';
+import { MASKED_PATHS, READONLY_PATHS } from '../../runtime/pods/stage1-pairs.js';
+import { cgroupMounts, removeCgroupTree } from './cgroup-cleanup.js';
 import { probeRootfs } from './fixture-images.js';
 import { tarArchive } from './tar-writer.js';
 import { removeTree, tempDir, type Teardown } from './temp-dir.js';
 
 export const STAGE1 = join(packageRoot(), 'native', 'build', 'skiff-stage1');
-export const LOCK_FD = 3;
-
-/** Docker's masked and read-only paths, as stage0 will send them. */
-export const MASK_PATHS = [
-  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
-];
-export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+const LOCK_FD = 3;
 
 export interface AppSpec {
   name?: string;
@@ -73,6 +68,7 @@ export interface PodSpec {
   resolvConf?: string;
   hostsEntries?: string[];
   volumes?: { name: string; kind: 'host' | 'empty'; source: string; ro: boolean }[];
+  /** Default: stage0's (runtime/pods/stage1-pairs.ts). */
   maskPaths?: string[];
   readonlyPaths?: string[];
   stopTimeout?: number;
@@ -165,7 +161,7 @@ function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][]
   const lists: [string, string[] | undefined][] = [
     ['netns-cleanup', spec.netnsCleanup], ['cgroup', spec.cgroups], ['cgroup-cleanup', spec.cgroupCleanup],
     ['file-cleanup', spec.fileCleanup], ['dns', spec.dns], ['hosts-entry', spec.hostsEntries],
-    ['mask-path', spec.maskPaths ?? MASK_PATHS], ['readonly-path', spec.readonlyPaths ?? READONLY_PATHS],
+    ['mask-path', spec.maskPaths ?? MASKED_PATHS], ['readonly-path', spec.readonlyPaths ?? READONLY_PATHS],
   ];
   for (const [key, values] of lists) for (const v of values ?? []) p.push([key, v]);
   if (spec.resolvConf !== undefined) p.push(['resolv-conf', spec.resolvConf]);
@@ -213,7 +209,7 @@ export async function createPod(t: Teardown, spec: PodSpec): Promise<Pod> {
 }
 
 /** Takes the pod lock as stage0 does: an O_RDONLY fd on the pod dir, flock(LOCK_EX). */
-export function lockPodDir(dir: string): number {
+function lockPodDir(dir: string): number {
   const fd = openSync(dir, 'r');
   if (!tryFlock(fd, 'exclusive', dir)) {
     closeSync(fd);
@@ -232,7 +228,7 @@ export function podLockFree(dir: string): boolean {
   }
 }
 
-export function readPodState(pod: Pod): PodState {
+function readPodState(pod: Pod): PodState {
   const read = (p: string): string | undefined => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
   const state: PodState = { apps: {} };
   const pid = read(join(pod.dir, 'pid'));
@@ -393,15 +389,6 @@ export interface TestCgroups {
 
 let cgroupCounter = 0;
 
-/** Mount points of the host's v1 hierarchies (hybrid host: cpu and cpuacct apart). */
-export function v1Hierarchies(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.split(' - ')[1]?.startsWith('cgroup '))
-    .map((l) => l.split(' ')[4]!)
-    .filter((mp) => mp !== undefined);
-}
-
 /**
  * A fresh cgroup in every v1 hierarchy, `<mount>/skiff-test-<pid>-<n>`, removed
  * at teardown (after the pod: teardowns run last-registered first). cpuset
@@ -411,18 +398,11 @@ export function testCgroups(t: Teardown): TestCgroups {
   const name = `skiff-test-${process.pid}-${cgroupCounter++}`;
   const dirs = new Map<string, string>();
   t.teardown(async () => {
-    for (const dir of dirs.values()) {
-      await waitFor(`rmdir ${dir}`, () => {
-        try {
-          rmdirSync(dir);
-          return true;
-        } catch (err) {
-          return (err as NodeJS.ErrnoException).code === 'ENOENT' ? true : undefined;
-        }
-      }, 5_000);
-    }
+    const left = [];
+    for (const dir of dirs.values()) left.push(...(await removeCgroupTree(dir, { timeoutMs: 5_000 })));
+    if (left.length > 0) throw new Error(`cgroups left behind: ${left.join(', ')}`);
   });
-  for (const mount of v1Hierarchies()) {
+  for (const mount of cgroupMounts('v1')) {
     const dir = join(mount, name);
     mkdirSync(dir);
     dirs.set(mount.split('/').pop()!, dir);
@@ -431,5 +411,7 @@ export function testCgroups(t: Teardown): TestCgroups {
       writeFileSync(join(dir, 'cpuset.mems'), readFileSync(join(mount, 'cpuset.mems')));
     }
   }
+  // Tests check that teardown removed every one of `all`: with none, those checks would pass by default.
+  if (dirs.size === 0) throw new Error('no v1 cgroup hierarchy on this host');
   return { dirs, all: [...dirs.values()] };
 }

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { PROBE_REPO } from './fixture-images.js';
 import { freePort, retryOnPortRace } from './free-port.js';
-import { ManagedProcess, makeServerDir } from './managed-process.js';
-import { registryConfig, scrubbedEnv } from './registry-server.js';
+import { ManagedProcess, makeServerDir, scrubbedEnv } from './managed-process.js';
+import { registryConfig } from './registry-server.js';
 import { startTokenServer, type TokenServer, type TokenServerOptions } from './token-server.js';
 
 export interface TokenRegistry {
@@ -59,7 +59,7 @@ async function startOnce(opts: TokenRegistryOptions): Promise<TokenRegistry> {
       args: ['serve', configPath],
       logPath,
       ownedDir: dir,
-      env: scrubbedEnv(),
+      env: scrubbedEnv('REGISTRY_'),
     });
     await proc.waitUntil(
       async (signal) => {

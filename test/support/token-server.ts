@@ -56,7 +56,7 @@ function pemToDerBase64(pem: string): string {
 }
 
 /** `repository:skiff/probe:pull,push` → {type, name, actions}; names may hold colons (host:port). */
-export function parseScope(scope: string): ResourceAccess | undefined {
+function parseScope(scope: string): ResourceAccess | undefined {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first < 0 || last === first) return undefined;

@@ -63,6 +63,34 @@ int enter_pty_child(struct enter_pty *p, struct s1_error *err)
 	return 0;
 }
 
+/*
+ * Input the caller typed before the switch to raw mode is still in the
+ * terminal's cooked queue: whole lines pass as they are, and a pending
+ * end-of-file (^D at the start of a line) becomes the pod terminal's own EOF
+ * character. Left in the queue, the kernel would hand that EOF over as a
+ * NUL byte once the terminal is raw (n_tty keeps it as '\0' with a line-end
+ * mark that raw reads ignore): `script </dev/null` types its ^D just then.
+ */
+static void drain_cooked(int to, cc_t veof)
+{
+	struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+	char buf[8192];
+
+	/* A cooked terminal is readable only with a whole line or an EOF queued: this read never blocks. */
+	while (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return;
+		if (n == 0)
+			write_all(to, &veof, 1);
+		else
+			write_all(to, buf, (size_t) n);
+	}
+}
+
 /* Copies what is readable on `from` to `to`; false at end of input (EOF, or EIO once the pty's peer is closed). */
 static bool pump(int from, int to)
 {
@@ -86,12 +114,16 @@ int enter_pty_relay(struct enter_pty *p, pid_t child, const sigset_t *set)
 	int status = 0;
 	bool exited = false;
 
-	close(p->slave);
 	if (restore) {
+		struct termios pod;
+
+		drain_cooked(p->master, tcgetattr(p->slave, &pod) == 0 ? pod.c_cc[VEOF] : saved.c_cc[VEOF]);
 		raw = saved;
 		cfmakeraw(&raw);
-		tcsetattr(STDIN_FILENO, TCSADRAIN, &raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+		/* A ^D typed in the instant between the drain and this switch still arrives as a NUL: a terminal offers no atomic way to do both. */
 	}
+	close(p->slave);
 	while (!exited && sfd >= 0) {
 		struct pollfd fds[3] = {
 			{ .fd = sfd, .events = POLLIN },

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { STAGE1, createPod, probe, sharedProbeRootfs, startPod, type PodSpec } from '../support/stage1-harness.js';
+import { underTerminal } from '../support/terminal.js';
 
 test.before(async () => {
   await sharedProbeRootfs();
@@ -92,10 +93,22 @@ test('enter from a terminal gets a pty of the pod\'s own, with the caller\'s siz
   const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
   const inner = 'tty; stty size; exit 3';
   const command = `stty cols 101 rows 41; ${[...enterArgv, '--', '/bin/sh', '-c', inner].map(quote).join(' ')}`;
-  const r = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 20_000 });
+  const r = await underTerminal(command);
   t.is(r.status, 3, r.stdout + r.stderr);
   t.regex(r.stdout, /^\/dev\/pts\/\d+\r?$/m, 'a pty inside the pod, by its name there');
+  t.false(r.stdout.includes('^@'), 'nothing the caller did not type');
   t.regex(r.stdout, /^41 101\r?$/m, 'the caller\'s window size');
   const piped = enter(['--', '/bin/sh', '-c', 'tty || true']);
   t.regex(piped.stdout, /not a tty/);
+});
+
+test('enter from a terminal: a ^D typed before the relay started reaches the command as end of input, not as a NUL', async (t) => {
+  const { enterArgv } = await running(t, { apps: [probe(['sleep', '30'])] });
+  const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  // `read` takes our first line, so the ^D behind it is queued on the cooked terminal before enter starts.
+  const command = `read -r go; ${[...enterArgv, '--', '/bin/sh', '-c', 'cat; echo "cat ended"'].map(quote).join(' ')}`;
+  const r = await underTerminal(command, { input: 'go\n\x04', timeoutMs: 15_000 });
+  t.is(r.status, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /cat ended/);
+  t.false(r.stdout.includes('^@'));
 });

@@ -24,6 +24,9 @@
  * and its working dir; without --app it is root with Docker's default 14
  * capabilities and no_new_privs, never stage1's full set. Only the parent,
  * which execs nothing, keeps stage1's privileges (to signal the child).
+ *
+ * Nothing of the host is reachable from the pod through the child while it
+ * still runs this binary: see the top of enter_run().
  */
 #include "stage1.h"
 
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,8 +85,6 @@ static int default_identity(struct app *who, struct s1_error *err)
 /* In the forked child: becomes `who`, then execs CMD; returns only on failure, with the exit status. */
 static int child_exec(const struct app *who, int cap_last, char *const *cmd, char *const *envp, struct s1_error *err)
 {
-	/* Nothing of ours, nor of whoever ran us, leaks into the pod: as for the apps (init.c). */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (signals_reset() < 0)
 		return s1_fail(err, errno, STEP, "sigprocmask", NULL), EXIT_STAGE1_FAILURE;
 	if (app_identity_apply(who, cap_last, STEP, err) < 0)
@@ -132,6 +134,20 @@ int enter_run(int argc, char **argv)
 	sigset_t set;
 	pid_t child;
 
+	/*
+	 * Nothing of the caller's reaches the pod, not even for a moment. The
+	 * child we fork is in the pod's pid namespace from its first instruction
+	 * until it execs CMD, still running this binary: a root process in the
+	 * pod watching /proc could open /proc/CHILD/fd/N (a host file the caller
+	 * held: CLOEXEC only closes at exec) or /proc/CHILD/exe (this binary on
+	 * the host). So every fd but stdio is closed here, before anything else,
+	 * and the process is made non-dumpable (as runc's `runc init`): its
+	 * /proc entries then need CAP_SYS_PTRACE, which pods do not get by
+	 * default. The child inherits both; its execve of CMD makes it an
+	 * ordinary dumpable process of the pod, running the pod's binary.
+	 */
+	if (close_range(3, ~0U, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return fail((s1_fail(&err, errno, STEP, "close_range/prctl(PR_SET_DUMPABLE)", NULL), &err));
 	if (argc < 4)
 		return usage("needs POD_DIR and PID1");
 	pod_dir = argv[2];

@@ -96,6 +96,16 @@ static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
 
 	/* The lock belongs to the supervisor; our copy must not outlive it in an app. */
 	close(cfg->lock_fd);
+	/*
+	 * PID 1 runs this binary for the pod's whole life, inside the pod's pid
+	 * namespace: dumpable, any root app could open /proc/1/exe (the host's
+	 * stage1 binary, CVE-2019-5736's way in) or /proc/1/fd/N (the pipe to
+	 * the supervisor, to forge exit statuses). Non-dumpable, those need
+	 * CAP_SYS_PTRACE. Each app inherits this until its execve resets it, so
+	 * the same holds for an app's child between fork and exec.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return s1_fail(err, errno, "init", "prctl(PR_SET_DUMPABLE)", NULL);
 	/* Device nodes and mount points get exactly the modes we ask for; apps get 022 back. */
 	umask(0);
 	if (check_parent_alive(ctx->msg_fd, err) < 0 || ns_join_cgroups(&cfg->cgroups, "cgroup", err) < 0 ||

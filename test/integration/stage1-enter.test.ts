@@ -4,8 +4,10 @@
  * without it root with Docker's default 14 capabilities and no_new_privs.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STAGE1, createPod, probe, sharedProbeRootfs, startPod, type PodSpec } from '../support/stage1-harness.js';
 import { underTerminal } from '../support/terminal.js';
@@ -111,4 +113,32 @@ test('enter from a terminal: a ^D typed before the relay started reaches the com
   t.is(r.status, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /cat ended/);
   t.false(r.stdout.includes('^@'));
+});
+
+test('a root process in the pod reaches no host fd and no host binary through /proc, during 50 enters of a caller holding host fds', async (t) => {
+  // The caller of `enter` holds a host dir and a host file open; the pod's app is the attacker.
+  const canary = mkdtempSync(join(tmpdir(), 'skiff-enter-canary-'));
+  t.teardown(() => rmSync(canary, { recursive: true, force: true }));
+  writeFileSync(join(canary, 'secret'), 'host\n');
+  const marker = canary.split('/').pop()!;
+  const pod = await createPod(t, { apps: [probe(['procwatch', '/tmp/stop', marker])] });
+  const started = startPod(t, pod);
+  const pid1 = await started.waitForPid1();
+  const held = [openSync(canary, 'r'), openSync(join(canary, 'secret'), 'r')];
+  t.teardown(() => held.forEach((fd) => closeSync(fd)));
+  const enter = async (cmd: string[]) => {
+    const child = spawn(STAGE1, ['enter', pod.dir, String(pid1), '--', ...cmd], { stdio: ['ignore', 'ignore', 'pipe', ...held] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number | null];
+    t.is(code, 0, stderr);
+  };
+  for (let i = 0; i < 50; i++) await enter(['/bin/sleep', '0']);
+  await enter(['/bin/touch', '/tmp/stop']);
+  const result = await started.result;
+  const seen = JSON.parse(result.stdout.split('\n')[0] ?? '') as { rounds: number; exes: string[]; marker_fds: string[] };
+  t.true(seen.rounds > 0, result.stderr);
+  t.true(seen.exes.some((exe) => exe.endsWith('/busybox') || exe.endsWith('/sleep')), `the watcher reaches the pod's own processes: ${seen.exes.join(', ')}`);
+  t.deepEqual(seen.exes.filter((exe) => exe.includes('skiff-stage1')), [], 'no stage1 binary of the host');
+  t.deepEqual(seen.marker_fds, [], 'no fd the caller of enter held');
 });

@@ -11,7 +11,7 @@
  *     rlimits                clamped to our hard limits: we may lack CAP_SYS_RESOURCE
  *     bounding set           needs CAP_SETPCAP
  *     groups, gid, uid       needs CAP_SETGID/SETUID; KEEPCAPS keeps permitted
- *     capset + ambient       the app's set, now for its uid
+ *     capset + ambient       root: `caps`; non-root: `ambient-caps` (none by default)
  *     no_new_privs, umask
  *   chdir                    as the app's user, so permissions are its own
  *   signals                  last, right before execve
@@ -76,7 +76,7 @@ int app_identity_apply(const struct app *app, int cap_last, const char *step, st
 		return s1_fail(err, errno, step, "setresgid", "%u", (unsigned int) app->gid);
 	if (setresuid(app->uid, app->uid, app->uid) < 0)
 		return s1_fail(err, errno, step, "setresuid", "%u", (unsigned int) app->uid);
-	if (caps_set(app->caps, app->uid == 0, step, err) < 0)
+	if (app->uid == 0 ? caps_set(app->caps, false, step, err) < 0 : caps_set(app->ambient_caps, true, step, err) < 0)
 		return -1;
 	if (app->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return s1_fail(err, errno, step, "prctl(PR_SET_NO_NEW_PRIVS)", NULL);

@@ -6,8 +6,11 @@
  *   caps_drop_bounding()  while still uid 0 with CAP_SETPCAP
  *   setgroups/setresgid/setresuid with PR_SET_KEEPCAPS, so permitted survives
  *   caps_set()            effective = permitted = inheritable = the set, and
- *                         for a non-root app the ambient set too: without it
- *                         a non-root exec ends with no capabilities at all.
+ *                         with `ambient` the ambient set too: without it a
+ *                         non-root exec ends with no capabilities at all.
+ * Root apps get their `caps` and no ambient set; non-root apps get their
+ * `ambient-caps` (empty unless asked for: Docker and runc give a non-root
+ * process none) as every process set, the bounding set still `caps`.
  */
 #include "stage1.h"
 
@@ -76,7 +79,7 @@ int caps_drop_bounding(uint64_t caps, int cap_last, const char *step, struct s1_
 	return 0;
 }
 
-int caps_set(uint64_t caps, bool root, const char *step, struct s1_error *err)
+int caps_set(uint64_t caps, bool ambient, const char *step, struct s1_error *err)
 {
 	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
 	struct __user_cap_data_struct data[2];
@@ -91,7 +94,7 @@ int caps_set(uint64_t caps, bool root, const char *step, struct s1_error *err)
 		return s1_fail(err, errno, step, "capset", NULL);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return s1_fail(err, errno, step, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)", NULL);
-	if (root)
+	if (!ambient)
 		return 0;
 	for (int c = 0; c < 64; c++)
 		if ((caps & (UINT64_C(1) << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)

@@ -192,6 +192,12 @@ static int check_app(struct config *cfg, size_t index, struct s1_error *err)
 	/* Absent `caps`: Docker's default 14, never "all". */
 	if (caps_parse(a->raw_caps != NULL ? a->raw_caps : CAPS_DEFAULT, &a->caps, err) < 0)
 		return -1;
+	/* Absent `ambient-caps`: a non-root app holds no capability at all (Docker, runc). */
+	if (caps_parse(a->raw_ambient_caps != NULL ? a->raw_ambient_caps : "", &a->ambient_caps, err) < 0)
+		return -1;
+	if ((a->ambient_caps & ~a->caps) != 0)
+		return s1_fail_msg(err, STEP, "app %s: ambient-caps '%s' holds a capability that caps '%s' does not", a->name,
+				   a->raw_ambient_caps, a->raw_caps != NULL ? a->raw_caps : CAPS_DEFAULT);
 	if (parse_id("uid", a->raw_uid, &a->uid, err) < 0 || parse_id("gid", a->raw_gid, &a->gid, err) < 0 ||
 	    parse_flag("no-new-privs", a->raw_nnp, true, &a->no_new_privs, err) < 0 ||
 	    parse_flag("readonly-rootfs", a->raw_ro, false, &a->readonly_rootfs, err) < 0 ||

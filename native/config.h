@@ -59,6 +59,8 @@ struct app {
 	gid_t *groups;
 	size_t n_groups;
 	uint64_t caps;
+	/* A non-root app's effective, permitted, inheritable and ambient sets (a subset of caps); root ignores it. */
+	uint64_t ambient_caps;
 	bool no_new_privs;
 	bool readonly_rootfs;
 	bool interactive;
@@ -69,7 +71,7 @@ struct app {
 	struct rootfs_spec rootfs; /* set only with per-app roots */
 	/* Raw `mount`, `rlimit`, `supplementary-gid` values, resolved after the whole file is read. */
 	struct strv raw_mounts, raw_rlimits, raw_groups;
-	const char *raw_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive;
+	const char *raw_caps, *raw_ambient_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive;
 };
 
 struct config {

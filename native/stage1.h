@@ -112,7 +112,7 @@ int paths_mask_and_protect(const struct config *cfg, const char *shown, struct s
 /* caps.c */
 int caps_last_cap(struct s1_error *err);
 int caps_drop_bounding(uint64_t caps, int cap_last, const char *step, struct s1_error *err);
-int caps_set(uint64_t caps, bool root, const char *step, struct s1_error *err);
+int caps_set(uint64_t caps, bool ambient, const char *step, struct s1_error *err);
 
 /* app.c: in the forked child; returns only on failure (err filled). */
 void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error *err);

@@ -13,7 +13,7 @@ import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
 import { UsageError } from '../errors.js';
 import { bool, single, type AppArgs, type FlagValues } from '../cli/pod-args.js';
 import { resolveAppUser } from './app-user.js';
-import { resolveCaps } from './capabilities.js';
+import { ambientCapsFor, resolveCaps } from './capabilities.js';
 import { readImageFile } from './image-files.js';
 import type { AppManifest, VolumeManifest } from './pod-manifest.js';
 import { parseCpuMillis, parseMemory, parsePositiveInt } from './quantities.js';
@@ -126,6 +126,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
     );
     const env = mergeEnv([DEFAULT_PATH], run.env, inherited, podEnv, flags.get('environment') ?? []);
     const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
+    const caps = resolveCaps(single(flags, 'caps-retain'), single(flags, 'caps-remove'));
     const limits: AppManifest['limits'] = {};
     const memory = single(flags, 'memory');
     if (memory !== undefined) limits.memoryBytes = parseMemory(memory);
@@ -145,7 +146,8 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
       uid: user.uid,
       gid: user.gid,
       supplementaryGids: user.supplementaryGids,
-      caps: resolveCaps(single(flags, 'caps-retain'), single(flags, 'caps-remove')),
+      caps,
+      ambientCaps: ambientCapsFor(user.uid, single(flags, 'caps-retain'), caps),
       noNewPrivs: true,
       readonlyRootfs: bool(flags, 'readonly-rootfs'),
       mounts: (flags.get('mount') ?? []).map((m) => parseMount(m, input.volumes)),

@@ -34,6 +34,15 @@ function parseList(list: string): string[] {
   return list.split(',').filter((s) => s.trim() !== '').map(normalizeCap);
 }
 
+/**
+ * What a non-root app holds. Docker and runc give a non-root process no capability: the set
+ * bounds what a setuid or file-capability binary could regain (and no_new_privs stops even
+ * that). Only an explicit `--caps-retain` hands its list to a non-root app, as ambient caps.
+ */
+export function ambientCapsFor(uid: number, retain: string | undefined, caps: string[]): string[] {
+  return uid !== 0 && retain !== undefined ? caps : [];
+}
+
 export function resolveCaps(retain: string | undefined, remove: string | undefined): string[] {
   if (retain !== undefined && remove !== undefined) {
     throw new UsageError('--caps-retain and --caps-remove exclude each other', { hint: 'use one of them' });

@@ -24,7 +24,10 @@ export interface AppManifest {
   uid: number;
   gid: number;
   supplementaryGids: number[];
+  /** The bounding set; a root app's process sets too. */
   caps: string[];
+  /** A non-root app's process and ambient sets: only what `--caps-retain` asked for (absent in manifests before 0.2: none). */
+  ambientCaps?: string[];
   noNewPrivs: boolean;
   readonlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string }>;

@@ -68,7 +68,9 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     for (const env of app.env) pairs.push(['env', env]);
     pairs.push(['working-dir', app.workingDir], ['uid', String(app.uid)], ['gid', String(app.gid)]);
     for (const gid of app.supplementaryGids) pairs.push(['supplementary-gid', String(gid)]);
-    pairs.push(['caps', app.caps.join(',')], ['no-new-privs', app.noNewPrivs ? '1' : '0']);
+    pairs.push(['caps', app.caps.join(',')]);
+    if (app.uid !== 0 && (app.ambientCaps ?? []).length > 0) pairs.push(['ambient-caps', app.ambientCaps!.join(',')]);
+    pairs.push(['no-new-privs', app.noNewPrivs ? '1' : '0']);
     for (const m of app.mounts) pairs.push(['mount', `${m.volume}\t${m.target}`]);
     if (app.readonlyRootfs) pairs.push(['readonly-rootfs', '1']);
     if (rt.interactive) pairs.push(['interactive', '1']);

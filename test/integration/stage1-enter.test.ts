@@ -38,7 +38,7 @@ async function running(t: ExecutionContext, spec: PodSpec, beforeStart?: (podDir
 }
 
 const nonRootApp = probe(['sleep', '30'], {
-  uid: 1000, gid: 1000, groups: [10], caps: 'chown,kill', noNewPrivs: true, workingDir: '/home/skiff', rlimits: ['nofile\t512\t1024'],
+  uid: 1000, gid: 1000, groups: [10], caps: 'chown,kill', ambientCaps: 'chown,kill', noNewPrivs: true, workingDir: '/home/skiff', rlimits: ['nofile\t512\t1024'],
 });
 
 test('enter --app takes the app\'s uid, gid, groups, caps, no_new_privs, rlimits and working dir', async (t) => {
@@ -59,6 +59,14 @@ test('enter without --app: root, Docker\'s default 14 capabilities, no_new_privs
   t.deepEqual(info.caps.amb_names, []);
   t.false((info.caps.bnd_names as string[]).includes('CAP_SYS_ADMIN'));
   t.false((info.caps.eff_names as string[]).includes('CAP_SYS_ADMIN'));
+});
+
+test('enter --app of a non-root app without ambient caps: the bounding set as configured, no capability held', async (t) => {
+  const { json } = await running(t, { apps: [probe(['sleep', '30'], { uid: 1000, gid: 1000, caps: 'chown,kill' })] });
+  const info = json(['--app', 'probe', '--', '/probe', 'info']);
+  t.like(info, { uid: 1000, euid: 1000 });
+  t.deepEqual(info.caps.bnd_names, capNames(['chown', 'kill']));
+  for (const set of ['eff', 'prm', 'inh', 'amb']) t.deepEqual(info.caps[`${set}_names`], [], set);
 });
 
 test('enter --app: no_new_privs as the app has it; a root app\'s caps without ambient', async (t) => {

@@ -109,10 +109,24 @@ test('capabilities: the default set is Docker\'s 14; an unknown name is a config
   t.regex(bad.stderr, /unknown capability 'superpowers'/);
 });
 
+test('a non-root app without ambient-caps holds no capability: empty process sets, the bounding set as configured', async (t) => {
+  const r = await runPod(t, { apps: [probe(['info'], { uid: 1000, gid: 1000 })] });
+  t.is(r.code, 0, r.stderr);
+  const { caps } = firstJson(r);
+  for (const set of ['eff', 'prm', 'inh', 'amb']) t.deepEqual(caps[`${set}_names`], [], set);
+  t.is(caps.bnd_names.length, 14, 'the default bounding set');
+});
+
+test('ambient-caps larger than caps is a config error', async (t) => {
+  const bad = await runPod(t, { apps: [probe(['info'], { uid: 1000, caps: 'chown', ambientCaps: 'chown,kill' })] });
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /ambient-caps 'chown,kill' holds a capability that caps 'chown' does not/);
+});
+
 test('a non-root app: uid, gid, groups, ambient caps, cwd, no_new_privs, exact env', async (t) => {
   const env = ['PATH=/bin', 'ONLY=this', 'EMPTY=', 'SPACES=a b  c'];
   const r = await runPod(t, {
-    apps: [probe(['info'], { uid: 1000, gid: 1000, groups: [10], caps: 'chown,kill', env, workingDir: '/home/skiff' })],
+    apps: [probe(['info'], { uid: 1000, gid: 1000, groups: [10], caps: 'chown,kill', ambientCaps: 'chown,kill', env, workingDir: '/home/skiff' })],
   });
   t.is(r.code, 0, r.stderr);
   const info = firstJson(r);

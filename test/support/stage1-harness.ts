@@ -38,6 +38,8 @@ export interface AppSpec {
   groups?: number[];
   /** Comma list without `cap_`; absent: stage1's default (Docker's 14). */
   caps?: string;
+  /** A non-root app's process sets; absent: none. */
+  ambientCaps?: string;
   noNewPrivs?: boolean;
   rlimits?: string[];
   mounts?: { volume: string; target: string }[];
@@ -177,6 +179,7 @@ function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][]
     if (a.gid !== undefined) p.push(['gid', String(a.gid)]);
     for (const g of a.groups ?? []) p.push(['supplementary-gid', String(g)]);
     if (a.caps !== undefined) p.push(['caps', a.caps]);
+    if (a.ambientCaps !== undefined) p.push(['ambient-caps', a.ambientCaps]);
     if (a.noNewPrivs !== undefined) p.push(['no-new-privs', a.noNewPrivs ? '1' : '0']);
     for (const r of a.rlimits ?? []) p.push(['rlimit', r]);
     for (const m of a.mounts ?? []) p.push(['mount', `${m.volume}\t${m.target}`]);

@@ -26,8 +26,14 @@ export interface PodInfo {
   pid: number | undefined;
   apps: AppInfo[];
   networks: string[];
-  /** The pod's overall status when exited: first failing app's code, else 0. */
-  exitCode: number | undefined;
+  /**
+   * The pod's overall status when exited: first failing app's code, else 0; 254 when stage1
+   * failed before any app ran. null when the outcome is unknown (see `reason`): a pod whose
+   * stage1 was killed never reads as success. Absent while the pod has not exited.
+   */
+  exitCode: number | null | undefined;
+  /** Why `exitCode` is null. */
+  reason: string | undefined;
   error: string | undefined;
 }
 
@@ -37,6 +43,11 @@ function manifestOrNull(dir: string): PodManifest | null {
   } catch {
     return null;
   }
+}
+
+function unknownReason(unrecorded: string[]): string {
+  const which = unrecorded.length === 0 ? 'its apps' : unrecorded.join(', ');
+  return `stage1 ended without recording an exit status for ${which} (killed, e.g. by SIGKILL): the outcome is unknown`;
 }
 
 export function podInfo(storeDir: string, location: PodLocation): PodInfo {
@@ -55,6 +66,10 @@ export function podInfo(storeDir: string, location: PodLocation): PodInfo {
   const firstFailure = [...exits].filter((e) => e.code !== 0).sort((a, b) => compareStrings(a.finished, b.finished))[0];
   const ended = state === 'exited' || state === 'exited garbage' || state === 'exited deleting';
   const error = readStage1Error(dir);
+  // stage1 records every started app's exit before it ends, even when PID 1 dies, and an error
+  // when an app never started: an app with neither means stage1 itself was killed.
+  const unrecorded = apps.filter((a) => a.exit === undefined).map((a) => a.name);
+  const unknown = ended && error === undefined && (apps.length === 0 || unrecorded.length > 0);
   return {
     uuid: location.uuid,
     state,
@@ -63,7 +78,8 @@ export function podInfo(storeDir: string, location: PodLocation): PodInfo {
     pid: state === 'running' ? readPodPid(dir) : undefined,
     apps,
     networks: manifest === null ? [] : [manifest.runtime.net],
-    exitCode: !ended ? undefined : error !== undefined && exits.length === 0 ? 254 : (firstFailure?.code ?? 0),
+    exitCode: !ended ? undefined : unknown ? null : error !== undefined && exits.length === 0 ? 254 : (firstFailure?.code ?? 0),
+    reason: unknown ? unknownReason(unrecorded) : undefined,
     error,
   };
 }

@@ -245,7 +245,16 @@ test('kill -9 of the stage1 supervisor kills the pod; gc cleans up cgroups and t
   };
   for (let i = 0; i < 100 && alive(); i++) await sleep(20);
   t.false(alive(), 'the pod died with its supervisor');
-  t.regex((await s.skiff(['status', uuid])).stdout, /^state=exited$/m);
+  const text = (await s.skiff(['status', uuid])).stdout;
+  t.regex(text, /^state=exited$/m);
+  t.regex(text, /^exit-code=unknown$/m, 'a killed pod never reads as success');
+  t.regex(text, /^reason=stage1 ended without recording an exit status for \S+ \(killed/m);
+  const json = JSON.parse((await s.skiff(['--format', 'json', 'status', uuid])).stdout) as { exitCode: unknown; reason: string };
+  t.is(json.exitCode, null);
+  t.regex(json.reason, /killed/);
+  const listed = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout) as Array<{ uuid: string; exitCode: unknown }>;
+  t.deepEqual(listed.map((p) => [p.uuid, p.exitCode]), [[uuid, null]]);
+  t.regex((await s.skiff(['list'])).stdout, /exited \(status unknown\)/);
   const memoryCg = join('/sys/fs/cgroup/memory', s.cgroupParent, uuid);
   t.true(existsSync(memoryCg), 'the killed stage1 could not remove its cgroup');
   const gc = await s.skiff(['gc', '--grace-period=0s']);

@@ -26,7 +26,7 @@ export function list(global: GlobalOptions, flags: { full: boolean; noLegend: bo
           i === 0 ? (flags.full ? pod.uuid : pod.uuid.slice(0, 8)) : '',
           app.name,
           app.image,
-          i === 0 ? pod.state : '',
+          i === 0 ? (pod.exitCode === null ? `${pod.state} (status unknown)` : pod.state) : '',
           i === 0 ? (pod.created ?? '') : '',
           i === 0 ? (pod.started ?? '') : '',
           i === 0 ? pod.networks.join(',') : '',
@@ -43,6 +43,8 @@ function renderStatus(pod: PodInfo): string {
   const exited = pod.state === 'exited' || pod.state.startsWith('exited ');
   lines.push(`exited=${exited}`);
   for (const app of pod.apps) if (app.exit !== undefined) lines.push(`app-${app.name}=${app.exit.code}`);
+  if (pod.exitCode !== undefined) lines.push(`exit-code=${pod.exitCode ?? 'unknown'}`);
+  if (pod.reason !== undefined) lines.push(`reason=${pod.reason}`);
   if (pod.error !== undefined) lines.push(`error=${pod.error}`);
   return lines.join('\n');
 }

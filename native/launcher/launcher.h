@@ -61,7 +61,16 @@ struct plan {
 	size_t n_files;
 	const char *cgroup_ops[PLAN_MAX_ITEMS]; /* "OP\tARG..." (templates) */
 	size_t n_cgroup_ops;
+	const char *layers[PLAN_MAX_ITEMS]; /* "INODE\tPATH": the overlay lower dirs stage1 will mount */
+	size_t n_layers;
 };
+/*
+ * 0 when every layer dir the plan's stage1 config mounts is still the dir
+ * the CLI saw (same inode); -1 with `why` otherwise, so a layer removed or
+ * replaced since sends the run to the CLI (which says what to do) before the
+ * pod is committed, instead of a stage1 that fails at its overlay mount.
+ */
+int check_layers(const struct plan *p, const char **why);
 /*
  * The longest store a plan may name: the replays build paths from it no
  * longer than STORE/pods/prepared/UUID/.stage1.conf.tmp-PID (under 100 bytes

@@ -41,6 +41,11 @@ int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 		return -1;
 	}
 	v.lock_fd = lock;
+	/* The prepared pod lists its images, so gc leaves its layers alone; a hand-moved one is still caught. */
+	if (check_layers(p, why) < 0) {
+		close(lock);
+		return -1;
+	}
 	r = expand_template(p->stage1_config, &v, &text);
 	if (r == 0)
 		r = write_atomic(config, text.data == NULL ? "" : text.data, text.len, 0600, NULL);

@@ -161,6 +161,11 @@ static int prepare(const struct plan *p, const struct pod_values *v, const char 
 		close(gc);
 		return -1;
 	}
+	/* Under gc.lock: no gc can remove a layer between this check and the pod listing its images. */
+	if (check_layers(p, why) < 0) {
+		close(gc);
+		return -1;
+	}
 	r = write_pod_content(p, v, dir);
 	close(gc);
 	if (r < 0) {

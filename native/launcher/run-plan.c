@@ -95,6 +95,8 @@ static int set_pair(struct plan *p, const char *key, const char *value)
 		return push(p->files, &p->n_files, value);
 	if (strcmp(key, "cgroup") == 0)
 		return push(p->cgroup_ops, &p->n_cgroup_ops, value);
+	if (strcmp(key, "layer") == 0)
+		return push(p->layers, &p->n_layers, value);
 	return -1;
 }
 
@@ -191,6 +193,22 @@ int expand_template(const char *tpl, const struct pod_values *v, struct buf *out
 		}
 		if (r < 0)
 			return -1;
+	}
+	return 0;
+}
+
+int check_layers(const struct plan *p, const char **why)
+{
+	for (size_t i = 0; i < p->n_layers; i++) {
+		char *end;
+		unsigned long long ino = strtoull(p->layers[i], &end, 10);
+		struct stat st;
+
+		/* One stat per layer: a few microseconds against stage1's failed mount and a committed pod. */
+		if (*end != '\t' || stat(end + 1, &st) < 0 || !S_ISDIR(st.st_mode) || (unsigned long long) st.st_ino != ino) {
+			*why = "a layer the plan mounts is missing or was replaced";
+			return -1;
+		}
 	}
 	return 0;
 }

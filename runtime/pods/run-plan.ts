@@ -21,6 +21,9 @@
  *   file MODE\tREL\tTPL…  its files (manifest, image list, created)
  *   uuid-file-save PATH
  *   cgroup OP\tARG…       the cgroup driver's plan (cgroups/cgroup-plan.ts)
+ *   layer INODE\tPATH…    the overlay lower dirs the config mounts, checked
+ *                         by inode before the pod is committed (a layer
+ *                         moved away must send the run to the CLI)
  *   stage1-config TPL
  * Before writing, every template is expanded again with this pod's values
  * and compared with what was really written: a plan that would not
@@ -30,7 +33,7 @@
  * own dir (PREPARED_PLAN_FILE): the stage1 config and cgroup ops a bare
  * `run-prepared UUID` of that pod will use, keyed without arguments or cwd.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { bool, single, type PodArgs } from '../cli/pod-args.js';
@@ -142,6 +145,12 @@ function cgroupPairs(ops: CgroupOp[], uuid: string): NulPairs | undefined {
   }
 }
 
+/** The layer dirs stage1 will mount, each with its inode (native/launcher: check_layers). */
+function layerPairs(pairs: Stage1Pairs): NulPairs {
+  const lowers = new Set(pairs.filter(([k]) => k === 'rootfs-lower').map(([, v]) => v));
+  return [...lowers].map((dir): [string, string] => ['layer', `${statSync(dir).ino}\t${dir}`]);
+}
+
 /** Writes a plan: atomic (a reader sees a whole plan or none) but, being a cache, not durable. */
 function writePlan(path: string, pairs: NulPairs): void {
   writeFileAtomic(path, encodeNulPairs(pairs), 0o600, { durable: false });
@@ -181,7 +190,7 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
   if (run.uuidFileSave !== undefined) pairs.push(['uuid-file-save', run.uuidFileSave]);
   const cgroup = cgroupPairs(run.cgroupOps, uuid);
   if (cgroup === undefined) return false;
-  pairs.push(...cgroup);
+  pairs.push(...cgroup, ...layerPairs(run.pairs));
   const config = stage1Template(run.pairs, run.manifest);
   pairs.push(['stage1-config', config]);
   checks.push([config, readFileSync(join(run.podDir, POD_FILES.stage1Config), 'utf8')]);
@@ -211,6 +220,7 @@ export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, pr
   const plan: NulPairs = [
     ...planHeader({ kind: 'run-prepared', keyHex: request.keyHex, store: storeDir, stage1: stage1Path() }),
     ...ops,
+    ...layerPairs(pairs),
     ['stage1-config', config],
   ];
   writePlan(join(preparedDir, PREPARED_PLAN_FILE), plan);

@@ -6,7 +6,7 @@
  * goes to the CLI unchanged. SKIFF_LAUNCH_TRACE=1 says which path was taken.
  */
 import test from 'ava';
-import { appendFileSync, chmodSync, copyFileSync, existsSync, utimesSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, utimesSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { applyCgroupPlan, encodeCgroupOp, type CgroupOp } from '../../runtime/cgroups/cgroup-plan.js';
 import { realCgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
@@ -155,6 +155,26 @@ test('a replay that fails before its point of no return undoes everything and th
   const again = await traced(s, args);
   t.regex(again.stderr, /skiff launch: node \(the plan file is malformed\)/);
   t.is(path((await traced(s, args)).stderr), 'replay');
+});
+
+test('a layer moved away after the plan was recorded: the replay falls back before committing, and the CLI says what to do', async (t) => {
+  const s = await podStore(t);
+  const args = ['run', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  t.is((await traced(s, args)).code, 0);
+  const plan = readFileSync(join(s.dir, 'run-plans', plans(s)[0] as string), 'utf8').split('\0');
+  const layers = plan.flatMap((v, i) => (plan[i - 1] === 'layer' && i % 2 === 1 ? [v.split('\t')[1] as string] : []));
+  t.true(layers.length > 0, 'the plan lists the layers it mounts');
+  const layer = layers[0] as string;
+  renameSync(layer, `${layer}.moved`);
+  t.teardown(() => existsSync(`${layer}.moved`) && renameSync(`${layer}.moved`, layer));
+  const r = await traced(s, args);
+  t.is(r.code, 254, r.stderr);
+  t.regex(r.stderr, /skiff launch: node \(a layer the plan mounts is missing or was replaced\)/);
+  t.regex(r.stderr, /is missing from the store/, 'the CLI\'s message, not stage1\'s failed mount');
+  t.notRegex(r.stderr, /mount overlay/);
+  t.is(runDirs(s).length, 1, 'the fallen-back replay committed no pod');
+  renameSync(`${layer}.moved`, layer);
+  t.is(path((await traced(s, args)).stderr), 'replay', 'the same layer back (same inode): replayed again');
 });
 
 test('every other command goes to the CLI with its arguments and exit code', async (t) => {

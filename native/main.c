@@ -12,7 +12,7 @@
 #include "stage1.h"
 
 #ifndef SKIFF_STAGE1_VERSION
-#define SKIFF_STAGE1_VERSION "0.1.0"
+#define SKIFF_STAGE1_VERSION "unknown (built without the Makefile)"
 #endif
 
 static int usage(void)

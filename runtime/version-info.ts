@@ -1,8 +1,10 @@
 /**
  * What `skiff version` reports: Skiff's and Node's versions, the stage1 binary
- * and the host features pods depend on. Loads nothing beyond node:fs and
- * node:os, so it stays within a plain Node start-up.
+ * (its version and build, as it reports them itself) and the host features
+ * pods depend on. Loads nothing beyond node:fs, node:os and node:child_process,
+ * so it stays within a plain Node start-up.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { arch, platform, release } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +17,8 @@ export interface VersionInfo {
   os: string;
   arch: string;
   kernel: string;
-  stage1: { path: string; present: boolean };
+  /** version: what `skiff-stage1 --version` says (package version and build), null when it cannot run. */
+  stage1: { path: string; present: boolean; version: string | null };
   features: HostFeatures;
 }
 
@@ -30,6 +33,16 @@ export function ociArch(nodeArch: string = arch()): string {
   return map[nodeArch] ?? nodeArch;
 }
 
+/** stage1's own word on its version: a static binary, ~1 ms to ask. */
+function stage1Version(path: string): string | null {
+  try {
+    const out = execFileSync(path, ['--version'], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    return /^skiff-stage1 (.+)$/m.exec(out)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export function versionInfo(): VersionInfo {
   const stage1 = stage1Path();
   return {
@@ -38,7 +51,7 @@ export function versionInfo(): VersionInfo {
     os: platform(),
     arch: ociArch(),
     kernel: release(),
-    stage1: { path: stage1, present: existsSync(stage1) },
+    stage1: { path: stage1, present: existsSync(stage1), version: existsSync(stage1) ? stage1Version(stage1) : null },
     features: detectHostFeatures('/', release()),
   };
 }

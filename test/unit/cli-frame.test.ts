@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../runtime/install-paths.js';
 import { runSkiff, skiffBin } from '../support/skiff-cli.js';
 
 test('version prints skiff, node, stage1 and features as text', async (t) => {
@@ -13,6 +14,8 @@ test('version prints skiff, node, stage1 and features as text', async (t) => {
   t.regex(r.stdout, new RegExp(`^Node Version: ${process.version.replace(/\./g, '\\.')}$`, 'm'));
   t.regex(r.stdout, /^Features: [+-]OVERLAYFS [+-]CGROUP_V1 [+-]CGROUP_V2 [+-]USERNS$/m);
   t.regex(r.stdout, /^Stage1: \S+skiff-stage1$/m, 'stage1 was built by npm ci');
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  t.regex(r.stdout, new RegExp(`^Stage1 Version: ${pkg.version.replace(/\./g, '\\.')} \\(build [0-9a-f]{12} (musl|glibc)\\)$`, 'm'), 'stage1 reports its own build');
   t.is(r.stderr, '');
 });
 
@@ -22,6 +25,7 @@ test('--format json version prints one JSON document', async (t) => {
   const v = JSON.parse(r.stdout) as Record<string, unknown>;
   t.is(v['node'], process.version);
   t.truthy((v['stage1'] as { present: boolean }).present);
+  t.regex((v['stage1'] as { version: string }).version, /^\d+\.\d+\.\d+ \(build [0-9a-f]{12} (musl|glibc)\)$/);
   t.true(['v1', 'v2', 'hybrid', 'none'].includes((v['features'] as { cgroup: { mode: string } }).cgroup.mode));
 });
 

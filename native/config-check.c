@@ -71,8 +71,7 @@ static bool is_absolute(const char *path)
 	return path != NULL && path[0] == '/';
 }
 
-/* Splits a tab-separated value in place (the buffer is ours); returns the field count. */
-static size_t split_tabs(char *value, char **fields, size_t max)
+size_t config_split_tabs(char *value, char **fields, size_t max)
 {
 	size_t n = 0;
 
@@ -110,7 +109,7 @@ static int check_volumes(struct config *cfg, struct s1_error *err)
 		struct volume *v = &cfg->volumes[i];
 		char *f[4] = { 0 };
 
-		if (split_tabs((char *) cfg->raw_volumes.v[i], f, 4) != 4)
+		if (config_split_tabs((char *) cfg->raw_volumes.v[i], f, 4) != 4)
 			return s1_fail_msg(err, STEP, "volume: '%s' is not NAME\\tKIND\\tSOURCE\\tRO", cfg->raw_volumes.v[i]);
 		v->name = f[0];
 		v->source = f[2];
@@ -142,7 +141,7 @@ static int check_app_lists(struct config *cfg, struct app *a, struct s1_error *e
 		struct app_rlimit *r = &a->rlimits[a->n_rlimits++];
 		char *f[3] = { 0 };
 
-		if (split_tabs((char *) a->raw_rlimits.v[i], f, 3) != 3 || parse_rlimit_value(f[1], &r->soft) < 0 ||
+		if (config_split_tabs((char *) a->raw_rlimits.v[i], f, 3) != 3 || parse_rlimit_value(f[1], &r->soft) < 0 ||
 		    parse_rlimit_value(f[2], &r->hard) < 0 || r->soft > r->hard)
 			return s1_fail_msg(err, STEP, "app %s: rlimit '%s' is not NAME\\tSOFT\\tHARD with SOFT <= HARD", a->name, f[0]);
 		r->resource = -1;
@@ -158,7 +157,7 @@ static int check_app_lists(struct config *cfg, struct app *a, struct s1_error *e
 		char *f[2] = { 0 };
 		size_t k;
 
-		if (split_tabs((char *) a->raw_mounts.v[i], f, 2) != 2 || !is_absolute(f[1]))
+		if (config_split_tabs((char *) a->raw_mounts.v[i], f, 2) != 2 || !is_absolute(f[1]))
 			return s1_fail_msg(err, STEP, "app %s: mount '%s' is not VOLUME\\tABSOLUTE-TARGET", a->name, f[0]);
 		for (k = 0; k < cfg->n_volumes && strcmp(cfg->volumes[k].name, f[0]) != 0; k++)
 			;
@@ -291,7 +290,7 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 
 int config_check(struct config *cfg, struct s1_error *err)
 {
-	if (check_pod(cfg, err) < 0 || check_volumes(cfg, err) < 0)
+	if (check_pod(cfg, err) < 0 || check_volumes(cfg, err) < 0 || net_config_check(cfg, err) < 0)
 		return -1;
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		if (check_app(cfg, i, err) < 0)

@@ -47,7 +47,7 @@ static const struct key_def keys[] = {
 	P("netns-cleanup", K_LIST, netns_cleanup), P("cgroup", K_LIST, cgroups),
 	P("cgroup-cleanup", K_LIST, cgroup_cleanup), P("file-cleanup", K_LIST, file_cleanup),
 	P("dns", K_LIST, dns), P("resolv-conf", K_STR, resolv_conf), P("hosts-entry", K_LIST, hosts_entries),
-	P("volume", K_LIST, raw_volumes), P("mask-path", K_LIST, mask_paths),
+	P("volume", K_LIST, raw_volumes), P("net", K_LIST, raw_nets), P("mask-path", K_LIST, mask_paths),
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
 	A("exec", K_STR, exec), A("arg", K_LIST, args), A("env", K_LIST, env), A("working-dir", K_STR, working_dir),
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),
@@ -172,7 +172,7 @@ void config_free(struct config *cfg)
 {
 	struct strv *lists[] = { &cfg->rootfs.lower, &cfg->netns_cleanup, &cfg->cgroups, &cfg->cgroup_cleanup,
 				 &cfg->file_cleanup, &cfg->dns, &cfg->hosts_entries, &cfg->mask_paths,
-				 &cfg->readonly_paths, &cfg->raw_volumes };
+				 &cfg->readonly_paths, &cfg->raw_volumes, &cfg->raw_nets };
 
 	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
 		free(lists[i]->v);
@@ -185,6 +185,7 @@ void config_free(struct config *cfg)
 	}
 	free(cfg->apps);
 	free(cfg->volumes);
+	free(cfg->nets);
 	free(cfg->buf);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -8,6 +8,8 @@
 #ifndef SKIFF_STAGE1_CONFIG_H
 #define SKIFF_STAGE1_CONFIG_H
 
+#include <netinet/in.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +76,19 @@ struct app {
 	const char *raw_caps, *raw_ambient_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive;
 };
 
+/* A network the pod joins (`net`, net-config.c); the second half is filled by net_attach. */
+struct pod_net {
+	const char *name, *ifname, *bridge, *ipam_dir, *raw_range;
+	unsigned int mtu;
+	int prefix;
+	struct in_addr subnet, range_start, range_end, gateway, requested;
+	bool default_route, has_requested;
+	struct in_addr addr;
+	char host_if[16];
+	char mac[18];
+	char ipam_file[PATH_MAX];
+};
+
 struct config {
 	char *buf;
 	size_t len;
@@ -88,6 +103,9 @@ struct config {
 	unsigned int stop_timeout;
 	struct volume *volumes;
 	size_t n_volumes;
+	struct strv raw_nets;
+	struct pod_net *nets;
+	size_t n_nets;
 	struct app *apps;
 	size_t n_apps;
 };
@@ -98,6 +116,10 @@ void config_free(struct config *cfg);
 
 /* config-check.c: the second pass of config_read (values converted and checked). */
 int config_check(struct config *cfg, struct s1_error *err);
+/* Splits a tab-separated value in place (the buffer is the config's); returns the field count, max + 1 if more. */
+size_t config_split_tabs(char *value, char **fields, size_t max);
+/* net-config.c: the `net` keys. */
+int net_config_check(struct config *cfg, struct s1_error *err);
 
 /* Docker's default 14: an app without `caps`, and `enter` without --app. */
 #define CAPS_DEFAULT                                                                                     \

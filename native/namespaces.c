@@ -55,17 +55,23 @@ static int loopback_up(struct s1_error *err)
 	return 0;
 }
 
-static int join_netns(const char *netns, struct s1_error *err)
+int ns_new_netns(struct s1_error *err)
 {
+	if (unshare(CLONE_NEWNET) < 0)
+		return s1_fail(err, errno, "netns", "unshare(CLONE_NEWNET)", NULL);
+	return loopback_up(err);
+}
+
+static int join_netns(const struct config *cfg, struct s1_error *err)
+{
+	const char *netns = cfg->netns;
 	cleanup_fd int fd = -1;
 
-	if (strcmp(netns, "host") == 0)
+	/* With networks to attach, the supervisor made the netns before forking us (net-attach.c). */
+	if (strcmp(netns, "host") == 0 || cfg->n_nets > 0)
 		return 0;
-	if (strcmp(netns, "new") == 0) {
-		if (unshare(CLONE_NEWNET) < 0)
-			return s1_fail(err, errno, "netns", "unshare(CLONE_NEWNET)", NULL);
-		return loopback_up(err);
-	}
+	if (strcmp(netns, "new") == 0)
+		return ns_new_netns(err);
 	fd = open(netns, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return s1_fail(err, errno, "netns", "open", "%s", netns);
@@ -78,7 +84,7 @@ int ns_unshare_pod(const struct config *cfg, struct s1_error *err)
 {
 	if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0)
 		return s1_fail(err, errno, "namespaces", "unshare(CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWCGROUP)", NULL);
-	if (join_netns(cfg->netns, err) < 0)
+	if (join_netns(cfg, err) < 0)
 		return -1;
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return s1_fail(err, errno, "hostname", "sethostname", "%s", cfg->hostname);

@@ -67,6 +67,13 @@ void __attribute__((noreturn)) pod_init(const struct config *cfg, int msg_fd);
 int ns_join_cgroups(const struct strv *cgroups, const char *step, struct s1_error *err);
 int ns_unshare_pod(const struct config *cfg, struct s1_error *err);
 int ns_enter_pod(pid_t pid1, struct s1_error *err);
+/* unshare(CLONE_NEWNET) with loopback up. */
+int ns_new_netns(struct s1_error *err);
+
+/* net-attach.c: in the supervisor, before PID 1 is forked (it inherits the netns). */
+int net_attach(const struct config *cfg, struct s1_error *err);
+/* Teardown: the pod's address files; idempotent. */
+void net_release(const struct config *cfg);
 
 /*
  * rootfs.c: in PID 1, in this order (see init.c). `shown` is the host path

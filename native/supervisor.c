@@ -251,6 +251,7 @@ static void teardown(const struct config *cfg)
 	for (size_t i = 0; i < cfg->file_cleanup.n; i++)
 		if (unlink(cfg->file_cleanup.v[i]) < 0 && errno != ENOENT)
 			teardown_error(errno, "unlink", cfg->file_cleanup.v[i]);
+	net_release(cfg);
 }
 
 /* apps/NAME/ for each app; existing dirs are fine (stage0 may have made them). */
@@ -287,6 +288,9 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 		return s1_fail(err, errno, "signals", "signalfd", NULL);
 	if (pipe2(msg, O_CLOEXEC) < 0)
 		return s1_fail(err, errno, "init", "pipe2", NULL);
+	/* Before PID 1: it and every app inherit the netns the networks are attached to. */
+	if (cfg->n_nets > 0 && net_attach(cfg, err) < 0)
+		return -1;
 	/* Our next child is the new pid namespace's PID 1. */
 	if (unshare(CLONE_NEWPID) < 0)
 		return s1_fail(err, errno, "namespaces", "unshare(CLONE_NEWPID)", NULL);

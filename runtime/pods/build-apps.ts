@@ -17,6 +17,7 @@ import { resolveCaps } from './capabilities.js';
 import { readImageFile } from './image-files.js';
 import type { AppManifest, VolumeManifest } from './pod-manifest.js';
 import { parseCpuMillis, parseMemory, parsePositiveInt } from './quantities.js';
+import { seccompSetting } from './seccomp-option.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const APP_NAME = /^[a-z0-9]+(?:[-.][a-z0-9]+)*$/;
@@ -87,6 +88,8 @@ export interface BuildAppsInput {
   pod: FlagValues;
   volumes: VolumeManifest[];
   hostEnv: NodeJS.ProcessEnv;
+  /** `--insecure-options=seccomp`: no filter for any app. */
+  insecureSeccomp?: boolean;
 }
 
 export function buildApps(input: BuildAppsInput): AppManifest[] {
@@ -133,6 +136,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
     if (cpu !== undefined) limits.cpuMillis = parseCpuMillis(cpu);
     const shares = single(flags, 'cpu-shares');
     if (shares !== undefined) limits.cpuShares = parsePositiveInt(shares, '--cpu-shares', [MIN_CPU_SHARES, MAX_CPU_SHARES]);
+    const seccomp = seccompSetting(single(flags, 'seccomp'), input.insecureSeccomp === true);
     const pids = single(flags, 'pids-limit');
     if (pids !== undefined) limits.pidsMax = parsePositiveInt(pids, '--pids-limit');
     return {
@@ -147,6 +151,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
       supplementaryGids: user.supplementaryGids,
       caps: resolveCaps(single(flags, 'caps-retain'), single(flags, 'caps-remove')),
       noNewPrivs: true,
+      ...(seccomp === undefined ? {} : { seccomp }),
       readonlyRootfs: bool(flags, 'readonly-rootfs'),
       mounts: (flags.get('mount') ?? []).map((m) => parseMount(m, input.volumes)),
       limits,

@@ -26,6 +26,8 @@ export interface AppManifest {
   supplementaryGids: number[];
   caps: string[];
   noNewPrivs: boolean;
+  /** stage1's `seccomp` value (seccomp-option.ts); absent: the default filter. */
+  seccomp?: string;
   readonlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string }>;
   limits: AppLimits;

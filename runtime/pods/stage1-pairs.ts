@@ -69,6 +69,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     pairs.push(['working-dir', app.workingDir], ['uid', String(app.uid)], ['gid', String(app.gid)]);
     for (const gid of app.supplementaryGids) pairs.push(['supplementary-gid', String(gid)]);
     pairs.push(['caps', app.caps.join(',')], ['no-new-privs', app.noNewPrivs ? '1' : '0']);
+    if (app.seccomp !== undefined) pairs.push(['seccomp', app.seccomp]);
     for (const m of app.mounts) pairs.push(['mount', `${m.volume}\t${m.target}`]);
     if (app.readonlyRootfs) pairs.push(['readonly-rootfs', '1']);
     if (rt.interactive) pairs.push(['interactive', '1']);

@@ -12,12 +12,14 @@
  *   x86_64: nr & __X32_SYSCALL_BIT     -> KILL   (the x32 ABI: same arch, other numbers)
  *   the argument checks (clone's flags, clone3, personality, socket's family),
  *   only for the calls whose decision depends on them
- *   nr >= the table's bound            -> UNKNOWN (ENOSYS)
- *   two bitmaps indexed by nr: allowed -> ALLOW, refused -> DENY, else UNKNOWN
- * The bitmaps are 32-bit words picked by a binary search over nr / 32 (4
- * comparisons for x86_64's 15 words), and the bit is tested with a shift by
- * X = nr & 31: ~15 instructions run per syscall whatever the list, where a
- * compare per allowed call (libseccomp's default) would run up to ~300.
+ *   a binary search over the runs of numbers with one action (ALLOW, DENY,
+ *   UNKNOWN = ENOSYS; the numbers past the table are one last UNKNOWN run)
+ * ~10 instructions run per syscall (x86_64's default has ~70 runs), where a
+ * compare per allowed call would run up to ~300. And the search uses only
+ * loads of nr/arch, JGE/JEQ/JSET with constants and RET: the kernel's
+ * seccomp cache (5.11+) can follow that, so it marks every call allowed
+ * whatever its arguments and never runs the filter for them again; an
+ * ALU or scratch-memory trick (a bitmap) would defeat it.
  *
  * Arguments: seccomp_data.args[] are 64-bit; clone's flags, personality and
  * socket's family are ints to the kernel (only the low 32 bits count), so
@@ -35,24 +37,15 @@
 
 /* linux/filter.h and linux/bpf_common.h */
 #define BPF_LD 0x00
-#define BPF_ST 0x02
-#define BPF_ALU 0x04
 #define BPF_JMP 0x05
 #define BPF_RET 0x06
-#define BPF_MISC 0x07
 #define BPF_W 0x00
 #define BPF_ABS 0x20
-#define BPF_IMM 0x00
-#define BPF_MEM 0x60
-#define BPF_AND 0x50
-#define BPF_RSH 0x70
 #define BPF_JA 0x00
 #define BPF_JEQ 0x10
 #define BPF_JGE 0x30
 #define BPF_JSET 0x40
 #define BPF_K 0x00
-#define BPF_X 0x08
-#define BPF_TAX 0x00
 
 /* linux/seccomp.h and linux/audit.h */
 #define SECCOMP_SET_MODE_FILTER 1
@@ -79,8 +72,6 @@
 #define CAP_SYS_ADMIN_BIT (UINT64_C(1) << 21)
 /* CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (and NEWTIME: not in Docker's mask, but a namespace all the same) */
 #define CLONE_NS_FLAGS (0x00020000U | 0x02000000U | 0x04000000U | 0x08000000U | 0x10000000U | 0x20000000U | 0x40000000U | 0x00000080U)
-#define NBITS (((SC_MAX_NR + 1) + 31) / 32 * 32)
-#define NWORDS (NBITS / 32)
 #define SC_MAX_NR 511
 
 #define GROUP_DEFAULT_ALLOW "@docker/default-whitelist"
@@ -182,15 +173,16 @@ int seccomp_parse(const char *app, const char *value, struct seccomp_spec *out, 
 
 /* ---- the assembler: instructions with symbolic forward jumps, resolved at the end ---- */
 
-enum { L_ALLOW, L_DENY, L_UNKNOWN, L_KILL, L_ENOSYS, L_TAIL, L_FIXED_COUNT };
-#define MAX_LABELS (L_FIXED_COUNT + 2 * NWORDS + 16)
+enum { L_ALLOW, L_DENY, L_UNKNOWN, L_KILL, L_ENOSYS, L_FIXED_COUNT };
+#define MAX_LABELS (L_FIXED_COUNT + SC_MAX_NR + 16)
+#define MAX_INSNS 1024
 #define NO_LABEL 0xffff
 
 struct bpf_asm {
 	struct sc_insn *ins;
 	size_t n, max;
-	uint16_t jt[1024], jf[1024]; /* label of each conditional target, or NO_LABEL (offset 0: next) */
-	uint16_t ja[1024];           /* label of an unconditional jump */
+	uint16_t jt[MAX_INSNS], jf[MAX_INSNS]; /* label of each conditional target, or NO_LABEL (offset 0: next) */
+	uint16_t ja[MAX_INSNS];           /* label of an unconditional jump */
 	int pos[MAX_LABELS];
 	size_t n_labels;
 	bool full;
@@ -225,12 +217,6 @@ static void emit(struct bpf_asm *a, uint16_t code, uint32_t k, int jt, int jf, i
 }
 
 #define LD_ABS(a, off) emit(a, BPF_LD | BPF_W | BPF_ABS, off, NO_LABEL, NO_LABEL, NO_LABEL)
-#define LD_IMM(a, v) emit(a, BPF_LD | BPF_IMM, v, NO_LABEL, NO_LABEL, NO_LABEL)
-#define LD_MEM(a, m) emit(a, BPF_LD | BPF_MEM, m, NO_LABEL, NO_LABEL, NO_LABEL)
-#define ST_MEM(a, m) emit(a, BPF_ST, m, NO_LABEL, NO_LABEL, NO_LABEL)
-#define AND(a, v) emit(a, BPF_ALU | BPF_AND | BPF_K, v, NO_LABEL, NO_LABEL, NO_LABEL)
-#define RSH_X(a) emit(a, BPF_ALU | BPF_RSH | BPF_X, 0, NO_LABEL, NO_LABEL, NO_LABEL)
-#define TAX(a) emit(a, BPF_MISC | BPF_TAX, 0, NO_LABEL, NO_LABEL, NO_LABEL)
 #define JMP(a, op, v, jt, jf) emit(a, BPF_JMP | (op) | BPF_K, v, jt, jf, NO_LABEL)
 #define JA(a, l) emit(a, BPF_JMP | BPF_JA, 0, NO_LABEL, NO_LABEL, l)
 #define RET(a, v) emit(a, BPF_RET | BPF_K, v, NO_LABEL, NO_LABEL, NO_LABEL)
@@ -249,8 +235,10 @@ static int resolve(struct bpf_asm *a, struct s1_error *err)
 				continue;
 			off = (long) a->pos[labels[w]] - (long) i - 1;
 			/* Classic BPF jumps only forward; a conditional one at most 255 instructions. */
+			/* Only a list of hundreds of scattered calls gets there: refuse it rather than load half a filter. */
 			if (a->pos[labels[w]] < 0 || off < 0 || (w < 2 && off > 255))
-				return s1_fail(err, ERANGE, "seccomp", "assemble", "jump at %zu to label %u", i, labels[w]);
+				return s1_fail(err, ERANGE, "seccomp", "assemble", "jump at %zu to label %u: the list is too scattered",
+					       i, labels[w]);
 			if (w == 0)
 				a->ins[i].jt = (uint8_t) off;
 			else if (w == 1)
@@ -342,41 +330,39 @@ static void emit_special(struct bpf_asm *a, const struct sc_syscall *s)
 	place(a, next);
 }
 
-/* Binary search over words [lo, hi) of the bitmaps, entered with A = nr (< NBITS) and X = nr & 31. */
-static void emit_tree(struct bpf_asm *a, const uint32_t *allow, const uint32_t *deny, size_t lo, size_t hi)
-{
-	if (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		int right = new_label(a);
+/* The runs of equal action over syscall numbers: [start[i], start[i + 1]) all take action[i]. */
+struct runs {
+	uint32_t start[SC_MAX_NR + 2];
+	uint8_t action[SC_MAX_NR + 2]; /* a label: L_ALLOW, L_DENY or L_UNKNOWN */
+	size_t n;
+};
 
-		JMP(a, BPF_JGE, (uint32_t) (mid * 32), right, NO_LABEL);
-		emit_tree(a, allow, deny, lo, mid);
-		place(a, right);
-		emit_tree(a, allow, deny, mid, hi);
+/* Binary search over runs [lo, hi), entered with A = nr: only JGE and JA, nothing the kernel's cache cannot follow. */
+static void emit_tree(struct bpf_asm *a, const struct runs *r, size_t lo, size_t hi)
+{
+	size_t mid;
+	int right;
+
+	if (hi - lo == 1) {
+		JA(a, r->action[lo]);
 		return;
 	}
-	if (allow[lo] == 0xffffffffU)
-		JA(a, L_ALLOW);
-	else if (allow[lo] == 0 && deny[lo] == 0xffffffffU)
-		JA(a, L_DENY);
-	else if (allow[lo] == 0 && deny[lo] == 0)
-		JA(a, L_UNKNOWN);
-	else {
-		/* M[0] = the refused bits, A = the allowed ones; the tail tests bit X of each. */
-		LD_IMM(a, deny[lo]);
-		ST_MEM(a, 0);
-		LD_IMM(a, allow[lo]);
-		JA(a, L_TAIL);
-	}
+	mid = (lo + hi) / 2;
+	right = new_label(a);
+	JMP(a, BPF_JGE, r->start[mid], right, NO_LABEL);
+	emit_tree(a, r, lo, mid);
+	place(a, right);
+	emit_tree(a, r, mid, hi);
 }
 
 int seccomp_build(const struct seccomp_spec *spec, uint64_t caps, bool identity, struct sc_insn *out, size_t max,
 		  struct s1_error *err)
 {
-	static struct bpf_asm a; /* ~8 KB: static, the child's stack need not hold it */
-	uint32_t allow[NWORDS] = { 0 }, deny[NWORDS] = { 0 };
+	static struct bpf_asm a; /* static: the child's stack need not hold it */
+	static struct runs runs;
+	uint8_t action[SC_MAX_NR + 1];
 	uint32_t deny_ret, unknown_ret;
-	size_t words = 0;
+	size_t bound = 0;
 
 	memset(&a, 0, sizeof a);
 	a.ins = out;
@@ -389,6 +375,7 @@ int seccomp_build(const struct seccomp_spec *spec, uint64_t caps, bool identity,
 	/* A remove-set allows what it does not name, also what this build does not know; otherwise ENOSYS. */
 	unknown_ret = spec->mode == SC_MODE_REMOVE && !spec->with_default ? SECCOMP_RET_ALLOW
 		    : spec->mode == SC_MODE_RETAIN && spec->all ? SECCOMP_RET_ALLOW : SECCOMP_RET_ERRNO | ENOSYS;
+	memset(action, L_UNKNOWN, sizeof action);
 
 	LD_ABS(&a, OFF_ARCH);
 	JMP(&a, BPF_JEQ, NATIVE_ARCH, NO_LABEL, L_KILL);
@@ -406,25 +393,21 @@ int seccomp_build(const struct seccomp_spec *spec, uint64_t caps, bool identity,
 		if (d == D_SPECIAL)
 			emit_special(&a, s);
 		else
-			(d == D_ALLOW ? allow : deny)[s->nr / 32] |= UINT32_C(1) << (s->nr % 32);
-		if ((size_t) s->nr / 32 + 1 > words)
-			words = (size_t) s->nr / 32 + 1;
+			action[s->nr] = d == D_ALLOW ? L_ALLOW : L_DENY;
+		if ((size_t) s->nr + 1 > bound)
+			bound = (size_t) s->nr + 1;
 	}
-	/* Numbers past the table's last word are unknown; the search covers only the words in use. */
-	JMP(&a, BPF_JGE, (uint32_t) (words * 32), L_UNKNOWN, NO_LABEL);
-	AND(&a, 31);
-	TAX(&a);
-	LD_ABS(&a, OFF_NR);
-	emit_tree(&a, allow, deny, 0, words);
+	/* Runs of one action over 0..bound-1, then everything from bound on is unknown. */
+	runs.n = 0;
+	for (size_t nr = 0; nr <= bound; nr++) {
+		uint8_t act = nr == bound ? L_UNKNOWN : action[nr];
 
-	place(&a, L_TAIL);
-	RSH_X(&a);
-	AND(&a, 1);
-	JMP(&a, BPF_JEQ, 1, L_ALLOW, NO_LABEL);
-	LD_MEM(&a, 0);
-	RSH_X(&a);
-	AND(&a, 1);
-	JMP(&a, BPF_JEQ, 1, L_DENY, L_UNKNOWN);
+		if (runs.n == 0 || runs.action[runs.n - 1] != act) {
+			runs.start[runs.n] = (uint32_t) nr;
+			runs.action[runs.n++] = act;
+		}
+	}
+	emit_tree(&a, &runs, 0, runs.n);
 	place(&a, L_ALLOW);
 	RET(&a, SECCOMP_RET_ALLOW);
 	place(&a, L_DENY);
@@ -440,7 +423,7 @@ int seccomp_build(const struct seccomp_spec *spec, uint64_t caps, bool identity,
 
 int seccomp_apply(const struct seccomp_spec *spec, uint64_t caps, bool identity, const char *step, struct s1_error *err)
 {
-	static struct sc_insn prog[512];
+	static struct sc_insn prog[MAX_INSNS];
 	struct {
 		unsigned short len;
 		struct sc_insn *filter;

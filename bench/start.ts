@@ -2,7 +2,8 @@
  * bench/start: how fast a no-op container starts, Skiff against its peers,
  * in the same run on the same machine (issue 4, "Benchmark"):
  *
- *  - `skiff run --net=none` of the cached probe image (`--exec /probe -- exit 0`)
+ *  - `skiff run --net=none` of the cached probe image (`--exec /probe -- exit 0`),
+ *    also without the seccomp filter (`--insecure-options=seccomp`) to show its cost,
  *    through the `skiff` launcher (native/launcher: after the first run of a
  *    command line it replays the recorded plan without Node), and the same
  *    run through the Node CLI directly (what a first run of a command line costs),
@@ -722,6 +723,8 @@ async function main(): Promise<void> {
     const { podman, podmanImage } = await setup();
     const rows: Row[] = [
       candidate('skiff', [launcher, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
+      // What the default seccomp filter costs a replayed run: the same run without it.
+      candidate('skiff, no seccomp filter (--insecure-options=seccomp)', [launcher, ...skiffArgs('--insecure-options=seccomp', 'run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
       candidate(
         'skiff run-prepared (replayed)',
         ['sh', '-c', `read u < ${uuidFile}; exec ${launcher} --dir ${store} run-prepared "$u"`],

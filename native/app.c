@@ -12,6 +12,8 @@
  *     bounding set           needs CAP_SETPCAP
  *     groups, gid, uid       needs CAP_SETGID/SETUID; KEEPCAPS keeps permitted
  *     capset + ambient       root: `caps`; non-root: `ambient-caps` (none by default)
+ *     seccomp filter         without no_new_privs: first, while we hold CAP_SYS_ADMIN
+ *                            (seccomp(2) needs it or no_new_privs); with it: last
  *     no_new_privs, umask
  *   chdir                    as the app's user, so permissions are its own
  *   signals                  last, right before execve
@@ -66,6 +68,14 @@ static int set_rlimits(const struct app *app, const char *step, struct s1_error 
 
 int app_identity_apply(const struct app *app, int cap_last, const char *step, struct s1_error *err)
 {
+	/*
+	 * seccomp(2) wants no_new_privs or CAP_SYS_ADMIN. With no_new_privs the
+	 * filter goes on last (as runc: it then need not allow our own set-up
+	 * calls); without it, before the capabilities go, so its filter allows
+	 * the identity calls too (seccomp.c).
+	 */
+	if (!app->no_new_privs && seccomp_apply(&app->seccomp, app->caps, true, step, err) < 0)
+		return -1;
 	if (set_rlimits(app, step, err) < 0 || caps_drop_bounding(app->caps, cap_last, step, err) < 0)
 		return -1;
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
@@ -81,6 +91,8 @@ int app_identity_apply(const struct app *app, int cap_last, const char *step, st
 	if (app->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return s1_fail(err, errno, step, "prctl(PR_SET_NO_NEW_PRIVS)", NULL);
 	umask(022);
+	if (app->no_new_privs && seccomp_apply(&app->seccomp, app->caps, false, step, err) < 0)
+		return -1;
 	return 0;
 }
 

@@ -200,7 +200,8 @@ static int check_app(struct config *cfg, size_t index, struct s1_error *err)
 	if (parse_id("uid", a->raw_uid, &a->uid, err) < 0 || parse_id("gid", a->raw_gid, &a->gid, err) < 0 ||
 	    parse_flag("no-new-privs", a->raw_nnp, true, &a->no_new_privs, err) < 0 ||
 	    parse_flag("readonly-rootfs", a->raw_ro, false, &a->readonly_rootfs, err) < 0 ||
-	    parse_flag("interactive", a->raw_interactive, false, &a->interactive, err) < 0)
+	    parse_flag("interactive", a->raw_interactive, false, &a->interactive, err) < 0 ||
+	    seccomp_parse(a->name, a->raw_seccomp, &a->seccomp, err) < 0)
 		return -1;
 	return check_app_lists(cfg, a, err);
 }

@@ -53,6 +53,7 @@ static const struct key_def keys[] = {
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),
 	A("caps", K_STR, raw_caps), A("ambient-caps", K_STR, raw_ambient_caps), A("no-new-privs", K_STR, raw_nnp), A("rlimit", K_LIST, raw_rlimits),
 	A("mount", K_LIST, raw_mounts), A("readonly-rootfs", K_STR, raw_ro), A("interactive", K_STR, raw_interactive),
+	A("seccomp", K_STR, raw_seccomp),
 };
 
 static int strv_push(struct strv *s, const char *value)

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "seccomp.h"
 
 struct strv {
 	const char **v;
@@ -70,10 +71,11 @@ struct app {
 	size_t n_rlimits;
 	struct app_mount *mounts;
 	size_t n_mounts;
+	struct seccomp_spec seccomp; /* the `seccomp` key; all zero: the default filter */
 	struct rootfs_spec rootfs; /* set only with per-app roots */
 	/* Raw `mount`, `rlimit`, `supplementary-gid` values, resolved after the whole file is read. */
 	struct strv raw_mounts, raw_rlimits, raw_groups;
-	const char *raw_caps, *raw_ambient_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive;
+	const char *raw_caps, *raw_ambient_caps, *raw_uid, *raw_gid, *raw_nnp, *raw_ro, *raw_interactive, *raw_seccomp;
 };
 
 /* A network the pod joins (`net`, net-config.c); the second half is filled by net_attach. */

@@ -126,7 +126,7 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 /*
  * From root with every capability to the app's identity: rlimits (clamped),
  * bounding set, groups/gid/uid, capabilities (ambient too for non-root),
- * no_new_privs, umask 022. Not the cwd: the caller chdirs after it, as the
+ * no_new_privs, umask 022, the seccomp filter (seccomp.h). Not the cwd: the caller chdirs after it, as the
  * app's user. Shared by app_exec and enter.
  */
 int app_identity_apply(const struct app *app, int cap_last, const char *step, struct s1_error *err);

@@ -9,8 +9,9 @@ import { UsageError } from '../errors.js';
 export const DEFAULT_DIR = '/var/lib/skiff';
 
 /** rkt's --insecure-options values that Skiff honours. */
-export const INSECURE_OPTIONS = ['none', 'http', 'tls', 'image', 'all-fetch', 'all'] as const;
-export type InsecureOption = 'http' | 'tls' | 'image';
+export const INSECURE_OPTIONS = ['none', 'http', 'tls', 'image', 'seccomp', 'all-fetch', 'all-run', 'all'] as const;
+/** seccomp: no seccomp filter for the apps of a pod made by run or prepare. */
+export type InsecureOption = 'http' | 'tls' | 'image' | 'seccomp';
 
 export type OutputFormat = 'text' | 'json';
 
@@ -31,11 +32,17 @@ export function parseInsecureOptions(value: string): ReadonlySet<InsecureOption>
       case 'http':
       case 'tls':
       case 'image':
+      case 'seccomp':
         out.add(item);
         break;
       case 'all-fetch':
-      case 'all':
         out.add('http').add('tls').add('image');
+        break;
+      case 'all-run':
+        out.add('seccomp');
+        break;
+      case 'all':
+        out.add('http').add('tls').add('image').add('seccomp');
         break;
       default:
         throw new UsageError(`'${item}' is not one of ${INSECURE_OPTIONS.join(', ')}`, { input: value });

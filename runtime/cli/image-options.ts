@@ -5,7 +5,7 @@
 import { DEFAULT_CERTS_DIR } from '../../image/registry/options.js';
 import { storePaths, type StorePaths } from '../../image/store/store-paths.js';
 import type { SourceOptions } from '../../image/sources/open-source.js';
-import type { GlobalOptions } from './global-options.js';
+import type { GlobalOptions, InsecureOption } from './global-options.js';
 
 export function storeOf(global: GlobalOptions): StorePaths {
   return storePaths(global.dir);
@@ -13,7 +13,8 @@ export function storeOf(global: GlobalOptions): StorePaths {
 
 export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = process.env): SourceOptions {
   return {
-    insecure: global.insecureOptions,
+    // The fetch options only: `seccomp` is the run path's (build-apps.ts).
+    insecure: new Set([...global.insecureOptions].filter((o): o is Exclude<InsecureOption, 'seccomp'> => o !== 'seccomp')),
     certsDir: env['SKIFF_CERTS_DIR'] ?? DEFAULT_CERTS_DIR,
     ...(env['SKIFF_DOCKER_CONFIG'] === undefined ? {} : { dockerConfigPath: env['SKIFF_DOCKER_CONFIG'] }),
   };

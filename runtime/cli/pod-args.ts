@@ -57,6 +57,7 @@ export const APP_FLAGS: Record<string, FlagSpec> = {
   'pids-limit': { value: true, help: 'N: most processes and threads' },
   'caps-retain': { value: true, help: 'CAP,CAP,...: exactly these capabilities' },
   'caps-remove': { value: true, help: 'CAP,CAP,...: Docker\'s default 14 less these' },
+  seccomp: { value: true, help: 'mode=retain|remove[,errno=ENAME],SYSCALL,...: this app\'s filter instead of the default' },
 };
 
 export type FlagValues = Map<string, string[]>;

@@ -17,6 +17,7 @@ import { ambientCapsFor, resolveCaps } from './capabilities.js';
 import { readImageFile } from './image-files.js';
 import type { AppManifest, VolumeManifest } from './pod-manifest.js';
 import { parseCpuMillis, parseMemory, parsePositiveInt } from './quantities.js';
+import { seccompSetting } from './seccomp-option.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const APP_NAME = /^[a-z0-9]+(?:[-.][a-z0-9]+)*$/;
@@ -87,6 +88,8 @@ export interface BuildAppsInput {
   pod: FlagValues;
   volumes: VolumeManifest[];
   hostEnv: NodeJS.ProcessEnv;
+  /** `--insecure-options=seccomp`: no filter for any app. */
+  insecureSeccomp?: boolean;
 }
 
 export function buildApps(input: BuildAppsInput): AppManifest[] {
@@ -134,6 +137,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
     if (cpu !== undefined) limits.cpuMillis = parseCpuMillis(cpu);
     const shares = single(flags, 'cpu-shares');
     if (shares !== undefined) limits.cpuShares = parsePositiveInt(shares, '--cpu-shares', [MIN_CPU_SHARES, MAX_CPU_SHARES]);
+    const seccomp = seccompSetting(single(flags, 'seccomp'), input.insecureSeccomp === true);
     const pids = single(flags, 'pids-limit');
     if (pids !== undefined) limits.pidsMax = parsePositiveInt(pids, '--pids-limit');
     return {
@@ -149,6 +153,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
       caps,
       ambientCaps: ambientCapsFor(user.uid, single(flags, 'caps-retain'), caps),
       noNewPrivs: true,
+      ...(seccomp === undefined ? {} : { seccomp }),
       readonlyRootfs: bool(flags, 'readonly-rootfs'),
       mounts: (flags.get('mount') ?? []).map((m) => parseMount(m, input.volumes)),
       limits,

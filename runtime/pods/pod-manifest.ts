@@ -29,6 +29,8 @@ export interface AppManifest {
   /** A non-root app's process and ambient sets: only what `--caps-retain` asked for (absent in manifests before 0.2: none). */
   ambientCaps?: string[];
   noNewPrivs: boolean;
+  /** stage1's `seccomp` value (seccomp-option.ts); absent: the default filter. */
+  seccomp?: string;
   readonlyRootfs: boolean;
   mounts: Array<{ volume: string; target: string }>;
   limits: AppLimits;

@@ -67,7 +67,7 @@ export async function preparePod(
   storeDir: string,
   args: PodArgs,
   pull: PullOptions,
-  options: { keepLock: boolean; hostEnv?: NodeJS.ProcessEnv },
+  options: { keepLock: boolean; hostEnv?: NodeJS.ProcessEnv; insecureSeccomp?: boolean },
 ): Promise<PreparedPod> {
   const runtime = podRuntimeSettings(args.pod);
   if (runtime.interactive && args.apps.length > 1) {
@@ -106,6 +106,7 @@ export async function preparePod(
       pod: args.pod,
       volumes,
       hostEnv: options.hostEnv ?? process.env,
+      insecureSeccomp: options.insecureSeccomp === true,
     });
     const overlays = noOverlay ? [] : sharedRoot ? [POD_FILES.overlay] : apps.map((a) => join(POD_FILES.overlay, a.name));
     for (const sub of [...overlays.flatMap((o) => [join(o, 'upper'), join(o, 'work')]), POD_FILES.rootfs, POD_FILES.apps]) {

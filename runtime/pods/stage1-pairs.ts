@@ -71,6 +71,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     pairs.push(['caps', app.caps.join(',')]);
     if (app.uid !== 0 && (app.ambientCaps ?? []).length > 0) pairs.push(['ambient-caps', app.ambientCaps!.join(',')]);
     pairs.push(['no-new-privs', app.noNewPrivs ? '1' : '0']);
+    if (app.seccomp !== undefined) pairs.push(['seccomp', app.seccomp]);
     for (const m of app.mounts) pairs.push(['mount', `${m.volume}\t${m.target}`]);
     if (app.readonlyRootfs) pairs.push(['readonly-rootfs', '1']);
     if (rt.interactive) pairs.push(['interactive', '1']);

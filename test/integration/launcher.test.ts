@@ -341,3 +341,27 @@ test('enter of a running pod by its full UUID goes straight to stage1; other for
   t.regex(stopped.stderr, /skiff launch: node \(the pod is not running\)/);
   t.regex(stopped.stderr, /enter works on a running pod/);
 });
+
+test('the seccomp filter is the same on the CLI path and replayed: the default, --seccomp\'s set, none with --insecure-options=seccomp', async (t) => {
+  const s = await podStore(t);
+  const variants: Array<{ global: string[]; app: string[]; seccomp: number; keyctl: string | undefined; unshare: string | undefined }> = [
+    { global: [], app: [], seccomp: 2, keyctl: 'EPERM', unshare: 'EPERM' },
+    { global: [], app: ['--seccomp', 'mode=remove,errno=ENOSYS,keyctl'], seccomp: 2, keyctl: 'ENOSYS', unshare: undefined },
+    { global: ['--insecure-options=seccomp'], app: [], seccomp: 0, keyctl: undefined, unshare: undefined },
+  ];
+  for (const v of variants) {
+    const args = [...v.global, 'run', s.image, ...v.app, '--exec', '/bin/sh', '--', '-c', '/probe info; /probe syscall keyctl unshare-user'];
+    for (const expected of ['node', 'replay'] as const) {
+      const r = await traced(s, args);
+      t.is(r.code, 0, r.stderr);
+      t.is(path(r.stderr), expected, args.join(' '));
+      const [info, keyctl, unshare] = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      t.is(info?.['seccomp'], v.seccomp, `${expected}: ${args.join(' ')}`);
+      t.is(keyctl?.['errno'], v.keyctl, `${expected} keyctl: ${args.join(' ')}`);
+      t.is(unshare?.['errno'], v.unshare, `${expected} unshare: ${args.join(' ')}`);
+    }
+  }
+  const bad = await traced(s, ['run', s.image, '--seccomp', 'mode=remove,keyctll', '--exec', '/probe', '--', 'info']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /"keyctll" is not a syscall/);
+});

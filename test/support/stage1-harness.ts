@@ -45,6 +45,8 @@ export interface AppSpec {
   mounts?: { volume: string; target: string }[];
   readonlyRootfs?: boolean;
   interactive?: boolean;
+  /** The `seccomp` value (`none`, or MODE\tERRNO\tSYSCALL,...); absent: stage1's default filter. */
+  seccomp?: string;
   /**
    * The app's own root (per-app roots): an overlay of `lower` (FIRST on top; upper and work in
    * POD_DIR/overlay/NAME, as stage0 makes them), or `dir` bound as is. Once an app has one, the pod
@@ -185,6 +187,7 @@ function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][]
     for (const m of a.mounts ?? []) p.push(['mount', `${m.volume}\t${m.target}`]);
     if (a.readonlyRootfs !== undefined) p.push(['readonly-rootfs', a.readonlyRootfs ? '1' : '0']);
     if (a.interactive !== undefined) p.push(['interactive', a.interactive ? '1' : '0']);
+    if (a.seccomp !== undefined) p.push(['seccomp', a.seccomp]);
     if (a.rootfs !== undefined && 'dir' in a.rootfs) p.push(['rootfs-dir', a.rootfs.dir]);
     else if (a.rootfs !== undefined) {
       for (const l of a.rootfs.lower) p.push(['rootfs-lower', l]);

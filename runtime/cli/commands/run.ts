@@ -42,7 +42,10 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
   const paths = storePaths(global.dir);
   const replayable = planRequest !== undefined && runIsReplayable(args);
   const indexBefore = replayable ? fileStamp(paths.index) : undefined;
-  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, bool(args.pod, 'quiet')), { keepLock: true });
+  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, bool(args.pod, 'quiet')), {
+    keepLock: true,
+    insecureSeccomp: global.insecureOptions.has('seccomp'),
+  });
   const save = single(args.pod, 'uuid-file-save');
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   const lock = prepared.lock;
@@ -70,7 +73,10 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
 
 export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {
   const args = parsePodArgs(argv, PREPARE_FLAGS);
-  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, true), { keepLock: false });
+  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, true), {
+    keepLock: false,
+    insecureSeccomp: global.insecureOptions.has('seccomp'),
+  });
   // Whatever the flags, a prepared pod's manifest is fixed now: its run-prepared can always be replayed.
   if (planRequest !== undefined && planRequest.path === PREPARED_PLAN_REQUEST) {
     try {

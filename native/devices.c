@@ -139,11 +139,10 @@ static int load(const struct config *cfg, struct s1_error *err)
 	attr.load.insn_cnt = (uint32_t) count;
 	attr.load.insns = (uint64_t) (uintptr_t) insns;
 	attr.load.license = (uint64_t) (uintptr_t) "GPL";
+	/* The kernel makes program fds close-on-exec itself. */
 	fd = bpf(BPF_PROG_LOAD_CMD, &attr);
 	if (fd < 0)
 		return s1_fail(err, errno, STEP, "bpf(BPF_PROG_LOAD)", "device program of %zu rules", cfg->n_device_rules);
-	/* The bpf syscall gives no CLOEXEC flag for programs; no app may inherit it. */
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	return fd;
 }
 

@@ -86,8 +86,12 @@ int rootfs_make_rslave(struct s1_error *err)
  * The overlay through the new mount API, one lower layer per fsconfig call
  * ("lowerdir+", Linux >= 6.8): no option string, so no page limit on the
  * number of layers (overlayfs itself takes up to 500) and no escaping.
- * Returns 1 when this kernel does not know "lowerdir+" (nothing made yet):
- * the caller falls back to mount(2).
+ * Returns 1 when this kernel does not take "lowerdir+" (nothing made yet):
+ * the caller falls back to mount(2). How that shows: before 6.5 overlayfs
+ * has only a legacy context, which queues every key without looking and
+ * refuses it at CMD_CREATE (or once the queue passes a page), 6.5 to 6.7
+ * refuse the key itself; all with EINVAL. A real EINVAL on a newer kernel
+ * just goes through mount(2) too, which reports it.
  */
 static int overlay_fsconfig(const struct rootfs_spec *r, const char *target, struct s1_error *err)
 {
@@ -97,17 +101,16 @@ static int overlay_fsconfig(const struct rootfs_spec *r, const char *target, str
 	if (fs < 0)
 		return errno == ENOSYS ? 1 : s1_fail(err, errno, STEP, "fsopen", "overlay for %s", target);
 	for (size_t i = 0; i < r->lower.n; i++)
-		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", r->lower.v[i], 0) < 0) {
-			if (i == 0 && errno == EINVAL)
-				return 1; /* "unknown parameter": a kernel before 6.8 */
-			return s1_fail(err, errno, STEP, "mount", "overlay on %s (lowerdir %s)", target, r->lower.v[i]);
-		}
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", r->lower.v[i], 0) < 0)
+			return errno == EINVAL ? 1
+					       : s1_fail(err, errno, STEP, "mount", "overlay on %s (lowerdir %s)", target,
+							 r->lower.v[i]);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", r->upper, 0) < 0)
 		return s1_fail(err, errno, STEP, "mount", "overlay on %s (upperdir %s)", target, r->upper);
 	if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", r->work, 0) < 0)
 		return s1_fail(err, errno, STEP, "mount", "overlay on %s (workdir %s)", target, r->work);
 	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		return overlay_failed(r, target, errno, err);
+		return errno == EINVAL ? 1 : overlay_failed(r, target, errno, err);
 	/* nodev: a device node in an image layer (or made in the pod's root) opens nothing. */
 	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
 	if (mnt < 0)

@@ -5,8 +5,9 @@
  * Host sources are cloned as detached mounts (open_tree OPEN_TREE_CLONE)
  * BEFORE pivot_root, made nodev (and read-only if asked) while still
  * detached (mount_setattr, so a read-only volume is never writable, not
- * even for a moment, and its submounts get the same flags), and attached with move_mount AFTER the
- * pivot, when targets resolve inside the pod's root and nowhere else.
+ * even for a moment, and its submounts get the same flags), and attached
+ * with move_mount AFTER the pivot, when targets resolve inside the pod's
+ * root and nowhere else.
  *
  * Volumes are pod-wide. With one pod root an app's `mount` is visible to
  * every app of the pod; with per-app roots each root gets its own set of

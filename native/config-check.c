@@ -127,6 +127,55 @@ static int check_volumes(struct config *cfg, struct s1_error *err)
 	return 0;
 }
 
+/* "-1" for `*`, else a device number of at most 2^20 (the kernel's widest, a minor). */
+static int parse_device_number(const char *s, size_t len, long *out)
+{
+	char num[16];
+	unsigned long v;
+
+	if (len == 1 && s[0] == '*') {
+		*out = -1;
+		return 0;
+	}
+	if (len == 0 || len >= sizeof num)
+		return -1;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (parse_ulong(num, 1ul << 20, &v) < 0)
+		return -1;
+	*out = (long) v;
+	return 0;
+}
+
+/* `device-allow`: "TYPE MAJOR:MINOR ACCESS" exactly as a v1 devices.allow line, e.g. "c 1:3 rwm", "c *:* m". */
+static int check_device_rules(struct config *cfg, struct s1_error *err)
+{
+	cfg->device_rules = calloc(cfg->raw_device_rules.n + 1, sizeof *cfg->device_rules);
+	if (cfg->device_rules == NULL)
+		return s1_fail(err, ENOMEM, STEP, "calloc", NULL);
+	for (size_t i = 0; i < cfg->raw_device_rules.n; i++) {
+		const char *v = cfg->raw_device_rules.v[i], *colon, *space;
+		struct device_rule *r = &cfg->device_rules[i];
+		bool ok = strchr("abc", v[0]) != NULL && v[0] != '\0' && v[1] == ' ';
+
+		colon = ok ? strchr(v + 2, ':') : NULL;
+		space = colon != NULL ? strchr(colon, ' ') : NULL;
+		ok = space != NULL && parse_device_number(v + 2, (size_t) (colon - v - 2), &r->major) == 0 &&
+		     parse_device_number(colon + 1, (size_t) (space - colon - 1), &r->minor) == 0 && space[1] != '\0';
+		for (const char *c = ok ? space + 1 : ""; *c != '\0' && ok; c++) {
+			unsigned int bit = *c == 'r' ? DEVICE_READ : *c == 'w' ? DEVICE_WRITE : *c == 'm' ? DEVICE_MKNOD : 0;
+
+			ok = bit != 0 && !(r->access & bit);
+			r->access |= bit;
+		}
+		if (!ok)
+			return s1_fail_msg(err, STEP, "device-allow: '%s' is not TYPE MAJOR:MINOR ACCESS (e.g. 'c 1:3 rwm')", v);
+		r->type = v[0];
+		cfg->n_device_rules++;
+	}
+	return 0;
+}
+
 static int check_app_lists(struct config *cfg, struct app *a, struct s1_error *err)
 {
 	a->groups = calloc(a->raw_groups.n + 1, sizeof *a->groups);
@@ -291,7 +340,8 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 
 int config_check(struct config *cfg, struct s1_error *err)
 {
-	if (check_pod(cfg, err) < 0 || check_volumes(cfg, err) < 0 || net_config_check(cfg, err) < 0)
+	if (check_pod(cfg, err) < 0 || check_volumes(cfg, err) < 0 || net_config_check(cfg, err) < 0 ||
+	    check_device_rules(cfg, err) < 0)
 		return -1;
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		if (check_app(cfg, i, err) < 0)

@@ -49,6 +49,7 @@ static const struct key_def keys[] = {
 	P("dns", K_LIST, dns), P("resolv-conf", K_STR, resolv_conf), P("hosts-entry", K_LIST, hosts_entries),
 	P("volume", K_LIST, raw_volumes), P("net", K_LIST, raw_nets), P("mask-path", K_LIST, mask_paths),
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
+	P("device-allow", K_LIST, raw_device_rules),
 	A("exec", K_STR, exec), A("arg", K_LIST, args), A("env", K_LIST, env), A("working-dir", K_STR, working_dir),
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),
 	A("caps", K_STR, raw_caps), A("ambient-caps", K_STR, raw_ambient_caps), A("no-new-privs", K_STR, raw_nnp), A("rlimit", K_LIST, raw_rlimits),
@@ -173,7 +174,8 @@ void config_free(struct config *cfg)
 {
 	struct strv *lists[] = { &cfg->rootfs.lower, &cfg->netns_cleanup, &cfg->cgroups, &cfg->cgroup_cleanup,
 				 &cfg->file_cleanup, &cfg->dns, &cfg->hosts_entries, &cfg->mask_paths,
-				 &cfg->readonly_paths, &cfg->raw_volumes, &cfg->raw_nets };
+				 &cfg->readonly_paths, &cfg->raw_volumes, &cfg->raw_nets,
+				 &cfg->raw_device_rules };
 
 	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
 		free(lists[i]->v);
@@ -187,6 +189,7 @@ void config_free(struct config *cfg)
 	free(cfg->apps);
 	free(cfg->volumes);
 	free(cfg->nets);
+	free(cfg->device_rules);
 	free(cfg->buf);
 	memset(cfg, 0, sizeof *cfg);
 }

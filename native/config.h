@@ -45,6 +45,21 @@ struct rootfs_spec {
 	const char *upper, *work, *dir;
 };
 
+/*
+ * One `device-allow` rule, as a v1 devices.allow line: TYPE ('a', 'b', 'c'),
+ * MAJOR and MINOR (-1 for `*`), ACCESS a mask of the bits below (the values
+ * of the kernel's BPF_DEVCG_ACC_*).
+ */
+#define DEVICE_MKNOD 1
+#define DEVICE_READ 2
+#define DEVICE_WRITE 4
+#define DEVICE_RWM 7
+struct device_rule {
+	char type;
+	long major, minor;
+	unsigned int access;
+};
+
 struct app_rlimit {
 	int resource; /* RLIMIT_* */
 	const char *name;
@@ -100,7 +115,7 @@ struct config {
 	struct rootfs_spec rootfs; /* the pod's one root; unset with per-app roots */
 	bool per_app_rootfs;       /* every app has its own root under rootfs-target */
 	struct strv netns_cleanup, cgroups, cgroup_cleanup, file_cleanup;
-	struct strv dns, hosts_entries, mask_paths, readonly_paths, raw_volumes;
+	struct strv dns, hosts_entries, mask_paths, readonly_paths, raw_volumes, raw_device_rules;
 	int lock_fd;
 	unsigned int stop_timeout;
 	struct volume *volumes;
@@ -108,6 +123,8 @@ struct config {
 	struct strv raw_nets;
 	struct pod_net *nets;
 	size_t n_nets;
+	struct device_rule *device_rules; /* none: no device program (devices.c) */
+	size_t n_device_rules;
 	struct app *apps;
 	size_t n_apps;
 };

@@ -46,6 +46,13 @@ struct __user_cap_data_struct {
 #endif
 #ifndef MOUNT_ATTR_RDONLY
 #define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#define FSMOUNT_CLOEXEC 0x00000001
+#define FSCONFIG_SET_STRING 1
+#define FSCONFIG_CMD_CREATE 6
 #endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -68,6 +75,21 @@ static inline int move_mount(int from_dfd, const char *from_path, int to_dfd, co
 static inline int mount_setattr(int dfd, const char *path, unsigned int flags, struct mount_attr *attr, size_t size)
 {
 	return (int) syscall(SYS_mount_setattr, dfd, path, flags, attr, size);
+}
+
+static inline int fsopen(const char *fsname, unsigned int flags)
+{
+	return (int) syscall(SYS_fsopen, fsname, flags);
+}
+
+static inline int fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux)
+{
+	return (int) syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+
+static inline int fsmount(int fd, unsigned int flags, unsigned int attr_flags)
+{
+	return (int) syscall(SYS_fsmount, fd, flags, attr_flags);
 }
 
 static inline int close_range(unsigned int first, unsigned int last, int flags)

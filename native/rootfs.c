@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -81,34 +82,113 @@ int rootfs_make_rslave(struct s1_error *err)
 	return 0;
 }
 
-/* One root filesystem on TARGET (a host path: called before pivot_root). */
-int rootfs_mount(const struct rootfs_spec *r, const char *target, struct s1_error *err)
+/*
+ * The overlay through the new mount API, one lower layer per fsconfig call
+ * ("lowerdir+", Linux >= 6.8): no option string, so no page limit on the
+ * number of layers (overlayfs itself takes up to 500) and no escaping.
+ * Returns 1 when this kernel does not take "lowerdir+" (nothing made yet):
+ * the caller falls back to mount(2). How that shows: before 6.5 overlayfs
+ * has only a legacy context, which queues every key without looking and
+ * refuses it at CMD_CREATE (or once the queue passes a page), 6.5 to 6.7
+ * refuse the key itself; all with EINVAL. A real EINVAL on a newer kernel
+ * just goes through mount(2) too, which reports it.
+ */
+static int overlay_fsconfig(const struct rootfs_spec *r, const char *target, struct s1_error *err)
+{
+	cleanup_fd int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	cleanup_fd int mnt = -1;
+
+	if (fs < 0)
+		return errno == ENOSYS ? 1 : s1_fail(err, errno, STEP, "fsopen", "overlay for %s", target);
+	for (size_t i = 0; i < r->lower.n; i++)
+		if (fsconfig(fs, FSCONFIG_SET_STRING, "lowerdir+", r->lower.v[i], 0) < 0)
+			return errno == EINVAL ? 1
+					       : s1_fail(err, errno, STEP, "mount", "overlay on %s (lowerdir %s)", target,
+							 r->lower.v[i]);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", r->upper, 0) < 0)
+		return s1_fail(err, errno, STEP, "mount", "overlay on %s (upperdir %s)", target, r->upper);
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "workdir", r->work, 0) < 0)
+		return s1_fail(err, errno, STEP, "mount", "overlay on %s (workdir %s)", target, r->work);
+	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return errno == EINVAL ? 1 : overlay_failed(r, target, errno, err);
+	/* nodev: a device node in an image layer (or made in the pod's root) opens nothing. */
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+	if (mnt < 0)
+		return s1_fail(err, errno, STEP, "fsmount", "overlay on %s", target);
+	if (move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return s1_fail(err, errno, STEP, "move_mount", "overlay on %s", target);
+	return 0;
+}
+
+/*
+ * Before 6.8: mount(2) with one page of options. Absolute layer paths fit
+ * ~44 layers; when they do not, each layer is opened and named by its
+ * /proc/self/fd/N link (~18 bytes: ~200 layers), which overlayfs resolves at
+ * mount time like any path.
+ */
+static int overlay_legacy(const struct rootfs_spec *r, const char *target, struct s1_error *err)
 {
 	char data[4096];
-	size_t len;
+	cleanup_free int *fds = calloc(r->lower.n + 1, sizeof *fds);
+	size_t len = 0;
+	bool by_fd = false;
+	int ret = 0;
+
+	if (fds == NULL)
+		return s1_fail(err, ENOMEM, STEP, "calloc", NULL);
+	for (size_t i = 0; i < r->lower.n; i++) {
+		fds[i] = -1;
+		len += strlen(r->lower.v[i]) + 1;
+	}
+	by_fd = len + strlen(r->upper) + strlen(r->work) + 64 >= sizeof data;
+	len = (size_t) snprintf(data, sizeof data, "lowerdir=");
+	for (size_t i = 0; i < r->lower.n && len < sizeof data && ret == 0; i++) {
+		const char *sep = i > 0 ? ":" : "";
+
+		if (!by_fd) {
+			len += (size_t) snprintf(data + len, sizeof data - len, "%s%s", sep, r->lower.v[i]);
+			continue;
+		}
+		fds[i] = open(r->lower.v[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fds[i] < 0)
+			ret = s1_fail(err, errno, STEP, "mount", "overlay on %s (lowerdir %s)", target, r->lower.v[i]);
+		else
+			len += (size_t) snprintf(data + len, sizeof data - len, "%s/proc/self/fd/%d", sep, fds[i]);
+	}
+	if (ret == 0 && len < sizeof data)
+		len += (size_t) snprintf(data + len, sizeof data - len, ",upperdir=%s,workdir=%s", r->upper, r->work);
+	if (ret == 0 && len >= sizeof data)
+		ret = s1_fail(err, E2BIG, STEP, "mount", "overlay on %s: %zu layers exceed one page of options (Linux >= 6.8 "
+			      "has no such limit)", target, r->lower.n);
+	if (ret == 0 && mount("overlay", target, "overlay", MS_NODEV, data) < 0)
+		ret = overlay_failed(r, target, errno, err);
+	for (size_t i = 0; i < r->lower.n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return ret;
+}
+
+/* One root filesystem on TARGET (a host path: called before pivot_root), nodev. */
+int rootfs_mount(const struct rootfs_spec *r, const char *target, struct s1_error *err)
+{
+	struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
+	int r1;
 
 	if (r->dir != NULL) {
 		if (mount(r->dir, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return s1_fail(err, errno, STEP, "mount", "--bind %s on %s", r->dir, target);
+		if (mount_setattr(AT_FDCWD, target, AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+			return s1_fail(err, errno, STEP, "mount_setattr(MOUNT_ATTR_NODEV)", "%s", target);
 		return 0;
 	}
-	len = (size_t) snprintf(data, sizeof data, "lowerdir=");
-	for (size_t i = 0; i < r->lower.n && len < sizeof data; i++) {
+	/* Refused on every kernel alike, though only mount(2)'s option string needs it. */
+	for (size_t i = 0; i < r->lower.n; i++)
 		if (check_overlay_path(r->lower.v[i], err) < 0)
 			return -1;
-		len += (size_t) snprintf(data + len, sizeof data - len, "%s%s", i > 0 ? ":" : "", r->lower.v[i]);
-	}
 	if (check_overlay_path(r->upper, err) < 0 || check_overlay_path(r->work, err) < 0)
 		return -1;
-	if (len < sizeof data)
-		len += (size_t) snprintf(data + len, sizeof data - len, ",upperdir=%s,workdir=%s", r->upper, r->work);
-	/* mount(2) takes one page of options: many deep layers do not fit. */
-	if (len >= sizeof data)
-		return s1_fail(err, E2BIG, STEP, "mount", "overlay on %s: %zu layers exceed one page of options", target,
-			       r->lower.n);
-	if (mount("overlay", target, "overlay", 0, data) < 0)
-		return overlay_failed(r, target, errno, err);
-	return 0;
+	r1 = overlay_fsconfig(r, target, err);
+	return r1 == 1 ? overlay_legacy(r, target, err) : r1;
 }
 
 /*
@@ -207,13 +287,23 @@ static int make_dev(const char *shown, int shm_fd, struct s1_error *err)
 		{ "pts/ptmx", "/dev/ptmx" }, { "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
 		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
 	};
+	struct mount_attr dev = { .attr_clr = MOUNT_ATTR_NODEV };
 
-	if (rootfs_mount_fs(shown, "tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
+	if (rootfs_mount_fs(shown, "tmpfs", "/dev", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
 		return -1;
-	/* mknod rather than bind mounts from the host: one syscall each, no host paths involved. */
-	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+	/*
+	 * /dev is nodev, so a node the pod makes there opens nothing. Ours are
+	 * made there too (mknod: no host paths involved), then each is bound onto
+	 * itself and that one-file mount alone cleared of nodev.
+	 */
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
 		if (mknod(nodes[i].path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
 			return s1_fail(err, errno, STEP, "mknod", "%s%s", shown, nodes[i].path);
+		if (mount(nodes[i].path, nodes[i].path, NULL, MS_BIND, NULL) < 0)
+			return s1_fail(err, errno, STEP, "mount", "--bind %s%s", shown, nodes[i].path);
+		if (mount_setattr(AT_FDCWD, nodes[i].path, 0, &dev, sizeof dev) < 0)
+			return s1_fail(err, errno, STEP, "mount_setattr(~MOUNT_ATTR_NODEV)", "%s%s", shown, nodes[i].path);
+	}
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
 		if (symlink(links[i].target, links[i].path) < 0)
 			return s1_fail(err, errno, STEP, "symlink", "%s%s", shown, links[i].path);

@@ -116,6 +116,9 @@ int binds_attach(const char *shown, struct binds *b, struct s1_error *err);
 void binds_free(struct binds *b);
 int paths_mask_and_protect(const struct config *cfg, const char *shown, struct s1_error *err);
 
+/* devices.c: the `device-allow` list as a BPF device program on each cgroup2 `cgroup` dir. */
+int devices_restrict(const struct config *cfg, struct s1_error *err);
+
 /* caps.c */
 int caps_last_cap(struct s1_error *err);
 int caps_drop_bounding(uint64_t caps, int cap_last, const char *step, struct s1_error *err);

@@ -276,7 +276,8 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	/* The lock stays ours for life, but no app may inherit it. */
 	if (fcntl(cfg->lock_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return s1_fail(err, errno, "lock", "fcntl(F_SETFD)", "fd %d", cfg->lock_fd);
-	if (make_app_dirs(cfg, err) < 0)
+	/* Before PID 1 exists: nothing of the pod ever runs with every device. */
+	if (make_app_dirs(cfg, err) < 0 || devices_restrict(cfg, err) < 0)
 		return -1;
 	signals_reset();
 	signal(SIGPIPE, SIG_IGN); /* a closed stderr must be an EPIPE, not our death */

@@ -3,10 +3,11 @@
  * /etc/resolv.conf; and what it must not see: masked and read-only paths.
  *
  * Host sources are cloned as detached mounts (open_tree OPEN_TREE_CLONE)
- * BEFORE pivot_root, made read-only while still detached (mount_setattr, so
- * a read-only volume is never writable, not even for a moment, and its
- * submounts are read-only too), and attached with move_mount AFTER the
- * pivot, when targets resolve inside the pod's root and nowhere else.
+ * BEFORE pivot_root, made nodev (and read-only if asked) while still
+ * detached (mount_setattr, so a read-only volume is never writable, not
+ * even for a moment, and its submounts get the same flags), and attached
+ * with move_mount AFTER the pivot, when targets resolve inside the pod's
+ * root and nowhere else.
  *
  * Volumes are pod-wide. With one pod root an app's `mount` is visible to
  * every app of the pod; with per-app roots each root gets its own set of
@@ -35,6 +36,7 @@
 struct bind {
 	int fd;             /* detached mount */
 	bool dir;           /* create the target as a dir (else an empty file) */
+	bool own_file;      /* /etc/hosts and co: a symlink there is replaced, never followed */
 	const char *target;       /* path inside the pod */
 	char source[PATH_MAX];    /* for errors */
 };
@@ -47,6 +49,7 @@ struct binds {
 static int clone_source(struct binds *bs, const char *source, const char *target, bool ro, const char *step,
 			struct s1_error *err)
 {
+	struct mount_attr attr = { 0 };
 	struct bind *b;
 	struct stat st;
 
@@ -60,14 +63,14 @@ static int clone_source(struct binds *bs, const char *source, const char *target
 	if (fstat(b->fd, &st) < 0)
 		return s1_fail(err, errno, step, "fstat", "%s", source);
 	b->dir = S_ISDIR(st.st_mode);
+	b->own_file = strcmp(step, STEP_ETC) == 0;
 	b->target = target;
 	snprintf(b->source, sizeof b->source, "%s", source);
-	if (ro) {
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
-
-		if (mount_setattr(b->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-			return s1_fail(err, errno, step, "mount_setattr(MOUNT_ATTR_RDONLY)", "%s", source);
-	}
+	/* nodev always: a device node in a volume (a host dir) opens nothing in the pod. */
+	attr.attr_set = MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0);
+	if (mount_setattr(b->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		return s1_fail(err, errno, step, ro ? "mount_setattr(MOUNT_ATTR_RDONLY|MOUNT_ATTR_NODEV)"
+					       : "mount_setattr(MOUNT_ATTR_NODEV)", "%s", source);
 	return 0;
 }
 
@@ -175,6 +178,7 @@ int binds_open(const struct config *cfg, const struct app *only, struct binds **
 static int make_target(const char *shown, const struct bind *b, struct s1_error *err)
 {
 	char parent[PATH_MAX];
+	struct stat st;
 	char *slash;
 	int fd;
 
@@ -188,6 +192,15 @@ static int make_target(const char *shown, const struct bind *b, struct s1_error 
 		if (mkdir_p(parent, 0755, STEP_VOL, shown, err) < 0)
 			return -1;
 	}
+	/*
+	 * The pod's /etc/hosts (hostname, resolv.conf) is stage1's, as in Docker:
+	 * an image's symlink there (often dangling, e.g. to /run/...) is replaced
+	 * by an empty file in the pod's root (the overlay's upper dir; the image
+	 * is untouched) rather than followed to wherever it points.
+	 */
+	if (b->own_file && lstat(b->target, &st) == 0 && S_ISLNK(st.st_mode) && unlink(b->target) < 0)
+		return s1_fail(err, errno, STEP_ETC, "unlink", "the image's symlink %s%s, to put the pod's own file there",
+			       shown, b->target);
 	fd = open(b->target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
 	/* EISDIR/ETXTBSY etc. are left to move_mount to report; EROFS with an existing file is fine. */
 	if (fd >= 0)

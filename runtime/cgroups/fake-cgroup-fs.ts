@@ -346,6 +346,14 @@ export class FakeCgroupFs implements CgroupFs {
         node.values.set(name, value);
         return;
       }
+      case 'devices.deny':
+      case 'devices.allow': {
+        // The kernel's list, simplified: `deny a` empties it, an allow adds its line unless all is allowed.
+        const list = node.values.get('devices.list') ?? '';
+        if (name === 'devices.deny') node.values.set('devices.list', value === 'a' ? '' : list.split('\n').filter((l) => l !== value).join('\n'));
+        else if (list !== 'a *:* rwm') node.values.set('devices.list', list === '' ? value : `${list}\n${value}`);
+        return;
+      }
       default:
         node.values.set(name, value);
     }

@@ -9,5 +9,6 @@ export type { CgroupDriver, PodCgroup, PodLimits } from './types.js';
 export { realCgroupFs } from './cgroup-fs.js';
 export { DEFAULT_RETRY, removeDirs } from './cgroup-ops.js';
 export { cgroupDriverFor } from './select-driver.js';
+export { DEFAULT_DEVICE_RULES } from './devices.js';
 export { MAX_CPU_SHARES, MIN_CPU_SHARES } from './limits.js';
 export { applyCgroupPlan, encodeCgroupOp, type CgroupOp, type CgroupPlan } from './cgroup-plan.js';

@@ -31,16 +31,20 @@
  * Any failure rmdirs the pod dirs made so far (newest first) and rethrows
  * (applyCgroupPlan).
  *
+ * 5. The device allow-list (devices.ts), when a devices hierarchy is
+ *    mounted: `devices.deny a` first (a new devices cgroup inherits its
+ *    parent's list, allow-all at the root), then one `devices.allow` per
+ *    rule (the kernel takes one rule per write).
  * Not written: memory.memsw.* (swap accounting is often off, swapaccount=0,
- * and this host has no swap: a limit is RAM only), devices (a new devices
- * cgroup inherits its parent's list, allow-all at the root; the pod's /dev is
- * stage1's minimal one), freezer/blkio (joined, no limits yet).
+ * and this host has no swap: a limit is RAM only), freezer/blkio (joined, no
+ * limits yet).
  */
 import { CgroupError } from '../errors.js';
 import type { CgroupFs } from './cgroup-fs.js';
 import { BaseCgroupDriver } from './base-driver.js';
 import { cgroupDir, dirsDown } from './cgroup-ops.js';
 import type { CgroupOp, CgroupPlan } from './cgroup-plan.js';
+import { DEFAULT_DEVICE_RULES } from './devices.js';
 import { CPU_PERIOD_US, controllersFor, cpuQuotaUs, validateLimits } from './limits.js';
 import { placePod, type SelfCgroups } from './placement.js';
 import type { CgroupDriverOptions, PodLimits } from './types.js';
@@ -108,8 +112,18 @@ export class V1Driver extends BaseCgroupDriver {
         }
       }
     }
-    ops.push(...this.limitWrites(place.path, limits));
+    ops.push(...this.limitWrites(place.path, limits), ...this.deviceWrites(place.path));
     return { ops, cgroup: { join: podDirs, cleanup: [...podDirs].reverse(), path: place.path } };
+  }
+
+  private deviceWrites(path: string): CgroupOp[] {
+    const mount = this.v1['devices'];
+    if (mount === undefined) return [];
+    const dir = cgroupDir(mount, path);
+    return [
+      { op: 'write', path: `${dir}/devices.deny`, value: 'a' },
+      ...DEFAULT_DEVICE_RULES.map((rule): CgroupOp => ({ op: 'write', path: `${dir}/devices.allow`, value: rule })),
+    ];
   }
 
   private limitWrites(path: string, limits: PodLimits): CgroupOp[] {

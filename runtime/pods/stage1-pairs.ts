@@ -3,6 +3,7 @@
  * from the pod manifest, its runtime settings and its cgroup.
  */
 import { join } from 'node:path';
+import { DEFAULT_DEVICE_RULES } from '../cgroups/devices.js';
 import type { PodCgroupDirs } from './pod-cgroup.js';
 import { POD_FILES } from './pod-dirs.js';
 import { rootfsCopyDir, type PodManifest } from './pod-manifest.js';
@@ -57,6 +58,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     const source = v.kind === 'empty' ? join(podDir, POD_FILES.volumes, v.name) : v.source;
     pairs.push(['volume', [v.name, v.kind, source, v.readOnly ? '1' : '0'].join('\t')]);
   }
+  for (const rule of DEFAULT_DEVICE_RULES) pairs.push(['device-allow', rule]);
   for (const path of MASKED_PATHS) pairs.push(['mask-path', path]);
   for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
   pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);

@@ -9,6 +9,7 @@ import test from 'ava';
 import { CgroupError } from '../../runtime/errors.js';
 import type { CgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
 import { applyCgroupPlan, encodeCgroupOp, type CgroupOp } from '../../runtime/cgroups/cgroup-plan.js';
+import { DEFAULT_DEVICE_RULES } from '../../runtime/cgroups/devices.js';
 import { FakeCgroupFs } from '../../runtime/cgroups/fake-cgroup-fs.js';
 import { fakeLayouts } from '../../runtime/cgroups/fake-layouts.js';
 import { parseSelfCgroups } from '../../runtime/cgroups/placement.js';
@@ -51,7 +52,7 @@ test('plan touches no cgroupfs: either driver, any placement, with limits; bad r
   t.throws(() => noCpu.plan(UUID, { cpuMillis: 500 }), { instanceOf: CgroupError, message: /does not offer cpu/ });
 });
 
-test('v1 plan (this host\'s layout): cpuset levels top-down each filled after its mkdir, other hierarchies, then limits, period before quota', (t) => {
+test('v1 plan (this host\'s layout): cpuset levels top-down each filled after its mkdir, other hierarchies, then limits, period before quota, then the device list (deny all first)', (t) => {
   const plan = v1(NO_SYSTEMD).plan(UUID, ALL_LIMITS);
   const fills = (dir: string, parent: string): CgroupOp[] => [
     { op: 'fill', dir, parent, file: 'cpuset.cpus' },
@@ -72,6 +73,8 @@ test('v1 plan (this host\'s layout): cpuset levels top-down each filled after it
     { op: 'write', path: `${C}/cpu/skiff/${UUID}/cpu.cfs_quota_us`, value: '75000' },
     { op: 'write', path: `${C}/cpu/skiff/${UUID}/cpu.shares`, value: '1024' },
     { op: 'write', path: `${C}/pids/skiff/${UUID}/pids.max`, value: '64' },
+    { op: 'write', path: `${C}/devices/skiff/${UUID}/devices.deny`, value: 'a' },
+    ...DEFAULT_DEVICE_RULES.map((value): CgroupOp => ({ op: 'write', path: `${C}/devices/skiff/${UUID}/devices.allow`, value })),
   ]);
   const podDirs = ['cpuset', ...others].map((h) => `${C}/${h}/skiff/${UUID}`);
   t.deepEqual(plan.cgroup, { join: podDirs, cleanup: [...podDirs].reverse(), path: `/skiff/${UUID}` });

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { CgroupError } from '../../runtime/errors.js';
 import { cgroupDriverFor } from '../../runtime/cgroups/select-driver.js';
+import { DEFAULT_DEVICE_RULES } from '../../runtime/cgroups/devices.js';
 import { FakeCgroupFs } from '../../runtime/cgroups/fake-cgroup-fs.js';
 import { fakeLayouts } from '../../runtime/cgroups/fake-layouts.js';
 import type { CgroupDriverOptions } from '../../runtime/cgroups/types.js';
@@ -69,13 +70,25 @@ test('limits land in their files with their values: memory, CFS period then quot
   const names = fs.writes.map((w) => w.path.slice(w.path.lastIndexOf('/') + 1));
   t.true(names.indexOf('cpu.cfs_period_us') < names.indexOf('cpu.cfs_quota_us'), 'period before quota');
   t.deepEqual(names.slice(0, 4), ['cpuset.cpus', 'cpuset.mems', 'cpuset.cpus', 'cpuset.mems'], 'cpuset (/skiff, then the pod) before anything else');
-  t.false(names.some((n) => n.startsWith('devices.') || n.startsWith('memory.memsw')), 'no device rules, no swap limit');
+  t.false(names.some((n) => n.startsWith('memory.memsw')), 'no swap limit');
 });
 
-test('no limits: nothing but cpuset is written', async (t) => {
+test('no limits: nothing but cpuset and the device list is written', async (t) => {
   const { fs, driver } = setup();
   await driver.create(UUID, {});
-  t.true(fs.writes.every((w) => /cpuset\.(cpus|mems)$/.test(w.path)));
+  t.true(fs.writes.every((w) => /cpuset\.(cpus|mems)$|devices\.(allow|deny)$/.test(w.path)));
+});
+
+test('devices: the pod\'s devices cgroup denies all, then allows Docker\'s default list (mknod of any node, the use of a few)', async (t) => {
+  const { fs, driver } = setup();
+  const cg = await driver.create(UUID, {});
+  const dir = `/sys/fs/cgroup/devices${cg.path}`;
+  t.deepEqual(fs.readFile(`${dir}/devices.list`).trim().split('\n'), [...DEFAULT_DEVICE_RULES]);
+  const writes = fs.writes.filter((w) => w.path.startsWith(`${dir}/`));
+  t.deepEqual(writes[0], { path: `${dir}/devices.deny`, value: 'a' }, 'deny all first, or the allows add to allow-all');
+  t.true(writes.slice(1).every((w) => w.path === `${dir}/devices.allow`), 'one rule per write');
+  for (const rule of ['c 1:3 rwm', 'c 1:9 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c *:* m', 'b *:* m']) t.true(DEFAULT_DEVICE_RULES.includes(rule), rule);
+  t.false(DEFAULT_DEVICE_RULES.some((r) => /^[abc] \*:\* .*[rw]/.test(r) || r.startsWith('b ') && r.includes('r')), 'no wildcard use of devices, no block device use');
 });
 
 test('cpuset: a shared parent left empty by a crashed run is filled; a filled one is left alone', async (t) => {
@@ -85,7 +98,7 @@ test('cpuset: a shared parent left empty by a crashed run is filled; a filled on
   t.is(fs.readFile('/sys/fs/cgroup/cpuset/skiff/cpuset.cpus'), '0-1\n');
   const before = fs.writes.length;
   await driver.create('second', {});
-  t.deepEqual(fs.writes.slice(before).map((w) => w.path), [
+  t.deepEqual(fs.writes.slice(before).map((w) => w.path).filter((p) => p.includes('cpuset')), [
     '/sys/fs/cgroup/cpuset/skiff/second/cpuset.cpus',
     '/sys/fs/cgroup/cpuset/skiff/second/cpuset.mems',
   ]);

@@ -11,7 +11,7 @@ import type { NormalPlatform } from './platform.js';
 import { parseReference } from './reference.js';
 import { recordName } from './sources/record-name.js';
 import type { SourceOptions } from './sources/open-source.js';
-import { markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
+import { asNamed, markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
 import type { StorePaths } from './store/store-paths.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
@@ -29,7 +29,7 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
     const stored = readImageRecords(paths).find((i) => i.names.includes(name));
     if (stored !== undefined) {
       markImageUsed(paths, stored.id);
-      return stored;
+      return asNamed(stored, name);
     }
     if (options.policy === 'never') {
       throw new NotFoundError(`image ${name} is not in the store and --pull-policy=never forbids fetching it`, {

@@ -20,7 +20,7 @@ import { closeSync, openSync, readdirSync, readFileSync, constants as fsConstant
 import { ImageError, NativeError, SkiffError } from '../../runtime/errors.js';
 import { showName } from './entry-path.js';
 import { EntryRefused } from './entry-refused.js';
-import { LayerWriter } from './layer-writer.js';
+import { LayerWriter, type DevicePolicy } from './layer-writer.js';
 import { TarFormatError } from './tar-header.js';
 import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
 
@@ -35,8 +35,11 @@ export type ApplyMode = 'overlay' | 'render';
 export interface ApplyOptions {
   /** default 'overlay' */
   mode?: ApplyMode;
-  /** refuse device nodes (char/block) in the layer; whiteouts (0/0 char devs we create) are still made */
-  allowDevices?: boolean;
+  /**
+   * Device nodes (char/block) in the layer: 'create' (default), 'skip' or
+   * 'refuse' them. Whiteouts (0/0 char devs) are made either way.
+   */
+  devices?: DevicePolicy;
   /** total uncompressed file bytes; default 64 GiB; beyond → refuse (tar bomb) */
   maxBytes?: number;
   /** default 2_000_000 */
@@ -48,6 +51,8 @@ export interface ApplyOptions {
 export interface ApplyResult {
   entries: number;
   bytes: number;
+  /** Device nodes left out ('skip'): how many, and the first few paths. */
+  skippedDevices: { count: number; examples: string[] };
 }
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
@@ -126,7 +131,7 @@ export async function applyLayer(
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const mode = options.mode ?? 'overlay';
   const rootFd = openTarget(target, describe, mode === 'overlay');
-  const writer = new LayerWriter(rootFd, { allowDevices: options.allowDevices ?? true, umask: currentUmask(), mode });
+  const writer = new LayerWriter(rootFd, { devices: options.devices ?? 'create', umask: currentUmask(), mode });
   let entries = 0;
   let bytes = 0;
   let current: TarEntry | undefined;
@@ -153,7 +158,7 @@ export async function applyLayer(
     }
     reader.end();
     writer.finish();
-    return { entries, bytes };
+    return { entries, bytes, skippedDevices: writer.skippedDevices };
   } catch (err) {
     throw explain(err, describe, current ?? reader.currentEntry, reader);
   } finally {

@@ -14,4 +14,5 @@ export {
   type ApplyOptions,
   type ApplyResult,
 } from './apply-layer.js';
+export type { DevicePolicy } from './layer-writer.js';
 export { removeTreeAt } from './tree-removal.js';

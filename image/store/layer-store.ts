@@ -15,9 +15,10 @@ import { PassThrough } from 'node:stream';
 import { syncTree } from '../../native/syncfs.js';
 import { fsyncDir } from '../../runtime/atomic-file.js';
 import { VerifyError } from '../../runtime/errors.js';
-import { applyLayer, type ApplyMode } from '../applier/index.js';
+import { applyLayer, type ApplyMode, type ApplyResult, type DevicePolicy } from '../applier/index.js';
 import { decompressedLayerStream } from '../applier/decompress.js';
 import { DigestingStream } from './blob-store.js';
+import { ensurePrivateDirs } from './private-dirs.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, layerPath, type StorePaths } from './store-paths.js';
 
@@ -40,8 +41,8 @@ export async function applyVerifiedLayer(
   blob: NodeJS.ReadableStream,
   layer: LayerRef,
   target: string,
-  options: { describe: string; mode?: ApplyMode },
-): Promise<void> {
+  options: { describe: string; mode?: ApplyMode; devices?: DevicePolicy },
+): Promise<ApplyResult> {
   const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
   const tar = new PassThrough({ highWaterMark: 1 << 20 });
   const feeding = pipeline(decompressedLayerStream(blob, layer.mediaType), hashing, tar);
@@ -51,7 +52,7 @@ export async function applyVerifiedLayer(
     tar.destroy();
     throw err;
   });
-  await Promise.all([applying, feeding]);
+  const [result] = await Promise.all([applying, feeding]);
   const diffId = hashing.digest();
   if (diffId !== layer.diffId) {
     throw new VerifyError(`${options.describe} does not unpack to the diffID its image config names`, layer.diffId, diffId, {
@@ -59,6 +60,7 @@ export async function applyVerifiedLayer(
       hint: 'the image is corrupt; rebuild or re-push it',
     });
   }
+  return result;
 }
 
 function countingReader(path: string, onProgress: ((bytes: number) => void) | undefined): NodeJS.ReadableStream {
@@ -89,7 +91,9 @@ export async function unpackLayer(
     await applyVerifiedLayer(countingReader(blobPath(paths, layer.digest), onProgress), layer, tree, {
       describe: `layer ${layer.digest} of ${from}`,
     });
-    mkdirSync(paths.layers, { recursive: true });
+    // layers/ is root-only (private-dirs.ts); sha256/ below it may keep the usual mode.
+    ensurePrivateDirs(paths);
+    mkdirSync(paths.layers, { recursive: true, mode: 0o755 });
     syncTree(tree);
     try {
       renameSync(tree, target);

@@ -231,12 +231,12 @@ test.serial('refuses overlayfs xattrs carried by the archive itself', async (t) 
 
 // --- Profile and limits ---------------------------------------------------------
 
-test.serial('refuses a character device where allowDevices is false', async (t) => {
-  await refused(t, [{ path: 'null', type: 'char', devmajor: 1, devminor: 3 }], /"null" .*char device 1:3 is not allowed/, { allowDevices: false });
+test.serial('refuses a character device where devices are refused', async (t) => {
+  await refused(t, [{ path: 'null', type: 'char', devmajor: 1, devminor: 3 }], /"null" .*char device 1:3 is not allowed/, { devices: 'refuse' });
 });
 
-test.serial('refuses a block device where allowDevices is false', async (t) => {
-  await refused(t, [{ path: 'sda', type: 'block', devmajor: 8, devminor: 0 }], /block device 8:0 is not allowed/, { allowDevices: false });
+test.serial('refuses a block device where devices are refused', async (t) => {
+  await refused(t, [{ path: 'sda', type: 'block', devmajor: 8, devminor: 0 }], /block device 8:0 is not allowed/, { devices: 'refuse' });
 });
 
 test.serial('refuses a tar bomb beyond maxBytes before writing it', async (t) => {

@@ -20,6 +20,8 @@ export interface PullOptions extends SourceOptions {
   policy: PullPolicy;
   platform?: NormalPlatform;
   listener?: FetchListener;
+  /** The cap on each layer's unpacked size (SKIFF_MAX_LAYER_SIZE); default 64 GiB. */
+  maxLayerBytes?: number;
 }
 
 export async function pullImage(paths: StorePaths, input: string, options: PullOptions): Promise<ImageRecord> {
@@ -42,5 +44,10 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
   // stored image does not pay for loading them.
   const [{ openSource }, { fetchImage }] = await Promise.all([import('./sources/open-source.js'), import('./fetch.js')]);
   const source = await openSource(ref, options);
-  return fetchImage(paths, source, { name, platform: options.platform, listener: options.listener });
+  return fetchImage(paths, source, {
+    name,
+    platform: options.platform,
+    listener: options.listener,
+    ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
+  });
 }

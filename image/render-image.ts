@@ -59,14 +59,14 @@ function changedBlob(layer: ImageLayerRecord, where: string, actual: string, cau
 }
 
 /** One layer from its stored blob onto `target`, both digests checked. */
-async function renderLayer(paths: StorePaths, layer: ImageLayerRecord, where: string, target: string, devices: DevicePolicy): Promise<ApplyResult> {
+async function renderLayer(paths: StorePaths, layer: ImageLayerRecord, where: string, target: string, options: RenderOptions): Promise<ApplyResult> {
   const blob = blobPath(paths, layer.digest);
   const stored = new DigestingStream(layer.size, `the stored blob of layer ${layer.digest}`);
   // A read error destroys `stored` with it, and so reaches the decompressor's own pipeline.
   const storedBytes = connect(createReadStream(blob, { highWaterMark: 1 << 20 }), stored, () => {});
   let result: ApplyResult;
   try {
-    result = await applyVerifiedLayer(storedBytes, layer, target, { mode: 'render', devices, describe: `layer ${layer.digest} of ${where}` });
+    result = await applyVerifiedLayer(storedBytes, layer, target, { ...options, mode: 'render', describe: `layer ${layer.digest} of ${where}` });
   } catch (err) {
     // A changed blob often fails as bad gzip, a bad tar or a wrong diffID first: say what it is.
     const actual = await fileDigest(blob).catch(() => undefined);
@@ -84,16 +84,21 @@ export interface SkippedDevices {
   examples: string[];
 }
 
+export interface RenderOptions {
+  /** Device nodes: made (default: pods run on what the image says; their rootfs is mounted nodev), or skipped. */
+  devices?: DevicePolicy;
+  /** The dir free-space messages name; default `target`. */
+  spaceOf?: string;
+}
+
 /**
  * Renders the stored image's layers, bottom to top, into `target` (an
  * existing empty dir). On failure `target` holds a partial render: remove it.
- * Device nodes are made unless `devices` says otherwise (pods run on what
- * the image says; their rootfs is mounted nodev).
  */
-export async function renderImage(paths: StorePaths, record: ImageRecord, target: string, devices: DevicePolicy = 'create'): Promise<SkippedDevices> {
+export async function renderImage(paths: StorePaths, record: ImageRecord, target: string, options: RenderOptions = {}): Promise<SkippedDevices> {
   const skipped: SkippedDevices = { count: 0, examples: [] };
   for (const layer of record.layers) {
-    const result = await renderLayer(paths, layer, nameOf(record), target, devices);
+    const result = await renderLayer(paths, layer, nameOf(record), target, options);
     skipped.count += result.skippedDevices.count;
     skipped.examples.push(...result.skippedDevices.examples.slice(0, 3 - skipped.examples.length));
   }
@@ -169,7 +174,7 @@ export async function extractImage(paths: StorePaths, record: ImageRecord, dir: 
         mkdirSync(rootfs);
         chmodSync(rootfs, 0o755);
       }
-      const skipped = await renderImage(paths, record, rootfs, devices);
+      const skipped = await renderImage(paths, record, rootfs, { devices, spaceOf: dirname(out) });
       if (options.rootfsOnly !== true) {
         writeFileSync(join(tree, 'manifest.json'), manifest, { mode: 0o644 });
         writeFileSync(join(tree, 'config.json'), config, { mode: 0o644 });

@@ -15,4 +15,5 @@ export {
   type ApplyResult,
 } from './apply-layer.js';
 export type { DevicePolicy } from './layer-writer.js';
+export { freeSpaceMargin } from './free-space.js';
 export { removeTreeAt } from './tree-removal.js';

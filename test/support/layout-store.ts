@@ -13,6 +13,7 @@ export interface LayoutStore {
   /** The temp dir holding layout/ and store/. */
   work: string;
   layout: string;
+  /** `--dir`: <work>/store unless the test moves it. */
   store: string;
   /** `oci:<layout>:img`. */
   ref: string;
@@ -24,14 +25,15 @@ export async function layoutStore(t: Teardown, image: BuiltImage, prefix = 'skif
   const work = tempDir(t, prefix);
   const layout = join(work, 'layout');
   await writeOciLayout(layout, [{ ref: 'img', image }]);
-  const store = join(work, 'store');
-  return {
+  const s: LayoutStore = {
     work,
     layout,
-    store,
+    store: join(work, 'store'),
     ref: `oci:${layout}:img`,
-    skiff: (args, env) => runSkiff(['--dir', store, ...args], env === undefined ? {} : { env }),
+    // s.store, not a copy: a test may move the store (onto a small tmpfs) before using it.
+    skiff: (args, env) => runSkiff(['--dir', s.store, ...args], env === undefined ? {} : { env }),
   };
+  return s;
 }
 
 /** layoutStore() with the image fetched; throws when the fetch fails. */
@@ -39,5 +41,5 @@ export async function fetchedStore(t: Teardown, image: BuiltImage, prefix?: stri
   const s = await layoutStore(t, image, prefix);
   const r = await s.skiff(['fetch', '--quiet', s.ref]);
   if (r.code !== 0) throw new Error(`fetch failed: ${r.stderr}`);
-  return { ...s, id: r.stdout.trim() };
+  return Object.assign(s, { id: r.stdout.trim() });
 }

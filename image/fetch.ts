@@ -31,6 +31,8 @@ export interface FetchOptions {
   /** Default: the host's. */
   platform?: NormalPlatform;
   listener?: FetchListener;
+  /** The cap on each layer's unpacked size (SKIFF_MAX_LAYER_SIZE); default 64 GiB. */
+  maxLayerBytes?: number;
 }
 
 /** Layers fetched and unpacked at once. */
@@ -113,7 +115,10 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
     }
     if (!hasLayer(paths, layer.diffId)) {
       listener?.layerStart?.(layer.digest, 'unpack', layer.size);
-      await unpackLayer(paths, layer, source.name, (n) => listener?.layerProgress?.(layer.digest, 'unpack', n));
+      await unpackLayer(paths, layer, source.name, {
+        onProgress: (n) => listener?.layerProgress?.(layer.digest, 'unpack', n),
+        ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
+      });
       unpacked = true;
     }
     listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });

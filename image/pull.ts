@@ -11,7 +11,7 @@ import type { NormalPlatform } from './platform.js';
 import { parseReference } from './reference.js';
 import { recordName } from './sources/record-name.js';
 import type { SourceOptions } from './sources/open-source.js';
-import { markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
+import { asNamed, markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
 import type { StorePaths } from './store/store-paths.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
@@ -20,6 +20,8 @@ export interface PullOptions extends SourceOptions {
   policy: PullPolicy;
   platform?: NormalPlatform;
   listener?: FetchListener;
+  /** The cap on each layer's unpacked size (SKIFF_MAX_LAYER_SIZE); default 64 GiB. */
+  maxLayerBytes?: number;
 }
 
 export async function pullImage(paths: StorePaths, input: string, options: PullOptions): Promise<ImageRecord> {
@@ -29,7 +31,7 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
     const stored = readImageRecords(paths).find((i) => i.names.includes(name));
     if (stored !== undefined) {
       markImageUsed(paths, stored.id);
-      return stored;
+      return asNamed(stored, name);
     }
     if (options.policy === 'never') {
       throw new NotFoundError(`image ${name} is not in the store and --pull-policy=never forbids fetching it`, {
@@ -42,5 +44,10 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
   // stored image does not pay for loading them.
   const [{ openSource }, { fetchImage }] = await Promise.all([import('./sources/open-source.js'), import('./fetch.js')]);
   const source = await openSource(ref, options);
-  return fetchImage(paths, source, { name, platform: options.platform, listener: options.listener });
+  return fetchImage(paths, source, {
+    name,
+    platform: options.platform,
+    listener: options.listener,
+    ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
+  });
 }

@@ -6,8 +6,9 @@
  *
  * The stream goes through our tar reader (tar-reader.ts), which hands each
  * entry to the writer (layer-writer.ts, where the order of operations and why
- * it is safe are described) after the limits here: entry count and total
- * file bytes (a tar bomb is refused before its data is written). Any refusal,
+ * it is safe are described) after the limits here: entry count, total file
+ * bytes (a tar bomb is refused before its data is written) and the target
+ * filesystem's free-space margin (free-space.ts). Any refusal,
  * of the format or of one entry, becomes one ImageError naming the layer, the
  * entry and the reason; every fd is closed on every path out. The caller
  * removes the partial dir (removeTreeAt() does it without following what
@@ -17,10 +18,12 @@
  * ignored), so a digest computed over the stream covers all of it.
  */
 import { closeSync, openSync, readdirSync, readFileSync, constants as fsConstants } from 'node:fs';
+import { formatBytes } from '../../runtime/cli/fetch-progress.js';
 import { ImageError, NativeError, SkiffError } from '../../runtime/errors.js';
 import { showName } from './entry-path.js';
 import { EntryRefused } from './entry-refused.js';
-import { LayerWriter } from './layer-writer.js';
+import { FreeSpace, FREE_SPACE_HINT } from './free-space.js';
+import { LayerWriter, type DevicePolicy } from './layer-writer.js';
 import { TarFormatError } from './tar-header.js';
 import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
 
@@ -35,10 +38,22 @@ export type ApplyMode = 'overlay' | 'render';
 export interface ApplyOptions {
   /** default 'overlay' */
   mode?: ApplyMode;
-  /** refuse device nodes (char/block) in the layer; whiteouts (0/0 char devs we create) are still made */
-  allowDevices?: boolean;
-  /** total uncompressed file bytes; default 64 GiB; beyond → refuse (tar bomb) */
+  /**
+   * Device nodes (char/block) in the layer: 'create' (default), 'skip' or
+   * 'refuse' them. Whiteouts (0/0 char devs) are made either way.
+   */
+  devices?: DevicePolicy;
+  /**
+   * Total file bytes (a sparse file by its apparent size); default 64 GiB;
+   * beyond → refused before the entry is written (a decompression bomb).
+   */
   maxBytes?: number;
+  /** What to do when maxBytes is hit (the caller knows where the limit is set). */
+  maxBytesHint?: string;
+  /** Check that the target's filesystem keeps its free-space margin (free-space.ts); default true. */
+  checkFreeSpace?: boolean;
+  /** The dir that free-space messages name (the store, not its scratch dir); default the target. */
+  spaceOf?: string;
   /** default 2_000_000 */
   maxEntries?: number;
   /** for messages: which layer, from where */
@@ -48,6 +63,8 @@ export interface ApplyOptions {
 export interface ApplyResult {
   entries: number;
   bytes: number;
+  /** Device nodes left out ('skip'): how many, and the first few paths. */
+  skippedDevices: { count: number; examples: string[] };
 }
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
@@ -79,10 +96,18 @@ function openTarget(target: string, describe: string, mustBeEmpty: boolean): num
   return fd;
 }
 
+/** Past maxBytes: a decompression bomb, or a layer bigger than this host allows. Refused before its data is written. */
+function tooLarge(entry: TarEntry, maxBytes: number, hint: string | undefined): ImageError {
+  return new ImageError(
+    `entry #${entry.index} ${showName(entry.path)} (at byte ${entry.offset}) refused: the layer holds more than ${maxBytes} bytes of file data (the layer size limit, ${formatBytes(maxBytes)})`,
+    { input: entry.path, hint: hint ?? 'the layer is a decompression bomb or bigger than allowed here; it was not unpacked' },
+  );
+}
+
 /** Out of space is not the layer's fault: say so instead of blaming the image. */
 function hintFor(cause: unknown): string {
   const code = cause instanceof NativeError ? cause.errnoName : (cause as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the filesystem of the image store is full; free space and fetch again';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return FREE_SPACE_HINT;
   if (code === 'EIO' || code === 'EROFS') return 'the filesystem of the image store failed; check it and fetch again';
   return HINT;
 }
@@ -126,16 +151,18 @@ export async function applyLayer(
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const mode = options.mode ?? 'overlay';
   const rootFd = openTarget(target, describe, mode === 'overlay');
-  const writer = new LayerWriter(rootFd, { allowDevices: options.allowDevices ?? true, umask: currentUmask(), mode });
+  const writer = new LayerWriter(rootFd, { devices: options.devices ?? 'create', umask: currentUmask(), mode });
   let entries = 0;
   let bytes = 0;
   let current: TarEntry | undefined;
+  let space: FreeSpace | undefined;
   const sink: TarSink = {
     entry(entry) {
       current = entry;
       if (++entries > maxEntries) throw new EntryRefused(`the layer has more than ${maxEntries} entries`);
       bytes += entry.size;
-      if (bytes > maxBytes) throw new EntryRefused(`the layer holds more than ${maxBytes} bytes of file data (the limit)`);
+      if (bytes > maxBytes) throw tooLarge(entry, maxBytes, options.maxBytesHint);
+      space?.reserve(entry);
       writer.begin(entry);
     },
     data(chunk, position) {
@@ -148,12 +175,13 @@ export async function applyLayer(
   };
   const reader = new TarReader(sink);
   try {
+    if (options.checkFreeSpace !== false) space = new FreeSpace(target, options.spaceOf ?? target);
     for await (const chunk of tar as AsyncIterable<Buffer | string>) {
       reader.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
     }
     reader.end();
     writer.finish();
-    return { entries, bytes };
+    return { entries, bytes, skippedDevices: writer.skippedDevices };
   } catch (err) {
     throw explain(err, describe, current ?? reader.currentEntry, reader);
   } finally {

@@ -14,4 +14,6 @@ export {
   type ApplyOptions,
   type ApplyResult,
 } from './apply-layer.js';
+export type { DevicePolicy } from './layer-writer.js';
+export { freeSpaceMargin } from './free-space.js';
 export { removeTreeAt } from './tree-removal.js';

@@ -75,8 +75,15 @@ import { RenderWhiteouts } from './render-whiteouts.js';
 import { writeTimes } from './timespec.js';
 import type { TarEntry } from './tar-reader.js';
 
+/**
+ * Device nodes (char/block other than the 0/0 whiteout) in a layer:
+ * 'create' them as the layer says, 'skip' them (the name is cleared, nothing
+ * is made, the writer counts them), or 'refuse' the layer.
+ */
+export type DevicePolicy = 'create' | 'skip' | 'refuse';
+
 export interface WriterOptions {
-  allowDevices: boolean;
+  devices: DevicePolicy;
   /** The process umask: modes it would not change need no chmod. */
   umask: number;
   /** 'overlay': one layer, whiteouts as devices and xattrs; 'render': onto the lower layers in the dir. */
@@ -105,6 +112,10 @@ export class LayerWriter {
   private readonly files: FileWrites;
   /** Render mode only. */
   private readonly render: RenderWhiteouts | undefined;
+  /** Device nodes skipped ('skip'), by path: a hardlink to one is skipped with it. */
+  private readonly skipped = new Set<string>();
+  /** How many device nodes (and hardlinks to them) were skipped, and the first few names. */
+  readonly skippedDevices = { count: 0, examples: [] as string[] };
   /** Who we create things as: entries owned by exactly that need no chown (outside setgid dirs). */
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
@@ -144,6 +155,7 @@ export class LayerWriter {
     }
     const key = components.join('/');
     this.dirs.invalidate(key);
+    this.skipped.delete(key);
     const parentFd = this.dirs.dir(parent, true);
     const name = cPath(base);
     switch (entry.type) {
@@ -267,6 +279,7 @@ export class LayerWriter {
     if (target.length === 0) throw new EntryRefused('hardlink to the layer root');
     const targetKey = target.join('/');
     if (targetKey === key) throw new EntryRefused('hardlink to itself');
+    if (this.skipped.has(targetKey)) return this.skipDevice(parentFd, name, key);
     const targetParent = target.slice(0, -1);
     const sameDir = targetParent.join('/') === parent.join('/');
     const targetDirFd = sameDir ? parentFd : this.dirs.openDir(targetParent, false);
@@ -293,7 +306,8 @@ export class LayerWriter {
     const isDevice = entry.type === 'char' || entry.type === 'block';
     // A 0/0 character device is overlayfs' own whiteout, not a device: allowed either way.
     const isWhiteoutDev = entry.type === 'char' && entry.devmajor === 0 && entry.devminor === 0;
-    if (isDevice && !this.options.allowDevices && !isWhiteoutDev) {
+    if (isDevice && !isWhiteoutDev && this.options.devices !== 'create') {
+      if (this.options.devices === 'skip') return this.skipDevice(parentFd, name, key);
       throw new EntryRefused(`${entry.type} device ${entry.devmajor}:${entry.devminor} is not allowed in this layer`);
     }
     const typeBits = entry.type === 'char' ? S_IFCHR : entry.type === 'block' ? S_IFBLK : S_IFIFO;
@@ -305,6 +319,17 @@ export class LayerWriter {
       if (mknodat(parentFd, name, mode, dev) !== 0) throw syscallFailed('mknodat', showName(entry.path));
     }
     this.nodeMetadata(parentFd, name, base, entry, true);
+  }
+
+  /**
+   * A device node not made: what the name held (a lower layer's entry) is
+   * still replaced, by nothing, as if the node had been made and removed.
+   */
+  private skipDevice(parentFd: number, name: Buffer, key: string): void {
+    this.removeExisting(parentFd, name, key, false);
+    this.skipped.add(key);
+    this.skippedDevices.count++;
+    if (this.skippedDevices.examples.length < 3) this.skippedDevices.examples.push(key);
   }
 
   /**

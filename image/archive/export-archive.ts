@@ -4,11 +4,16 @@
  * the manifest, config and layer blobs exactly as stored, so every digest
  * still holds). Blobs are streamed from the store; the archive is written to
  * a temp file and renamed into place, so FILE is either whole or absent.
+ *
+ * The temp file is written through a FileHandle, not a write stream: a stream
+ * that fails to open reports it as an 'error' event, which nothing awaits
+ * before the first write (an unhandled event, a crash with a stack). Every
+ * failure to write FILE becomes one ImageError naming FILE.
  */
-import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
-import { once } from 'node:events';
+import { createReadStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fsyncDir, fsyncFile, tempPathFor } from '../../runtime/atomic-file.js';
+import { fsyncDir, tempPathFor } from '../../runtime/atomic-file.js';
 import { ImageError } from '../../runtime/errors.js';
 import { OCI_INDEX } from '../media-types.js';
 import { blobPath, digestHex, type StorePaths } from '../store/store-paths.js';
@@ -35,9 +40,15 @@ export async function exportImage(
     throw new ImageError(`${file} exists`, { input: file, hint: 'pass --overwrite to replace it' });
   }
   const tmp = tempPathFor(file);
-  const out = createWriteStream(tmp, { mode: 0o644 });
+  let out: FileHandle;
+  try {
+    // wx: a temp name of ours that exists is not ours to overwrite.
+    out = await open(tmp, 'wx', 0o644);
+  } catch (err) {
+    throw cannotWrite(file, err);
+  }
   const write = async (chunk: Buffer): Promise<void> => {
-    if (!out.write(chunk)) await once(out, 'drain');
+    for (let done = 0; done < chunk.length; ) done += (await out.write(chunk, done, chunk.length - done)).bytesWritten;
   };
   try {
     const index = {
@@ -66,14 +77,33 @@ export async function exportImage(
       await write(tarPadding(size));
     }
     await write(TAR_END);
-    out.end();
-    await once(out, 'finish');
-    fsyncFile(tmp);
+    await out.sync();
+    await out.close();
     renameSync(tmp, file);
     fsyncDir(dirname(file));
   } catch (err) {
-    out.destroy();
+    await out.close().catch(() => undefined);
     rmSync(tmp, { force: true });
-    throw err;
+    // A store blob that cannot be read is the store's problem, reported as is; the rest is FILE's.
+    const path = (err as NodeJS.ErrnoException).path;
+    throw path !== undefined && path.startsWith(paths.root) ? err : cannotWrite(file, err);
   }
+}
+
+/** One line naming FILE (not the temp name) and what to do. */
+function cannotWrite(file: string, err: unknown): ImageError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const why: Record<string, string> = {
+    ENOENT: `its directory ${dirname(file)} does not exist`,
+    ENOTDIR: `${dirname(file)} is not a directory`,
+    EISDIR: 'it is a directory',
+    EACCES: `${dirname(file)} is not writable`,
+    ENOSPC: 'the filesystem is full',
+    EROFS: 'the filesystem is read-only',
+  };
+  return new ImageError(`cannot write ${file}: ${why[code] ?? (err as Error).message ?? code} (${code})`, {
+    input: file,
+    hint: 'give a FILE in an existing, writable directory',
+    cause: err,
+  });
 }

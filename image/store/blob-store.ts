@@ -59,13 +59,17 @@ export async function ingestBlob(
     const digesting = new DigestingStream(descriptor.size, `blob ${descriptor.digest} from ${from}`);
     await pipeline(stream, digesting, createWriteStream(tmp, { mode: 0o644 }));
     const actual = digesting.digest();
-    if (actual !== descriptor.digest || digesting.bytes !== descriptor.size) {
-      throw new VerifyError(
-        `blob from ${from} does not match its digest; nothing was stored`,
-        `${descriptor.digest} (${descriptor.size} bytes)`,
-        `${actual} (${digesting.bytes} bytes)`,
-        { input: descriptor.digest, hint: 'the registry or file is corrupt or was tampered with' },
-      );
+    const hint = 'the registry or file is corrupt or was tampered with';
+    // The size first: a short blob whose bytes still hash to the digest is a wrong descriptor,
+    // and "expected X, got X" would say nothing.
+    if (digesting.bytes !== descriptor.size) {
+      throw new VerifyError(`blob ${descriptor.digest} from ${from} has the wrong size; nothing was stored`, `${descriptor.size} bytes`, `${digesting.bytes} bytes`, {
+        input: descriptor.digest,
+        hint,
+      });
+    }
+    if (actual !== descriptor.digest) {
+      throw new VerifyError(`blob from ${from} does not match its digest; nothing was stored`, descriptor.digest, actual, { input: descriptor.digest, hint });
     }
     fsyncFile(tmp);
     mkdirSync(paths.blobs, { recursive: true });

@@ -144,8 +144,19 @@ export function recordImage(paths: StorePaths, image: ImageRecord): Promise<Imag
     }
     existing.names = [...new Set([...existing.names, ...image.names])];
     existing.lastUsed = image.lastUsed;
-    return existing;
+    return image.names[0] === undefined ? existing : asNamed(existing, image.names[0]);
   });
+}
+
+/**
+ * The record as the user named it: `name` first among its names. Images that
+ * share one config ID are one record with several names, and messages (and
+ * default app names) use names[0], so it must be the name the user gave, not
+ * the one stored first. A copy: the index keeps its order.
+ */
+export function asNamed(record: ImageRecord, name: string): ImageRecord {
+  if (record.names[0] === name || !record.names.includes(name)) return record;
+  return { ...record, names: [name, ...record.names.filter((n) => n !== name)] };
 }
 
 /**
@@ -154,7 +165,7 @@ export function recordImage(paths: StorePaths, image: ImageRecord): Promise<Imag
  */
 export function findImage(images: ImageRecord[], query: string): ImageRecord {
   const byName = images.find((i) => i.names.includes(query));
-  if (byName !== undefined) return byName;
+  if (byName !== undefined) return asNamed(byName, query);
   const hex = query.startsWith('sha256:') ? query.slice(7) : query;
   if (/^[a-f0-9]{4,64}$/.test(hex)) {
     const matches = images.filter((i) => i.id.slice(7).startsWith(hex));

@@ -15,9 +15,10 @@ import { PassThrough } from 'node:stream';
 import { syncTree } from '../../native/syncfs.js';
 import { fsyncDir } from '../../runtime/atomic-file.js';
 import { VerifyError } from '../../runtime/errors.js';
-import { applyLayer, type ApplyMode } from '../applier/index.js';
+import { applyLayer, type ApplyOptions, type ApplyResult } from '../applier/index.js';
 import { decompressedLayerStream } from '../applier/decompress.js';
 import { DigestingStream } from './blob-store.js';
+import { ensurePrivateDirs } from './private-dirs.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, layerPath, type StorePaths } from './store-paths.js';
 
@@ -40,8 +41,8 @@ export async function applyVerifiedLayer(
   blob: NodeJS.ReadableStream,
   layer: LayerRef,
   target: string,
-  options: { describe: string; mode?: ApplyMode },
-): Promise<void> {
+  options: Pick<ApplyOptions, 'mode' | 'devices' | 'maxBytes' | 'maxBytesHint' | 'spaceOf'> & { describe: string },
+): Promise<ApplyResult> {
   const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
   const tar = new PassThrough({ highWaterMark: 1 << 20 });
   const feeding = pipeline(decompressedLayerStream(blob, layer.mediaType), hashing, tar);
@@ -51,7 +52,7 @@ export async function applyVerifiedLayer(
     tar.destroy();
     throw err;
   });
-  await Promise.all([applying, feeding]);
+  const [result] = await Promise.all([applying, feeding]);
   const diffId = hashing.digest();
   if (diffId !== layer.diffId) {
     throw new VerifyError(`${options.describe} does not unpack to the diffID its image config names`, layer.diffId, diffId, {
@@ -59,6 +60,7 @@ export async function applyVerifiedLayer(
       hint: 'the image is corrupt; rebuild or re-push it',
     });
   }
+  return result;
 }
 
 function countingReader(path: string, onProgress: ((bytes: number) => void) | undefined): NodeJS.ReadableStream {
@@ -70,26 +72,37 @@ function countingReader(path: string, onProgress: ((bytes: number) => void) | un
   return stream;
 }
 
+export interface UnpackOptions {
+  onProgress?: (storedBytes: number) => void;
+  /** The cap on the layer's unpacked size (SKIFF_MAX_LAYER_SIZE); default the applier's 64 GiB. */
+  maxLayerBytes?: number;
+}
+
+/** What to do about a layer over the cap: where the cap is set. */
+export const LAYER_SIZE_HINT =
+  'a decompression bomb, or a layer bigger than this host allows: nothing of it was kept; if you trust the image, raise SKIFF_MAX_LAYER_SIZE (e.g. SKIFF_MAX_LAYER_SIZE=128G) and fetch again';
+
 /**
  * Unpacks a stored layer blob to layers/sha256/<diffID>; `from` names the
  * image for errors. A layer already there (unpacked by another process in the
- * meantime) is kept.
+ * meantime) is kept. A refused layer (too big, no room, corrupt) leaves
+ * nothing: its scratch dir is removed.
  */
-export async function unpackLayer(
-  paths: StorePaths,
-  layer: LayerRef,
-  from: string,
-  onProgress?: (storedBytes: number) => void,
-): Promise<void> {
+export async function unpackLayer(paths: StorePaths, layer: LayerRef, from: string, options: UnpackOptions = {}): Promise<void> {
   const target = layerPath(paths, layer.diffId);
   const scratch = makeScratchDir(paths, 'layer');
   const tree = join(scratch, 'tree');
   mkdirSync(tree, { mode: 0o755 });
   try {
-    await applyVerifiedLayer(countingReader(blobPath(paths, layer.digest), onProgress), layer, tree, {
+    await applyVerifiedLayer(countingReader(blobPath(paths, layer.digest), options.onProgress), layer, tree, {
       describe: `layer ${layer.digest} of ${from}`,
+      ...(options.maxLayerBytes === undefined ? {} : { maxBytes: options.maxLayerBytes }),
+      maxBytesHint: LAYER_SIZE_HINT,
+      spaceOf: paths.root,
     });
-    mkdirSync(paths.layers, { recursive: true });
+    // layers/ is root-only (private-dirs.ts); sha256/ below it may keep the usual mode.
+    ensurePrivateDirs(paths);
+    mkdirSync(paths.layers, { recursive: true, mode: 0o755 });
     syncTree(tree);
     try {
       renameSync(tree, target);

@@ -11,6 +11,9 @@
  *                           exclusive to sweep, so they never delete a blob a fetch has
  *                           stored but not yet recorded
  *
+ * layers/ and tmp/ are root-only (0700, private-dirs.ts): layer trees keep
+ * the images' device nodes and modes.
+ *
  * Everything visible outside tmp/ got there by rename, so a crash (kill -9)
  * at any moment leaves only whole blobs and layers, and tmp/ leftovers that
  * the next writer removes once their process is gone.

@@ -1,23 +1,46 @@
 /**
  * What image commands take from the global flags and the environment: the
- * store under --dir, and how to reach registries.
+ * store under --dir, how to reach registries, and the cap on a layer's
+ * unpacked size (SKIFF_MAX_LAYER_SIZE).
  */
 import { DEFAULT_CERTS_DIR } from '../../image/registry/options.js';
 import { storePaths, type StorePaths } from '../../image/store/store-paths.js';
 import type { SourceOptions } from '../../image/sources/open-source.js';
+import { UsageError } from '../errors.js';
 import type { GlobalOptions, InsecureOption } from './global-options.js';
 
 export function storeOf(global: GlobalOptions): StorePaths {
   return storePaths(global.dir);
 }
 
-export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = process.env): SourceOptions {
+/** Where a fetch gets its image from, and the cap on each layer it unpacks. */
+export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = process.env): SourceOptions & { maxLayerBytes?: number } {
+  const maxLayerBytes = maxLayerBytesOf(env);
   return {
     // The fetch options only: `seccomp` is the run path's (build-apps.ts).
     insecure: new Set([...global.insecureOptions].filter((o): o is Exclude<InsecureOption, 'seccomp'> => o !== 'seccomp')),
     certsDir: env['SKIFF_CERTS_DIR'] ?? DEFAULT_CERTS_DIR,
     ...(env['SKIFF_DOCKER_CONFIG'] === undefined ? {} : { dockerConfigPath: env['SKIFF_DOCKER_CONFIG'] }),
+    ...(maxLayerBytes === undefined ? {} : { maxLayerBytes }),
   };
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/**
+ * SKIFF_MAX_LAYER_SIZE: bytes, or a number with K, M, G or T (binary, as
+ * docker's sizes; `64G`, `64Gi` and `64GiB` are the same). Unset or empty:
+ * the default (64 GiB).
+ */
+export function maxLayerBytesOf(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env['SKIFF_MAX_LAYER_SIZE'];
+  if (text === undefined || text === '') return undefined;
+  const m = /^(\d{1,16})([KMGT]?)(?:i|iB|B)?$/i.exec(text.trim());
+  const bytes = m === null ? 0 : Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toUpperCase()] ?? 0);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new UsageError(`SKIFF_MAX_LAYER_SIZE "${text}" is not a size`, { input: text, hint: 'write bytes or a size such as 512M, 64G or 1T, or unset it for the default 64G' });
+  }
+  return bytes;
 }
 
 export function shortId(id: string, full: boolean): string {

@@ -102,10 +102,15 @@ export function buildProgram(): SkiffCommand {
     .argument('<dir>')
     .option('--rootfs-only', 'put the rootfs straight into DIR, without manifest and config', false)
     .option('--overwrite', 'replace DIR if it exists and is not empty', false)
+    .option('--allow-devices', "create the layers' device nodes (skipped with a warning without it)", false)
     .action(async (img: string, dir: string, _opts: Opts, cmd: SkiffCommand) => {
       const { extract } = await import('./commands/image.js');
       const o = cmd.opts();
-      await extract(globalOptionsOf(cmd.optsWithGlobals()), img, dir, { rootfsOnly: o['rootfsOnly'] === true, overwrite: o['overwrite'] === true });
+      await extract(globalOptionsOf(cmd.optsWithGlobals()), img, dir, {
+        rootfsOnly: o['rootfsOnly'] === true,
+        overwrite: o['overwrite'] === true,
+        allowDevices: o['allowDevices'] === true,
+      });
     });
 
   // rkt's pod command line is parsed by pod-args.ts, not commander; --help is looked for by hand.

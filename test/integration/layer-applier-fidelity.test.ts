@@ -279,7 +279,7 @@ test('OCI whiteouts become 0/0 char devices; the opaque marker becomes trusted.o
       { path: '.wh.keep', type: 'file' },
       { path: 'aufs/.wh..wh.plnk', type: 'dir' },
     ],
-    { allowDevices: false },
+    { devices: 'refuse' },
   );
   const wh = lstatSync(join(dir, 'etc/motd'));
   t.true(wh.isCharacterDevice());
@@ -364,7 +364,7 @@ test('the result counts entries and file bytes; chunking of the stream does not 
   ];
   for (const chunk of [1, 511, 4096, 1 << 20]) {
     const { dir, result } = await apply(t, entries, {}, chunk);
-    t.deepEqual(result, { entries: 4, bytes: 70_513 });
+    t.deepEqual(result, { entries: 4, bytes: 70_513, skippedDevices: { count: 0, examples: [] } });
     t.true(readFileSync(join(dir, 'a/one')).equals(Buffer.alloc(70_000, 1)));
     t.true(readFileSync(join(dir, 'a/two')).equals(Buffer.alloc(513, 2)));
   }
@@ -431,6 +431,21 @@ test('entries owned 0:0 inside setgid dirs stay 0:0 (the group a setgid dir woul
   t.is(lstatSync(join(dir, 'shared')).gid, 50);
 });
 
+test("devices 'skip': no node is made, hardlinks to one go with it, whiteouts and FIFOs still are; all counted", async (t) => {
+  const { dir, result } = await apply(t, [
+    { path: 'dev/', type: 'dir' },
+    { path: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+    { path: 'dev/zero', type: 'char', mode: 0o666, devmajor: 1, devminor: 5 },
+    { path: 'dev/null-again', type: 'hardlink', linkname: 'dev/null' },
+    { path: 'dev/.wh.gone', type: 'file' },
+    { path: 'run/fifo', type: 'fifo', mode: 0o622 },
+  ], { devices: 'skip' });
+  t.deepEqual(readdirSync(join(dir, 'dev')).sort(), ['gone'], 'only the whiteout');
+  t.true(lstatSync(join(dir, 'dev/gone')).isCharacterDevice());
+  t.true(lstatSync(join(dir, 'run/fifo')).isFIFO());
+  t.deepEqual(result.skippedDevices, { count: 3, examples: ['dev/null', 'dev/zero', 'dev/null-again'] });
+});
+
 // --- Render mode: layers one after another into one dir ----------------------------
 
 /** Applies `layers` bottom to top in render mode into one fresh dir. */
@@ -446,6 +461,14 @@ async function render(t: ExecutionContext, layers: TarEntry[][], options: ApplyO
 const dirE = (path: string, extra: Partial<TarEntry> = {}): TarEntry => ({ path, type: 'dir', ...extra });
 const fileE = (path: string, content: string, extra: Partial<TarEntry> = {}): TarEntry => ({ path, type: 'file', content, ...extra });
 const whiteoutE = (path: string): TarEntry => ({ path, type: 'file', content: '' });
+
+test("render mode, devices 'skip': a skipped node still replaces what a lower layer had at its name", async (t) => {
+  const dir = await render(t, [
+    [dirE('dev/'), fileE('dev/console', 'lower file'), dirE('dev/tree/'), fileE('dev/tree/x', 'x')],
+    [{ path: 'dev/console', type: 'char', mode: 0o600, devmajor: 5, devminor: 1 }, { path: 'dev/tree', type: 'char', devmajor: 1, devminor: 3 }],
+  ], { devices: 'skip' });
+  t.deepEqual(readdirSync(join(dir, 'dev')), []);
+});
 
 /** A base, then deletions, opaque dirs (marker before and after entries) and replacements, then more of each. */
 const BASE: TarEntry[] = [

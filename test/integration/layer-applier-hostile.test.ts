@@ -231,12 +231,12 @@ test.serial('refuses overlayfs xattrs carried by the archive itself', async (t) 
 
 // --- Profile and limits ---------------------------------------------------------
 
-test.serial('refuses a character device where allowDevices is false', async (t) => {
-  await refused(t, [{ path: 'null', type: 'char', devmajor: 1, devminor: 3 }], /"null" .*char device 1:3 is not allowed/, { allowDevices: false });
+test.serial('refuses a character device where devices are refused', async (t) => {
+  await refused(t, [{ path: 'null', type: 'char', devmajor: 1, devminor: 3 }], /"null" .*char device 1:3 is not allowed/, { devices: 'refuse' });
 });
 
-test.serial('refuses a block device where allowDevices is false', async (t) => {
-  await refused(t, [{ path: 'sda', type: 'block', devmajor: 8, devminor: 0 }], /block device 8:0 is not allowed/, { allowDevices: false });
+test.serial('refuses a block device where devices are refused', async (t) => {
+  await refused(t, [{ path: 'sda', type: 'block', devmajor: 8, devminor: 0 }], /block device 8:0 is not allowed/, { devices: 'refuse' });
 });
 
 test.serial('refuses a tar bomb beyond maxBytes before writing it', async (t) => {
@@ -462,9 +462,25 @@ test.serial('a full filesystem is reported as such, on the entry, with no fd lef
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'skiff-enospc', layer]);
   t.teardown(() => execFileSync('umount', [layer]));
   const fds = openFds();
-  const err = await t.throwsAsync(applyLayer(chunks(tarArchive([file('small', 'ok'), file('big', 'x'.repeat(1 << 20))])), layer));
+  const err = await t.throwsAsync(applyLayer(chunks(tarArchive([file('small', 'ok'), file('big', 'x'.repeat(1 << 20))])), layer, { checkFreeSpace: false }));
   t.true(err instanceof ImageError);
   t.regex(err!.message, /entry #2 "big" .*ENOSPC/);
-  t.regex((err as ImageError).hint ?? '', /filesystem of the image store is full/);
+  t.regex((err as ImageError).hint ?? '', /free space on that filesystem/);
+  t.is(openFds(), fds);
+});
+
+test.serial('a file that would take the filesystem below its free-space margin is refused before it is written', async (t) => {
+  const root = tempDir(t, 'skiff-margin-');
+  const layer = join(root, 'layer');
+  mkdirSync(layer);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'skiff-margin', layer]);
+  t.teardown(() => execFileSync('umount', [layer]));
+  const fds = openFds();
+  // 1 MiB, margin 5% (52 KiB): 980 KiB would fit the filesystem but not the margin.
+  const err = await t.throwsAsync(applyLayer(chunks(tarArchive([file('small', 'ok'), file('big', 'x'.repeat(980 * 1024))])), layer));
+  t.true(err instanceof ImageError);
+  t.regex(err!.message, /filesystem of .* must keep 51\.2 KiB free; entry #2 "big" needs 980\.0 KiB/);
+  t.regex((err as ImageError).hint ?? '', /free space on that filesystem/);
+  t.deepEqual(readdirSync(layer), ['small'], 'big was not started');
   t.is(openFds(), fds);
 });

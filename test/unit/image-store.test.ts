@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { VerifyError, InvalidStateError, NotFoundError, ImageError } from '../../runtime/errors.js';
@@ -163,4 +163,52 @@ test('a use marks the image without rewriting the index, and gc counts from the 
   const later = await collectImages(paths, 24 * 3_600_000, new Date('2026-06-03T00:00:00Z'));
   t.deepEqual(later.removed.map((r) => r.id), [img.id]);
   t.false(existsSync(join(paths.images, 'last-used', img.id.slice(7))), 'its marker went with it');
+});
+
+// Security audit (issue 13), item 15: messages.
+
+test('a descriptor larger than its blob is a size mismatch, not a digest mismatch naming one digest twice', async (t) => {
+  const paths = storePaths(tempDir(t));
+  const data = bytes('0123456789');
+  const err = await t.throwsAsync(ingestBlob(paths, { digest: sha256(data), size: 20 }, stream(data), 'oci:/l:img'));
+  t.true(err instanceof VerifyError);
+  const message = err?.message ?? '';
+  t.regex(message, /size/);
+  t.regex(message, /expected 20 bytes, got 10 bytes/);
+  t.is(message.split(sha256(data)).length - 1, 1, `the digest is named once: ${message}`);
+  t.false(hasBlob(paths, sha256(data)));
+  t.deepEqual(readdirSync(paths.tmp), []);
+});
+
+/** One stored image (one config ID) recorded under two names, its first layer dir gone. */
+async function twoNamesOneImage(t: { teardown(fn: () => void): void }): Promise<{ paths: StorePaths; id: string }> {
+  const paths = storePaths(tempDir(t));
+  const fake = fakeImage(paths, 'reg.example/first:1', ['l']);
+  const config = bytes(JSON.stringify({ os: 'linux', architecture: 'amd64', config: {}, rootfs: { type: 'layers', diff_ids: [fake.layers[0]!.diffId] } }));
+  writeFileSync(blobPath(paths, sha256(config)), config);
+  const a = { ...fake, id: sha256(config), configDigest: sha256(config) };
+  await recordImage(paths, a);
+  await recordImage(paths, { ...a, names: ['reg.example/second:2'] });
+  rmSync(layerPath(paths, a.layers[0]!.diffId), { recursive: true });
+  return { paths, id: a.id };
+}
+
+test('an image found by its second name is reported under that name, not the first', async (t) => {
+  const { loadStoredImage } = await import('../../image/store/stored-image.js');
+  const { paths } = await twoNamesOneImage(t);
+  const record = findImage(readImageIndex(paths), 'reg.example/second:2');
+  t.is(record.names[0], 'reg.example/second:2');
+  const err = t.throws(() => loadStoredImage(paths, record));
+  t.regex(err?.message ?? '', /of reg\.example\/second:2 is missing/);
+  t.notRegex(`${err?.message ?? ''} ${(err as ImageError | undefined)?.hint ?? ''}`, /first/);
+  t.deepEqual(readImageIndex(paths)[0]?.names, ['reg.example/first:1', 'reg.example/second:2'], 'the stored order is unchanged');
+});
+
+test('a stored image pulled by its second name (pull policy new) is reported under that name', async (t) => {
+  const { pullImage } = await import('../../image/pull.js');
+  const { loadStoredImage } = await import('../../image/store/stored-image.js');
+  const { paths } = await twoNamesOneImage(t);
+  const record = await pullImage(paths, 'docker://reg.example/second:2', { policy: 'new', insecure: new Set() });
+  t.is(record.names[0], 'reg.example/second:2');
+  t.regex(t.throws(() => loadStoredImage(paths, record))?.message ?? '', /of reg\.example\/second:2 is missing/);
 });

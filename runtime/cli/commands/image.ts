@@ -51,9 +51,20 @@ export async function exportCmd(global: GlobalOptions, image: string, file: stri
   await exportImage(paths, record, file, { overwrite: flags.overwrite });
 }
 
-export async function extract(global: GlobalOptions, image: string, dir: string, flags: { rootfsOnly: boolean; overwrite: boolean }): Promise<void> {
+export async function extract(
+  global: GlobalOptions,
+  image: string,
+  dir: string,
+  flags: { rootfsOnly: boolean; overwrite: boolean; allowDevices: boolean },
+): Promise<void> {
   const { extractImage } = await import('../../../image/render-image.js');
   const paths = storeOf(global);
   const record = findImage(readImageIndex(paths), image);
-  await extractImage(paths, record, dir, { rootfsOnly: flags.rootfsOnly, overwrite: flags.overwrite });
+  const skipped = await extractImage(paths, record, dir, { rootfsOnly: flags.rootfsOnly, overwrite: flags.overwrite, allowDevices: flags.allowDevices });
+  if (skipped.count > 0) {
+    const more = skipped.count > skipped.examples.length ? ', ...' : '';
+    process.stderr.write(
+      `skiff: warning: skipped ${skipped.count} device node${skipped.count === 1 ? '' : 's'} of ${image} (${skipped.examples.map((p) => `/${p}`).join(', ')}${more}); pass --allow-devices to create them\n`,
+    );
+  }
 }

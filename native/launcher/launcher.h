@@ -63,6 +63,10 @@ struct plan {
 	size_t n_cgroup_ops;
 	const char *layers[PLAN_MAX_ITEMS]; /* "INODE\tPATH": the overlay lower dirs stage1 will mount */
 	size_t n_layers;
+	const char *host_links[PLAN_MAX_ITEMS]; /* bridges the pod's networks attach to */
+	size_t n_host_links;
+	const char *host_sysctls[PLAN_MAX_ITEMS]; /* "PATH\tVALUE" the host set-up wrote (ip_forward) */
+	size_t n_host_sysctls;
 };
 /*
  * 0 when every layer dir the plan's stage1 config mounts is still the dir
@@ -71,6 +75,14 @@ struct plan {
  * pod is committed, instead of a stage1 that fails at its overlay mount.
  */
 int check_layers(const struct plan *p, const char **why);
+/*
+ * 0 when the host-wide network set-up the CLI did for this plan is still in
+ * place in the caller's netns (each bridge exists, each sysctl holds its
+ * value); -1 with `why` otherwise: the CLI then makes it again, never a pod
+ * wired to a bridge an admin deleted. (NAT rules are not checked: reading
+ * them means running iptables; after a flush, one CLI run puts them back.)
+ */
+int check_host_network(const struct plan *p, const char **why);
 /*
  * The longest store a plan may name: the replays build paths from it no
  * longer than STORE/pods/prepared/UUID/.stage1.conf.tmp-PID (under 100 bytes

@@ -10,6 +10,8 @@
 #include "launcher.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,10 @@ static int set_pair(struct plan *p, const char *key, const char *value)
 		return push(p->cgroup_ops, &p->n_cgroup_ops, value);
 	if (strcmp(key, "layer") == 0)
 		return push(p->layers, &p->n_layers, value);
+	if (strcmp(key, "host-link") == 0)
+		return push(p->host_links, &p->n_host_links, value);
+	if (strcmp(key, "host-sysctl") == 0)
+		return push(p->host_sysctls, &p->n_host_sysctls, value);
 	return -1;
 }
 
@@ -207,6 +213,33 @@ int check_layers(const struct plan *p, const char **why)
 		/* One stat per layer: a few microseconds against stage1's failed mount and a committed pod. */
 		if (*end != '\t' || stat(end + 1, &st) < 0 || !S_ISDIR(st.st_mode) || (unsigned long long) st.st_ino != ino) {
 			*why = "a layer the plan mounts is missing or was replaced";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int check_host_network(const struct plan *p, const char **why)
+{
+	for (size_t i = 0; i < p->n_host_links; i++)
+		/* An ioctl on a socket of this netns: /sys/class/net may show another netns's links. */
+		if (if_nametoindex(p->host_links[i]) == 0) {
+			*why = "a bridge the plan's networks use is gone";
+			return -1;
+		}
+	for (size_t i = 0; i < p->n_host_sysctls; i++) {
+		const char *tab = strchr(p->host_sysctls[i], '\t');
+		char path[PATH_MAX], value[64];
+		size_t len = tab == NULL ? 0 : (size_t) (tab - p->host_sysctls[i]);
+
+		if (tab == NULL || len >= sizeof path) {
+			*why = "the plan file is malformed";
+			return -1;
+		}
+		memcpy(path, p->host_sysctls[i], len);
+		path[len] = '\0';
+		if (read_small_file(path, value, sizeof value) < 0 || (value[strcspn(value, "\n")] = '\0', strcmp(value, tab + 1) != 0)) {
+			*why = "a sysctl the host network set-up wrote has changed";
 			return -1;
 		}
 	}

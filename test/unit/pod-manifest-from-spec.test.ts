@@ -56,7 +56,7 @@ test('a bare app spec: everything from the image and Docker\'s defaults', (t) =>
     apps: [{
       name: 'probe', image: { id: 'probe', name: 'example.test/probe:latest' }, layers: image.layerDirs,
       exec: ['/probe', 'info'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=image', 'HOME=/root'],
-      workingDir: '/srv', uid: 0, gid: 0, supplementaryGids: [], caps: DEFAULT_CAPS, noNewPrivs: true, readonlyRootfs: false,
+      workingDir: '/srv', uid: 0, gid: 0, supplementaryGids: [], caps: DEFAULT_CAPS, ambientCaps: [], noNewPrivs: true, readonlyRootfs: false,
       mounts: [], limits: {},
     }],
     runtime: { net: 'none', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
@@ -89,6 +89,7 @@ test('every app setting of the spec reaches the manifest', (t) => {
   t.true(app?.readonlyRootfs);
   t.deepEqual(app?.limits, { memoryBytes: 64 << 20, pidsMax: 9 });
   t.deepEqual(app?.caps, ['kill']);
+  t.deepEqual(app?.ambientCaps, ['kill'], 'a non-root app holds what --caps-retain asks for');
   t.deepEqual(m.volumes, spec.volumes);
   t.deepEqual(m.runtime, spec.runtime);
   t.true(m.noOverlay);

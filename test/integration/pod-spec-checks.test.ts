@@ -17,6 +17,7 @@ import { fixtureImages, PROBE_CONFIG } from '../support/fixture-images.js';
 import { buildImage, buildLayer, type ImageConfigSpec } from '../support/oci-image.js';
 import { writeOciLayout } from '../support/oci-layout.js';
 import { podStore, type PodStore } from '../support/pod-store.js';
+import { runSkiff } from '../support/skiff-cli.js';
 import { tempDir, type Teardown } from '../support/temp-dir.js';
 
 /** Pod dirs in any state, and cgroups under the test's parent in any hierarchy. */
@@ -138,6 +139,11 @@ test('a relative WorkingDir is taken from /, an Entrypoint of [""] is none', asy
   const cmd = await s.skiff(['run', refs['reset'] as string]);
   t.is(cmd.code, 0, cmd.stderr);
   t.regex(cmd.stdout, /"cwd":"\/"/, 'the Cmd (/probe info) ran');
+  // The launcher replays what the CLI decided: the same working dir on the second, replayed run.
+  const replayed = await runSkiff(['--dir', s.dir, 'run', refs['relative'] as string], { env: { ...s.env, SKIFF_LAUNCH_TRACE: '1' } });
+  t.is(replayed.code, 0, replayed.stderr);
+  t.regex(replayed.stderr, /^skiff launch: replay /m);
+  t.is((JSON.parse(replayed.stdout.split('\n')[0] ?? '{}') as { cwd: string }).cwd, '/tmp');
 });
 
 test('valid names reach the pod: hosts entries, a 64-character hostname, a normalised mount target', async (t) => {

@@ -24,7 +24,7 @@ test('a bare image: the defaults of every setting', (t) => {
     apps: [{
       image: 'img', name: undefined, exec: undefined, args: undefined, user: undefined, group: undefined,
       supplementaryGids: [], workingDir: undefined, environment: [], mounts: [], readonlyRootfs: false, limits: {},
-      capsRetain: undefined, capsRemove: undefined,
+      capsRetain: undefined, capsRemove: undefined, seccomp: undefined,
     }],
     volumes: [],
     runtime: { net: 'none', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
@@ -69,7 +69,7 @@ test('every app flag, in = and space forms, with repeats, per app', (t) => {
     '--working-dir', '/srv/./app/', '--environment', 'A=1', '--environment=B=2',
     '--mount', 'volume=v,target=/data', '--mount=volume=v,target=/other/../logs/',
     '--readonly-rootfs', '--memory=64Mi', '--cpu', '1.5', '--cpu-shares=512', '--pids-limit', '50',
-    '--caps-retain', 'CAP_KILL,net_bind_service', '--', '-c', 'echo hi',
+    '--caps-retain', 'CAP_KILL,net_bind_service', '--seccomp', 'mode=retain,errno=EPERM,read,write', '--', '-c', 'echo hi',
     '---', 'two', '--group', 'wheel', '--user=1000', '--caps-remove=mknod', '--readonly-rootfs=false', '--memory', '1G', '--cpu=500m',
   ]);
   t.deepEqual(spec.apps[0], {
@@ -77,14 +77,20 @@ test('every app flag, in = and space forms, with repeats, per app', (t) => {
     supplementaryGids: [10, 20], workingDir: '/srv/app', environment: ['A=1', 'B=2'],
     mounts: [{ volume: 'v', target: '/data' }, { volume: 'v', target: '/logs' }],
     readonlyRootfs: true, limits: { memoryBytes: 64 * 1024 ** 2, cpuMillis: 1500, cpuShares: 512, pidsMax: 50 },
-    capsRetain: ['kill', 'net_bind_service'], capsRemove: undefined,
+    capsRetain: ['kill', 'net_bind_service'], capsRemove: undefined, seccomp: 'retain\t1\tread,write',
   });
   t.deepEqual(spec.apps[1], {
     image: 'two', name: undefined, exec: undefined, args: undefined, user: '1000', group: 'wheel',
     supplementaryGids: [], workingDir: undefined, environment: [], mounts: [], readonlyRootfs: false,
-    limits: { memoryBytes: 1e9, cpuMillis: 500 }, capsRetain: undefined, capsRemove: ['mknod'],
+    limits: { memoryBytes: 1e9, cpuMillis: 500 }, capsRetain: undefined, capsRemove: ['mknod'], seccomp: undefined,
   });
   t.deepEqual(Object.keys(spec.apps[0]?.limits ?? {}), ['memoryBytes', 'cpuMillis', 'cpuShares', 'pidsMax'], 'the manifest\'s key order');
+});
+
+test('--insecure-options=seccomp turns every app\'s filter off, and a bad --seccomp is still refused', (t) => {
+  const { spec } = podCommandLine(parsePodArgs(['a', '--seccomp=mode=remove,mount', '---', 'b']), { insecureSeccomp: true });
+  t.deepEqual(spec.apps.map((a) => a.seccomp), ['none', 'none']);
+  t.throws(() => podCommandLine(parsePodArgs(['a', '--seccomp=mode=sometimes,read']), { insecureSeccomp: true }), { instanceOf: UsageError, message: /--seccomp mode "sometimes"/ });
 });
 
 test('boolean flags: bare, =true and =false; anything else refused', (t) => {

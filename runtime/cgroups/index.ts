@@ -10,5 +10,5 @@ export { realCgroupFs } from './cgroup-fs.js';
 export { DEFAULT_RETRY, removeDirs } from './cgroup-ops.js';
 export { cgroupDriverFor } from './select-driver.js';
 export { DEFAULT_DEVICE_RULES } from './devices.js';
-export { MAX_CPU_SHARES, MIN_CPU_SHARES } from './limits.js';
+export { MAX_CPU_MILLIS, MAX_CPU_SHARES, MIN_CPU_MILLIS, MIN_CPU_SHARES } from './limits.js';
 export { applyCgroupPlan, encodeCgroupOp, type CgroupOp, type CgroupPlan } from './cgroup-plan.js';

@@ -10,8 +10,8 @@ import type { PodLimits } from './types.js';
 export const CPU_PERIOD_US = 100_000;
 
 /** The kernel refuses a CFS quota below 1 ms. */
-const MIN_CPU_MILLIS = 10;
-const MAX_CPU_MILLIS = 1_000_000_000;
+export const MIN_CPU_MILLIS = 10;
+export const MAX_CPU_MILLIS = 1_000_000_000;
 export const MIN_CPU_SHARES = 2;
 export const MAX_CPU_SHARES = 262_144;
 

@@ -6,13 +6,12 @@
  * taken out of the environment at once, so they never reach a pod
  * (`--inherit-env`) or a child process.
  */
+import type { RunPlanRequest } from '../pods/run-plan.js';
+
+export type { RunPlanRequest };
+
 /** SKIFF_RUN_PLAN for `prepare`: the plan goes into the prepared pod's dir (run-plan.ts). */
 export const PREPARED_PLAN_REQUEST = '@pod';
-
-export interface RunPlanRequest {
-  path: string;
-  keyHex: string;
-}
 
 export function takeRunPlanRequest(env: NodeJS.ProcessEnv = process.env): RunPlanRequest | undefined {
   const path = env['SKIFF_RUN_PLAN'];

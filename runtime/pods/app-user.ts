@@ -4,7 +4,10 @@
  * /etc/group, never the host's, as docker does. Supplementary groups are the
  * user's memberships in the image's /etc/group plus --supplementary-gids.
  */
-import { ImageError } from '../errors.js';
+import { ImageError, UsageError } from '../errors.js';
+
+/** The largest uid or gid: (uid_t)-1 is no id, it means "unchanged" to setresuid() and chown(). */
+export const MAX_ID = 4_294_967_294;
 
 export interface AppUser {
   uid: number;
@@ -44,6 +47,24 @@ export function parseGroup(text: string): GroupEntry[] {
 
 const isNumber = (s: string): boolean => /^\d+$/.test(s);
 
+/**
+ * `--user NAME|UID[:GROUP|GID]` or `--group NAME|GID` as given, checked for
+ * form and numeric range only (names are looked up in the image later):
+ * `--user 0:0:0` was taken as 0:0, `--user 4294967295` failed late in stage1.
+ */
+export function checkUserFlag(text: string, flag: '--user' | '--group'): string {
+  const parts = text.split(':');
+  if (parts.length > (flag === '--user' ? 2 : 1)) {
+    throw new UsageError(`${flag} "${text}" is not ${flag === '--user' ? 'NAME|UID[:GROUP|GID]' : 'NAME|GID'}`, { input: text });
+  }
+  for (const part of parts) {
+    if (isNumber(part) && Number(part) > MAX_ID) {
+      throw new UsageError(`${flag} "${text}": ${part} is above ${MAX_ID}, the largest id ((uid_t)-1 means no id)`, { input: text });
+    }
+  }
+  return text;
+}
+
 export function resolveAppUser(
   spec: { user?: string | undefined; group?: string | undefined; supplementaryGids?: number[] | undefined },
   files: { passwd: string | null; group: string | null },
@@ -53,6 +74,9 @@ export function resolveAppUser(
   const groups = parseGroup(files.group ?? '');
   let userPart = spec.user ?? '0';
   let groupPart = spec.group;
+  if (userPart.split(':').length > 2) {
+    throw new ImageError(`user "${userPart}" of ${image} is not NAME|UID[:GROUP|GID]`, { input: userPart, hint: 'give --user' });
+  }
   if (spec.group === undefined && userPart.includes(':')) [userPart, groupPart] = userPart.split(':', 2) as [string, string];
   if (userPart === '') userPart = '0';
 
@@ -77,6 +101,13 @@ export function resolveAppUser(
       }
       gid = g.gid;
     }
+  }
+  // Flags were checked (checkUserFlag): an id out of range here came from the image.
+  if (uid > MAX_ID || gid > MAX_ID) {
+    throw new ImageError(`user ${spec.user ?? '0'} of ${image} has uid ${uid} and gid ${gid}: ids go up to ${MAX_ID}`, {
+      input: spec.user ?? '0',
+      hint: 'give --user and --group with ids in range',
+    });
   }
   const memberOf = entry === undefined ? [] : groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid);
   const supplementaryGids = [...new Set([...memberOf, ...(spec.supplementaryGids ?? [])])].filter((g) => g !== gid);

@@ -1,26 +1,28 @@
 /**
- * From the command line and the images to the apps of a pod: what each runs
+ * From the spec and the images to the apps of a pod: what each runs
  * (exec and args), as whom, with which environment, capabilities, mounts and
  * limits. Docker's and rkt's rules, in one place:
- *   argv   = --exec + args, else image Entrypoint + (args or image Cmd)
- *   env    = image Env < host env (--inherit-env) < --set-env(-file) < --environment
- *   user   = --user/--group, else the image's User, names from the image's files
+ *   argv   = exec + args, else image Entrypoint + (args or image Cmd);
+ *            an Entrypoint of [""] is none (Docker)
+ *   env    = image Env < host env (inherit) < pod env (files, set) < app environment
+ *   user   = user/group, else the image's User, names from the image's files
+ *   cwd    = workingDir, else the image's WorkingDir, taken from `/` when relative (Docker)
+ * What the image brings is checked here, before the pod's cgroup exists (an
+ * image without layers, ids out of range): stage1's config check stays the
+ * last guard, not the first.
  */
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import type { StoredImage } from '../../image/store/stored-image.js';
-import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
-import { UsageError } from '../errors.js';
-import { bool, single, type AppArgs, type FlagValues } from '../cli/pod-args.js';
+import { ImageError, UsageError } from '../errors.js';
 import { resolveAppUser } from './app-user.js';
 import { ambientCapsFor, resolveCaps } from './capabilities.js';
 import { readImageFile } from './image-files.js';
-import type { AppManifest, VolumeManifest } from './pod-manifest.js';
-import { parseCpuMillis, parseMemory, parsePositiveInt } from './quantities.js';
-import { seccompSetting } from './seccomp-option.js';
+import type { AppManifest } from './pod-manifest.js';
+import type { AppSpec, PodSpec } from './pod-spec.js';
+import { NAME as APP_NAME } from './volumes.js';
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const APP_NAME = /^[a-z0-9]+(?:[-.][a-z0-9]+)*$/;
 
 /** `KEY=VALUE` entries merged in order: a later key replaces an earlier one. */
 export function mergeEnv(...layers: string[][]): string[] {
@@ -42,121 +44,76 @@ export function readEnvFile(path: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-function parseKeyValues(text: string, flag: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of text.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`${flag} part "${part}" is not key=value`, { input: text });
-    out.set(part.slice(0, eq), part.slice(eq + 1));
-  }
-  return out;
-}
-
-/** `--volume NAME,kind=host|empty,source=PATH,readOnly=true|false` */
-export function parseVolume(text: string): VolumeManifest {
-  const [name, ...rest] = text.split(',');
-  if (name === undefined || !APP_NAME.test(name)) {
-    throw new UsageError(`--volume "${text}" does not start with a volume name`, { input: text, hint: 'write NAME,kind=host,source=/path' });
-  }
-  const kv = rest.length === 0 ? new Map<string, string>() : parseKeyValues(rest.join(','), '--volume');
-  const kind = kv.get('kind') ?? 'host';
-  if (kind !== 'host' && kind !== 'empty') throw new UsageError(`--volume kind "${kind}" is not host or empty`, { input: text });
-  const source = kv.get('source') ?? '';
-  if (kind === 'host' && !source.startsWith('/')) {
-    throw new UsageError(`--volume ${name} of kind host needs an absolute source=`, { input: text });
-  }
-  const ro = kv.get('readOnly') ?? kv.get('readonly') ?? 'false';
-  if (ro !== 'true' && ro !== 'false') throw new UsageError(`--volume readOnly must be true or false`, { input: text });
-  return { name, kind, source, readOnly: ro === 'true' };
-}
-
-function parseMount(text: string, volumes: VolumeManifest[]): { volume: string; target: string } {
-  const kv = parseKeyValues(text, '--mount');
-  const volume = kv.get('volume');
-  const target = kv.get('target');
-  if (volume === undefined || target === undefined || !target.startsWith('/')) {
-    throw new UsageError(`--mount "${text}" needs volume=NAME,target=/absolute/path`, { input: text });
-  }
-  if (!volumes.some((v) => v.name === volume)) {
-    throw new UsageError(`--mount names volume "${volume}", which no --volume defines`, { input: text });
-  }
-  return { volume, target };
-}
-
 export interface BuildAppsInput {
-  apps: Array<{ args: AppArgs; image: StoredImage }>;
-  pod: FlagValues;
-  volumes: VolumeManifest[];
+  apps: Array<{ spec: AppSpec; image: StoredImage }>;
+  env: PodSpec['env'];
   hostEnv: NodeJS.ProcessEnv;
   /** `--insecure-options=seccomp`: no filter for any app. */
   insecureSeccomp?: boolean;
 }
 
+/** A working dir as stage1 takes it: absolute (Docker takes an image's relative WorkingDir from `/`), normalised; none: `/`. */
+export function absoluteWorkingDir(dir: string | undefined): string {
+  if (dir === undefined || dir === '') return '/';
+  return posix.normalize(`/${dir}`).replace(/(.)\/+$/, '$1');
+}
+
+/** The image's Entrypoint; `[""]` is none, as Docker has it (a base image's entrypoint reset). */
+function imageEntrypoint(entrypoint: string[] | undefined): string[] {
+  return entrypoint === undefined || (entrypoint.length === 1 && entrypoint[0] === '') ? [] : entrypoint;
+}
+
 export function buildApps(input: BuildAppsInput): AppManifest[] {
-  const podEnv = [
-    ...(input.pod.get('set-env-file') ?? []).flatMap(readEnvFile),
-    ...(input.pod.get('set-env') ?? []),
-  ];
-  const inherited = bool(input.pod, 'inherit-env')
+  const podEnv = [...input.env.files.flatMap(readEnvFile), ...input.env.set];
+  const inherited = input.env.inherit
     ? Object.entries(input.hostEnv).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`)
     : [];
   const names = new Set<string>();
-  return input.apps.map(({ args, image }, index) => {
-    const flags = args.flags;
+  return input.apps.map(({ spec, image }, index) => {
     const run = image.config.config;
     const where = image.record.names[0] ?? image.record.id;
-    const name = single(flags, 'name') ?? defaultAppName(where, index);
+    if (image.layerDirs.length === 0) {
+      throw new ImageError(`image ${where} has no layers: it holds no root filesystem to run`, {
+        input: where,
+        hint: 'run an image with at least one layer',
+      });
+    }
+    const name = spec.name ?? defaultAppName(where, index);
     if (!APP_NAME.test(name)) throw new UsageError(`app name "${name}" must be lowercase letters, digits, '-' and '.'`, { input: name });
     if (names.has(name)) throw new UsageError(`two apps are named "${name}"`, { input: name, hint: 'give one of them --name' });
     names.add(name);
 
-    const exec = single(flags, 'exec');
-    const argv = exec !== undefined ? [exec, ...(args.args ?? [])] : [...(run.entrypoint ?? []), ...(args.args ?? run.cmd ?? [])];
-    if (argv.length === 0) {
+    const argv = spec.exec !== undefined
+      ? [spec.exec, ...(spec.args ?? [])]
+      : [...imageEntrypoint(run.entrypoint), ...(spec.args ?? run.cmd ?? [])];
+    if (argv.length === 0 || argv[0] === '') {
       throw new UsageError(`image ${where} names no command to run`, { input: where, hint: 'give one with --exec' });
     }
     const user = resolveAppUser(
-      {
-        user: single(flags, 'user') ?? run.user,
-        group: single(flags, 'group'),
-        supplementaryGids: (single(flags, 'supplementary-gids') ?? '')
-          .split(',')
-          .filter(Boolean)
-          .map((g) => parsePositiveInt(g, '--supplementary-gids', [0, 4294967294])),
-      },
+      { user: spec.user ?? run.user, group: spec.group, supplementaryGids: spec.supplementaryGids },
       { passwd: readImageFile(image.layerDirs, 'etc/passwd'), group: readImageFile(image.layerDirs, 'etc/group') },
       where,
     );
-    const env = mergeEnv([DEFAULT_PATH], run.env, inherited, podEnv, flags.get('environment') ?? []);
+    const env = mergeEnv([DEFAULT_PATH], run.env, inherited, podEnv, spec.environment);
     const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
-    const caps = resolveCaps(single(flags, 'caps-retain'), single(flags, 'caps-remove'));
-    const limits: AppManifest['limits'] = {};
-    const memory = single(flags, 'memory');
-    if (memory !== undefined) limits.memoryBytes = parseMemory(memory);
-    const cpu = single(flags, 'cpu');
-    if (cpu !== undefined) limits.cpuMillis = parseCpuMillis(cpu);
-    const shares = single(flags, 'cpu-shares');
-    if (shares !== undefined) limits.cpuShares = parsePositiveInt(shares, '--cpu-shares', [MIN_CPU_SHARES, MAX_CPU_SHARES]);
-    const seccomp = seccompSetting(single(flags, 'seccomp'), input.insecureSeccomp === true);
-    const pids = single(flags, 'pids-limit');
-    if (pids !== undefined) limits.pidsMax = parsePositiveInt(pids, '--pids-limit');
+    const caps = resolveCaps(spec.capsRetain, spec.capsRemove);
     return {
       name,
       image: { id: image.record.id, name: where },
       layers: image.layerDirs,
       exec: argv,
       env: withHome,
-      workingDir: single(flags, 'working-dir') ?? run.workingDir ?? '/',
+      workingDir: spec.workingDir ?? absoluteWorkingDir(run.workingDir),
       uid: user.uid,
       gid: user.gid,
       supplementaryGids: user.supplementaryGids,
       caps,
-      ambientCaps: ambientCapsFor(user.uid, single(flags, 'caps-retain'), caps),
+      ambientCaps: ambientCapsFor(user.uid, spec.capsRetain, caps),
       noNewPrivs: true,
-      ...(seccomp === undefined ? {} : { seccomp }),
-      readonlyRootfs: bool(flags, 'readonly-rootfs'),
-      mounts: (flags.get('mount') ?? []).map((m) => parseMount(m, input.volumes)),
-      limits,
+      ...(spec.seccomp === undefined ? {} : { seccomp: spec.seccomp }),
+      readonlyRootfs: spec.readonlyRootfs,
+      mounts: spec.mounts.map((m) => ({ ...m })),
+      limits: { ...spec.limits },
     };
   });
 }

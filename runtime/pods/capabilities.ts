@@ -30,7 +30,8 @@ export function normalizeCap(name: string): string {
   return cap;
 }
 
-function parseList(list: string): string[] {
+/** `CAP,CAP,...` as normalised names. */
+export function parseCapList(list: string): string[] {
   return list.split(',').filter((s) => s.trim() !== '').map(normalizeCap);
 }
 
@@ -39,17 +40,17 @@ function parseList(list: string): string[] {
  * bounds what a setuid or file-capability binary could regain (and no_new_privs stops even
  * that). Only an explicit `--caps-retain` hands its list to a non-root app, as ambient caps.
  */
-export function ambientCapsFor(uid: number, retain: string | undefined, caps: string[]): string[] {
+export function ambientCapsFor(uid: number, retain: readonly string[] | undefined, caps: string[]): string[] {
   return uid !== 0 && retain !== undefined ? caps : [];
 }
 
-export function resolveCaps(retain: string | undefined, remove: string | undefined): string[] {
+export function resolveCaps(retain: readonly string[] | undefined, remove: readonly string[] | undefined): string[] {
   if (retain !== undefined && remove !== undefined) {
     throw new UsageError('--caps-retain and --caps-remove exclude each other', { hint: 'use one of them' });
   }
-  if (retain !== undefined) return [...new Set(parseList(retain))];
+  if (retain !== undefined) return [...new Set(retain.map(normalizeCap))];
   if (remove !== undefined) {
-    const drop = new Set(parseList(remove));
+    const drop = new Set(remove.map(normalizeCap));
     return DEFAULT_CAPS.filter((c) => !drop.has(c));
   }
   return [...DEFAULT_CAPS];

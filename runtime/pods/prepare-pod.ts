@@ -15,11 +15,10 @@ import { loadStoredImage, type StoredImage } from '../../image/store/stored-imag
 import { storePaths } from '../../image/store/store-paths.js';
 import { withGcLock } from '../../image/store/gc-lock.js';
 import { writeFileAtomic } from '../atomic-file.js';
-import { UsageError } from '../errors.js';
-import { bool, single, type PodArgs } from '../cli/pod-args.js';
-import { buildApps, parseVolume } from './build-apps.js';
 import { POD_FILES, podDir } from './pod-dirs.js';
-import { rootfsCopyDir, writePodManifest, type PodManifest, type PodNet } from './pod-manifest.js';
+import { rootfsCopyDir, writePodManifest, type PodManifest } from './pod-manifest.js';
+import { podManifestFromSpec } from './pod-manifest-from-spec.js';
+import { checkPodSpec, type PodSpec } from './pod-spec.js';
 import { newPodUuid } from './pod-uuid.js';
 
 export interface PreparedPod {
@@ -33,48 +32,21 @@ export interface PreparedPod {
   lock: HeldLock | undefined;
 }
 
-export function podRuntimeSettings(pod: PodArgs['pod']): PodManifest['runtime'] {
-  const net = single(pod, 'net') ?? 'none';
-  if (net !== 'none' && net !== 'host') {
-    throw new UsageError(`--net=${net} is not available yet`, {
-      input: net,
-      hint: 'use --net=none (loopback only) or --net=host; bridge and overlay networks come with the network work',
-    });
-  }
-  const dns = (pod.get('dns') ?? []).flatMap((d) => d.split(',')).filter(Boolean);
-  for (const d of dns) {
-    if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(d)) throw new UsageError(`--dns "${d}" is not an IP address`, { input: d });
-  }
-  const hostsEntries = (pod.get('hosts-entry') ?? []).map((e) => {
-    const eq = e.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--hosts-entry "${e}" is not IP=HOSTNAME`, { input: e });
-    return `${e.slice(0, eq)} ${e.slice(eq + 1)}`;
-  });
-  return {
-    net: net as PodNet,
-    hostname: single(pod, 'hostname'),
-    dns,
-    hostsEntries,
-    interactive: bool(pod, 'interactive'),
-  };
-}
-
 function uniqueIds(images: StoredImage[]): string[] {
   return [...new Set(images.map((i) => i.record.id))];
 }
 
 export async function preparePod(
   storeDir: string,
-  args: PodArgs,
-  pull: PullOptions,
-  options: { keepLock: boolean; hostEnv?: NodeJS.ProcessEnv; insecureSeccomp?: boolean },
+  spec: PodSpec,
+  /** How to find the images; the policy and platform are the spec's. */
+  pull: Omit<PullOptions, 'policy' | 'platform'>,
+  options: { keepLock: boolean; hostEnv?: NodeJS.ProcessEnv },
 ): Promise<PreparedPod> {
-  const runtime = podRuntimeSettings(args.pod);
-  if (runtime.interactive && args.apps.length > 1) {
-    throw new UsageError('--interactive needs a pod with one app', { hint: 'drop --interactive or run one image' });
-  }
-  const noOverlay = bool(args.pod, 'no-overlay');
-  const volumes = (args.pod.get('volume') ?? []).map(parseVolume);
+  // Checked before anything is created (the CLI checked it too; a spec may come from elsewhere).
+  checkPodSpec(spec);
+  const { noOverlay, volumes } = spec;
+  const pullOptions: PullOptions = { ...pull, ...spec.pull };
 
   const uuid = newPodUuid();
   const embryo = podDir(storeDir, 'embryo', uuid);
@@ -92,22 +64,17 @@ export async function preparePod(
     const durable = !options.keepLock;
     const images = await withGcLock(paths, 'shared', async () => {
       const found: StoredImage[] = [];
-      for (const app of args.apps) found.push(loadStoredImage(paths, await pullImage(paths, app.image, pull)));
+      for (const app of spec.apps) found.push(loadStoredImage(paths, await pullImage(paths, app.image, pullOptions)));
       // Everything the pod uses is listed before the manifest exists, so image gc never races it.
       writeFileAtomic(join(dir, POD_IMAGES_FILE), `${uniqueIds(found).join('\n')}\n`, 0o644, { durable });
       return found;
     });
     const imageIds = uniqueIds(images);
     const first = images[0] as StoredImage;
-    // Apps of one image share one root; apps of different images get one each.
-    const sharedRoot = images.every((i) => i.record.id === first.record.id);
-    const apps = buildApps({
-      apps: args.apps.map((a, i) => ({ args: a, image: images[i] as StoredImage })),
-      pod: args.pod,
-      volumes,
-      hostEnv: options.hostEnv ?? process.env,
-      insecureSeccomp: options.insecureSeccomp === true,
-    });
+    // What the images bring is checked here (build-apps.ts): a failure still leaves no pod dir and no cgroup.
+    const manifest = podManifestFromSpec(spec, images, { uuid, created: new Date().toISOString() }, options.hostEnv ?? process.env);
+    const { apps } = manifest;
+    const sharedRoot = manifest.layers !== undefined;
     const overlays = noOverlay ? [] : sharedRoot ? [POD_FILES.overlay] : apps.map((a) => join(POD_FILES.overlay, a.name));
     for (const sub of [...overlays.flatMap((o) => [join(o, 'upper'), join(o, 'work')]), POD_FILES.rootfs, POD_FILES.apps]) {
       mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
@@ -123,16 +90,6 @@ export async function preparePod(
         await renderImage(paths, root.image.record, root.dir);
       }
     }
-    const manifest: PodManifest = {
-      version: 1,
-      uuid,
-      created: new Date().toISOString(),
-      layers: sharedRoot ? first.layerDirs : undefined,
-      noOverlay,
-      volumes,
-      apps,
-      runtime,
-    };
     writePodManifest(dir, manifest, { durable });
     writeFileSync(join(dir, POD_FILES.created), '');
     if (options.keepLock) return { uuid, dir, manifest, imageIds, lock };

@@ -4,7 +4,7 @@
  * pod's start time).
  *
  * Recorded just before the handoff to stage1, only when the launcher asked
- * for it (run-plan-request.ts) and only for a run whose work depends on
+ * for it (a RunPlanRequest: cli/run-plan-request.ts) and only for a run whose work depends on
  * nothing but the inputs the launcher checks: its arguments, Skiff's
  * environment, the working directory, the caller's cgroups, the boot, the
  * builds (all in the launcher's key) and the image index (its stamp, file-stamp.ts).
@@ -36,8 +36,6 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import { bool, single, type PodArgs } from '../cli/pod-args.js';
-import type { RunPlanRequest } from '../cli/run-plan-request.js';
 import { encodeCgroupOp, type CgroupOp } from '../cgroups/index.js';
 import { stage1Path } from '../install-paths.js';
 import { planPodCgroup } from './pod-cgroup.js';
@@ -46,14 +44,21 @@ import { podLimits, type PodManifest } from './pod-manifest.js';
 import { encodeNulPairs, type NulPairs } from './nul-pairs.js';
 import { defaultHostname, stage1Pairs } from './stage1-pairs.js';
 import type { Stage1Pairs } from './stage1-config.js';
+import type { PodSpec } from './pod-spec.js';
 
 /** Where `prepare` leaves the plan of a bare `run-prepared` (native/launcher/replay-prepared.c). */
 export const PREPARED_PLAN_FILE = 'run-plan';
 
-/** Whether a run of these arguments may be replayed from a plan (see above). */
-export function runIsReplayable(args: PodArgs): boolean {
-  const policy = single(args.pod, 'pull-policy') ?? 'new';
-  return (policy === 'new' || policy === 'never') && !bool(args.pod, 'inherit-env') && !args.pod.has('set-env-file') && !bool(args.pod, 'no-overlay');
+/** Where the launcher wants a plan, and the hex of what it depends on (its key). */
+export interface RunPlanRequest {
+  path: string;
+  keyHex: string;
+}
+
+/** Whether a run of this spec may be replayed from a plan (see above). */
+export function runIsReplayable(spec: PodSpec): boolean {
+  const policy = spec.pull.policy;
+  return (policy === 'new' || policy === 'never') && !spec.env.inherit && spec.env.files.length === 0 && !spec.noOverlay;
 }
 
 export interface PodValues {

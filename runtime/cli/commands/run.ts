@@ -2,11 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { lockDir, type HeldLock } from '../../../native/flock.js';
-import type { PullPolicy } from '../../../image/pull.js';
-import { parsePlatform } from '../../../image/platform.js';
 import { InvalidStateError, UsageError } from '../../errors.js';
 import { podDir } from '../../pods/pod-dirs.js';
-import { preparePod, podRuntimeSettings } from '../../pods/prepare-pod.js';
+import { preparePod } from '../../pods/prepare-pod.js';
 import { podState } from '../../pods/pod-state.js';
 import { resolvePodUuid } from '../../pods/pod-uuid.js';
 import { moveToRun, startPod, type Handoff } from '../../pods/start-pod.js';
@@ -18,35 +16,22 @@ import { PREPARED_PLAN_REQUEST, type RunPlanRequest } from '../run-plan-request.
 import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
-import { bool, parseFlagsAndOperands, parsePodArgs, POD_FLAGS, RUN_PREPARED_FLAGS, single, type FlagSpec } from '../pod-args.js';
+import { parseFlagsAndOperands, parsePodArgs, POD_FLAGS, RUN_PREPARED_FLAGS, type FlagSpec } from '../pod-args.js';
+import { podCommandLine, runtimeFromFlags } from '../pod-spec-args.js';
 
 /** Flags `prepare` takes: `run`'s, less --interactive (a prepared pod has no terminal yet; run-prepared takes it). */
 const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(Object.entries(POD_FLAGS).filter(([name]) => name !== 'interactive'));
 
-function pullOptions(global: GlobalOptions, pod: Map<string, string[]>, quiet: boolean) {
-  const platform = single(pod, 'platform');
-  const policy = (single(pod, 'pull-policy') ?? 'new') as PullPolicy;
-  if (!['new', 'update', 'never'].includes(policy)) {
-    throw new UsageError(`--pull-policy "${policy}" is not new, update or never`, { input: policy });
-  }
-  return {
-    ...sourceOptionsOf(global),
-    policy,
-    ...(platform === undefined ? {} : { platform: parsePlatform(platform) }),
-    listener: progressFor(quiet),
-  };
+function pullOptions(global: GlobalOptions, quiet: boolean) {
+  return { ...sourceOptionsOf(global), listener: progressFor(quiet) };
 }
 
 export async function run(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<never> {
-  const args = parsePodArgs(argv);
+  const { spec, quiet, uuidFileSave: save } = podCommandLine(parsePodArgs(argv), { insecureSeccomp: global.insecureOptions.has('seccomp') });
   const paths = storePaths(global.dir);
-  const replayable = planRequest !== undefined && runIsReplayable(args);
+  const replayable = planRequest !== undefined && runIsReplayable(spec);
   const indexBefore = replayable ? fileStamp(paths.index) : undefined;
-  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, bool(args.pod, 'quiet')), {
-    keepLock: true,
-    insecureSeccomp: global.insecureOptions.has('seccomp'),
-  });
-  const save = single(args.pod, 'uuid-file-save');
+  const prepared = await preparePod(global.dir, spec, pullOptions(global, quiet), { keepLock: true });
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   const lock = prepared.lock;
   if (lock === undefined) throw new InvalidStateError('internal: prepared pod is not locked');
@@ -72,11 +57,8 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
 }
 
 export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {
-  const args = parsePodArgs(argv, PREPARE_FLAGS);
-  const prepared = await preparePod(global.dir, args, pullOptions(global, args.pod, true), {
-    keepLock: false,
-    insecureSeccomp: global.insecureOptions.has('seccomp'),
-  });
+  const { spec, uuidFileSave: save } = podCommandLine(parsePodArgs(argv, PREPARE_FLAGS), { insecureSeccomp: global.insecureOptions.has('seccomp') });
+  const prepared = await preparePod(global.dir, spec, pullOptions(global, true), { keepLock: false });
   // Whatever the flags, a prepared pod's manifest is fixed now: its run-prepared can always be replayed.
   if (planRequest !== undefined && planRequest.path === PREPARED_PLAN_REQUEST) {
     try {
@@ -86,7 +68,6 @@ export async function prepare(global: GlobalOptions, argv: string[], planRequest
       if (global.debug) process.stderr.write(`skiff: run-prepared plan not recorded: ${String(err)}\n`);
     }
   }
-  const save = single(args.pod, 'uuid-file-save');
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   process.stdout.write(`${prepared.uuid}\n`);
 }
@@ -94,6 +75,8 @@ export async function prepare(global: GlobalOptions, argv: string[], planRequest
 export async function runPrepared(global: GlobalOptions, argv: string[]): Promise<never> {
   const { flags: pod, operands: query } = parseFlagsAndOperands(argv, RUN_PREPARED_FLAGS);
   if (query.length !== 1) throw new UsageError('run-prepared takes one pod UUID', { hint: 'skiff run-prepared [flags] UUID' });
+  // Checked before the pod is touched: a bad value leaves it prepared.
+  const overrides = runtimeFromFlags(pod);
   const location = resolvePodUuid(global.dir, query[0] as string);
   if (location.state !== 'prepared') {
     throw new InvalidStateError(`pod ${location.uuid} is ${podState(global.dir, location)}, not prepared`, {
@@ -114,14 +97,5 @@ export async function runPrepared(global: GlobalOptions, argv: string[]): Promis
     lock.release();
     throw err;
   }
-  const rt = podRuntimeSettings(pod);
-  return startPod(dir, lock, {
-    overrides: {
-      ...(pod.has('net') ? { net: rt.net } : {}),
-      ...(pod.has('hostname') ? { hostname: rt.hostname } : {}),
-      ...(pod.has('dns') ? { dns: rt.dns } : {}),
-      ...(pod.has('hosts-entry') ? { hostsEntries: rt.hostsEntries } : {}),
-      ...(pod.has('interactive') ? { interactive: rt.interactive } : {}),
-    },
-  });
+  return startPod(dir, lock, { overrides });
 }

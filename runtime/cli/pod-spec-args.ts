@@ -1,0 +1,137 @@
+/**
+ * The pod command line (pod-args.ts) as the pods library's PodSpec: the one
+ * place where flag values are converted and checked. Every bad value is a
+ * UsageError naming the flag and the value (exit 2), thrown before anything
+ * is fetched or created; checkPodSpec adds the checks that span flags (a
+ * volume given twice, a mount of no volume, --interactive with two apps).
+ * What only the image can tell is checked by the library (build-apps.ts).
+ */
+import { parsePlatform } from '../../image/platform.js';
+import type { PullPolicy } from '../../image/pull.js';
+import { UsageError } from '../errors.js';
+import { checkUserFlag, MAX_ID } from '../pods/app-user.js';
+import { absoluteWorkingDir, mergeEnv } from '../pods/build-apps.js';
+import { parseCapList } from '../pods/capabilities.js';
+import { checkHostname, parseDnsServers, parseHostsEntry } from '../pods/host-names.js';
+import type { AppLimits } from '../pods/pod-manifest.js';
+import { checkPodSpec, defaultRuntime, type AppSpec, type PodRuntime, type PodSpec } from '../pods/pod-spec.js';
+import { parseCpuMillis, parseMemory, parsePidsLimit, parsePositiveInt } from '../pods/quantities.js';
+import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
+import { seccompSetting } from '../pods/seccomp-option.js';
+import { NAME, parseMount, parseVolume } from '../pods/volumes.js';
+import { bool, single, type AppArgs, type FlagValues, type PodArgs } from './pod-args.js';
+
+/** A `run` or `prepare` command line: the pod's spec, and what only the command uses. */
+export interface PodCommandLine {
+  spec: PodSpec;
+  /** --quiet: no fetch progress. */
+  quiet: boolean;
+  /** --uuid-file-save FILE: where to write the pod's UUID. */
+  uuidFileSave: string | undefined;
+}
+
+/** `--net`, `--hostname`, `--dns`, `--hosts-entry`, `--interactive`: only those given (run-prepared overrides the manifest with them). */
+export function runtimeFromFlags(flags: FlagValues): Partial<PodRuntime> {
+  const out: Partial<PodRuntime> = {};
+  const net = single(flags, 'net');
+  if (net !== undefined) {
+    if (net !== 'none' && net !== 'host') {
+      throw new UsageError(`--net=${net} is not available yet`, {
+        input: net,
+        hint: 'use --net=none (loopback only) or --net=host; bridge and overlay networks come with the network work',
+      });
+    }
+    out.net = net;
+  }
+  const hostname = single(flags, 'hostname');
+  if (hostname !== undefined) out.hostname = checkHostname(hostname);
+  if (flags.has('dns')) out.dns = (flags.get('dns') ?? []).flatMap((d) => parseDnsServers(d));
+  if (flags.has('hosts-entry')) out.hostsEntries = (flags.get('hosts-entry') ?? []).map((e) => parseHostsEntry(e));
+  if (flags.has('interactive')) out.interactive = bool(flags, 'interactive');
+  return out;
+}
+
+function limitsFromFlags(flags: FlagValues): AppLimits {
+  // In the manifest's key order (memory, cpu, shares, pids): the manifest text is what run plans record.
+  const limits: AppLimits = {};
+  const memory = single(flags, 'memory');
+  if (memory !== undefined) limits.memoryBytes = parseMemory(memory);
+  const cpu = single(flags, 'cpu');
+  if (cpu !== undefined) limits.cpuMillis = parseCpuMillis(cpu);
+  const shares = single(flags, 'cpu-shares');
+  if (shares !== undefined) limits.cpuShares = parsePositiveInt(shares, '--cpu-shares', [MIN_CPU_SHARES, MAX_CPU_SHARES]);
+  const pids = single(flags, 'pids-limit');
+  if (pids !== undefined) limits.pidsMax = parsePidsLimit(pids);
+  return limits;
+}
+
+function workingDirFlag(dir: string | undefined): string | undefined {
+  if (dir === undefined) return undefined;
+  if (!dir.startsWith('/')) {
+    throw new UsageError(`--working-dir "${dir}" is not an absolute path`, { input: dir, hint: 'write e.g. --working-dir /srv' });
+  }
+  return absoluteWorkingDir(dir);
+}
+
+/** What the command line's global options add to a pod's spec. */
+export interface PodGlobals {
+  /** `--insecure-options=seccomp`: no filter for any app. */
+  insecureSeccomp?: boolean;
+}
+
+export function appSpecFromArgs(app: AppArgs, globals: PodGlobals = {}): AppSpec {
+  const flags = app.flags;
+  const name = single(flags, 'name');
+  if (name !== undefined && !NAME.test(name)) {
+    throw new UsageError(`app name "${name}" must be lowercase letters, digits, '-' and '.'`, { input: name });
+  }
+  const exec = single(flags, 'exec');
+  if (exec === '') throw new UsageError('--exec "" names no program', { input: exec, hint: 'give the path of the program to run' });
+  const user = single(flags, 'user');
+  const group = single(flags, 'group');
+  const environment = flags.get('environment') ?? [];
+  mergeEnv(environment);
+  const retain = single(flags, 'caps-retain');
+  const remove = single(flags, 'caps-remove');
+  return {
+    image: app.image,
+    name,
+    exec,
+    args: app.args,
+    user: user === undefined ? undefined : checkUserFlag(user, '--user'),
+    group: group === undefined ? undefined : checkUserFlag(group, '--group'),
+    supplementaryGids: (single(flags, 'supplementary-gids') ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((g) => parsePositiveInt(g, '--supplementary-gids', [0, MAX_ID])),
+    workingDir: workingDirFlag(single(flags, 'working-dir')),
+    environment,
+    mounts: (flags.get('mount') ?? []).map(parseMount),
+    readonlyRootfs: bool(flags, 'readonly-rootfs'),
+    limits: limitsFromFlags(flags),
+    capsRetain: retain === undefined ? undefined : parseCapList(retain),
+    capsRemove: remove === undefined ? undefined : parseCapList(remove),
+    seccomp: seccompSetting(single(flags, 'seccomp'), globals.insecureSeccomp === true),
+  };
+}
+
+export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodCommandLine {
+  const pod = args.pod;
+  const policy = (single(pod, 'pull-policy') ?? 'new') as PullPolicy;
+  if (!['new', 'update', 'never'].includes(policy)) {
+    throw new UsageError(`--pull-policy "${policy}" is not new, update or never`, { input: policy });
+  }
+  const platform = single(pod, 'platform');
+  const set = pod.get('set-env') ?? [];
+  mergeEnv(set);
+  const spec: PodSpec = {
+    apps: args.apps.map((app) => appSpecFromArgs(app, globals)),
+    volumes: (pod.get('volume') ?? []).map(parseVolume),
+    runtime: { ...defaultRuntime(), ...runtimeFromFlags(pod) },
+    env: { files: pod.get('set-env-file') ?? [], set, inherit: bool(pod, 'inherit-env') },
+    noOverlay: bool(pod, 'no-overlay'),
+    pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },
+  };
+  checkPodSpec(spec);
+  return { spec, quiet: bool(pod, 'quiet'), uuidFileSave: single(pod, 'uuid-file-save') };
+}

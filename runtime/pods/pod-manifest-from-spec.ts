@@ -1,0 +1,37 @@
+/**
+ * A pod's manifest from its spec and its images, without touching the store
+ * or the pod dir: what `prepare` writes, and what the unit tests check
+ * without a command line.
+ */
+import type { StoredImage } from '../../image/store/stored-image.js';
+import { buildApps } from './build-apps.js';
+import type { PodManifest } from './pod-manifest.js';
+import type { PodSpec } from './pod-spec.js';
+
+export function podManifestFromSpec(
+  spec: PodSpec,
+  /** The stored image of each app, in the order of spec.apps. */
+  images: StoredImage[],
+  pod: { uuid: string; created: string },
+  hostEnv: NodeJS.ProcessEnv,
+): PodManifest {
+  const first = images[0] as StoredImage;
+  // Apps of one image share one root; apps of different images get one each.
+  const sharedRoot = images.every((i) => i.record.id === first.record.id);
+  const apps = buildApps({
+    apps: spec.apps.map((app, i) => ({ spec: app, image: images[i] as StoredImage })),
+    env: spec.env,
+    hostEnv,
+  });
+  const rt = spec.runtime;
+  return {
+    version: 1,
+    uuid: pod.uuid,
+    created: pod.created,
+    layers: sharedRoot ? first.layerDirs : undefined,
+    noOverlay: spec.noOverlay,
+    volumes: spec.volumes.map((v) => ({ ...v })),
+    apps,
+    runtime: { net: rt.net, hostname: rt.hostname, dns: [...rt.dns], hostsEntries: [...rt.hostsEntries], interactive: rt.interactive },
+  };
+}

@@ -9,7 +9,7 @@
  */
 import { arch as nodeArch, platform as nodePlatform } from 'node:os';
 import { ImageError, UsageError } from '../runtime/errors.js';
-import { ociArch } from '../runtime/version-info.js';
+import { ociArch } from '../runtime/oci-arch.js';
 import { isManifestMediaType, type Descriptor, type ImageIndex, type Platform } from './manifest.js';
 
 const KNOWN_OS = ['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'android', 'plan9'];

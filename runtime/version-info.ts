@@ -6,10 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { arch, platform, release } from 'node:os';
+import { platform, release } from 'node:os';
 import { join } from 'node:path';
 import { detectHostFeatures, type HostFeatures } from './host-features.js';
 import { packageRoot, stage1Path } from './install-paths.js';
+import { ociArch } from './oci-arch.js';
 
 export interface VersionInfo {
   skiff: string;
@@ -27,11 +28,6 @@ export function skiffVersion(): string {
   return pkg.version;
 }
 
-/** Node's arch names differ from OCI's for a few platforms (x64 → amd64). */
-export function ociArch(nodeArch: string = arch()): string {
-  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64' };
-  return map[nodeArch] ?? nodeArch;
-}
 
 /** stage1's own word on its version: a static binary, ~1 ms to ask. */
 function stage1Version(path: string): string | null {

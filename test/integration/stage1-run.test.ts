@@ -18,7 +18,7 @@ test.before(async () => {
 });
 
 test('--version answers without a config', (t) => {
-  t.regex(execFileSync(STAGE1, ['--version'], { encoding: 'utf8' }), /^skiff-stage1 \d+\.\d+\.\d+\n$/);
+  t.regex(execFileSync(STAGE1, ['--version'], { encoding: 'utf8' }), /^skiff-stage1 \d+\.\d+\.\d+ \(build [0-9a-f]{12} (musl|glibc)\)\n$/);
 });
 
 test('an app exiting 0: status 0, pid, started and exit files, nothing mounted on the host', async (t) => {

@@ -16,7 +16,7 @@ import {
   OCI_MANIFEST,
 } from '../../image/media-types.js';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, selectPlatform } from '../../image/platform.js';
-import { ociArch } from '../../runtime/version-info.js';
+import { ociArch } from '../../runtime/oci-arch.js';
 
 const WHERE = 'docker://127.0.0.1:5000/skiff/probe:oci';
 const digest = (s: string): string => `sha256:${createHash('sha256').update(s).digest('hex')}`;

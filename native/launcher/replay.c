@@ -263,7 +263,8 @@ int replay_plan(const struct plan *p, const char **why)
 	snprintf(prep, sizeof prep, "%s/pods/prepare/%s", p->store, v.uuid);
 	snprintf(run, sizeof run, "%s/pods/run/%s", p->store, v.uuid);
 	snprintf(config, sizeof config, "%s/pods/run/%s/%s", p->store, v.uuid, STAGE1_CONFIG);
-	if (mkdir_ok(pods, 0711) < 0 || mkdir_ok(path, 0711) < 0 || mkdir(embryo, 0711) < 0) {
+	/* The pod dir root-only, as the CLI makes it (prepare-pod.ts): it holds the image's files. */
+	if (mkdir_ok(pods, 0711) < 0 || mkdir_ok(path, 0711) < 0 || mkdir(embryo, 0700) < 0) {
 		*why = "cannot create the pod dir";
 		return -1;
 	}

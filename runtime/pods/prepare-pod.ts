@@ -51,7 +51,9 @@ export async function preparePod(
   const uuid = newPodUuid();
   const embryo = podDir(storeDir, 'embryo', uuid);
   mkdirSync(dirname(embryo), { recursive: true, mode: 0o711 });
-  mkdirSync(embryo, { mode: 0o711 });
+  // Root-only: a pod dir holds its rendered roots and overlay upper dirs, with whatever device
+  // nodes, setuid files and modes the image brought (the store's layers/ is 0700 for the same reason).
+  mkdirSync(embryo, { mode: 0o700 });
   const lock = lockDir(embryo, `pod ${uuid}`);
   let dir = podDir(storeDir, 'prepare', uuid);
   try {

@@ -57,6 +57,7 @@ test('the second identical run is replayed and makes the same pod as the CLI', a
   const [a, b] = runDirs(s);
   t.truthy(a && b);
   t.deepEqual(normalized(s, a as string), normalized(s, b as string));
+  t.deepEqual([a, b].map((u) => statSync(join(s.dir, 'pods', 'run', u as string)).mode & 0o777), [0o700, 0o700], 'both pod dirs root-only');
   const facts = JSON.parse(second.stdout.trim().split('\n')[0] as string) as {
     hostname: string;
     env: Record<string, string>;

@@ -5,9 +5,10 @@
  * its copy, and the store's layers stay exactly as they were.
  */
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { podStore, type PodStore } from '../support/pod-store.js';
 import { mountsUnder } from '../support/temp-dir.js';
 
@@ -78,6 +79,20 @@ test('prepare --no-overlay then run-prepared: the copy moves with the pod dir; -
   t.like(jsonLines(r.stdout)[0], { ok: false, error: 'EROFS' });
   t.false(existsSync(join(s.dir, 'pods', 'run', uuid, 'rootfs-copy', 'written')));
   t.deepEqual(mountsUnder(s.dir), []);
+});
+
+test('a pod dir is root-only: another host user cannot reach its rendered root (device nodes, setuid files)', async (t) => {
+  const s = await podStore(t);
+  const p = await s.skiff(['prepare', '--no-overlay', s.image, '--exec', '/probe', '--', 'exit', '0']);
+  t.is(p.code, 0, p.stderr);
+  const dir = join(s.dir, 'pods', 'prepared', p.stdout.trim());
+  // The test's own temp dirs are private: open the way down to the pods so only the pod dir's mode decides.
+  for (let d = s.dir; d !== '/' && d !== tmpdir(); d = dirname(d)) chmodSync(d, 0o755);
+  const nobodyStats = (path: string) => spawnSync('/usr/bin/stat', [path], { uid: 65534, gid: 65534, stdio: 'ignore' }).status === 0;
+  t.is(statSync(dir).mode & 0o777, 0o700);
+  t.false(nobodyStats(join(dir, 'rootfs-copy', 'probe')));
+  chmodSync(dir, 0o711);
+  t.true(nobodyStats(join(dir, 'rootfs-copy', 'probe')), 'with the old mode nobody got in (the check works here)');
 });
 
 test('apps of different images with --no-overlay each run on their own rendered copy (whiteouts of the second image applied)', async (t) => {

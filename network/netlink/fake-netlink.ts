@@ -14,7 +14,8 @@
  *   onlink; the output link must be up (ENETDOWN);
  * - deleting a link takes its addresses, routes, neighbours and FDB entries,
  *   releases its bridge ports, deletes vxlan devices that use it as underlay;
- * - vxlan: MTU defaults to the underlay's − 50 (1450 without one), one device
+ * - FDB: a delete with a dst that is not the entry's succeeds and deletes nothing;
+ * - vxlan: MTU defaults to the underlay's − 50 (1500 without one), one device
  *   per VNI and port in a namespace (EEXIST).
  * Not modelled: IPv6, the local table, bridge MAC inheritance, FDB entries
  * on anything but vxlan devices (EOPNOTSUPP here), carrier.
@@ -238,8 +239,9 @@ export class FakeNetlink implements Netlink {
     const found = this.existing(name, 'vxlan', options, operation);
     if (found !== undefined) return found;
     if (!Number.isInteger(vxlan.vni) || vxlan.vni < 0 || vxlan.vni >= 1 << 24) fail(operation, 'ERANGE');
-    // The default leaves room for the 50 bytes of encapsulation; an explicit MTU is taken as given.
-    const mtu = (vxlan.underlay === undefined ? 1500 : this.link(vxlan.underlay, operation).mtu) - VXLAN_HEADROOM;
+    // With an underlay the default leaves room for the 50 bytes of encapsulation; without one the
+    // kernel gives 1500; an explicit MTU is taken as given.
+    const mtu = vxlan.underlay === undefined ? 1500 : this.link(vxlan.underlay, operation).mtu - VXLAN_HEADROOM;
     for (const l of this.ns.links.values()) {
       if (l.vxlan !== undefined && l.vxlan.vni === vxlan.vni && l.vxlan.port === vxlan.port) fail(operation, 'EEXIST');
     }
@@ -481,9 +483,10 @@ export class FakeNetlink implements Netlink {
       this.begin(operation);
       this.link(e.index, operation);
       const mac = e.mac.toLowerCase();
-      const i = this.ns.fdb.findIndex((x) => x.index === e.index && x.mac === mac && (e.dst === undefined || x.dst === e.dst));
+      const i = this.ns.fdb.findIndex((x) => x.index === e.index && x.mac === mac);
       if (i < 0) fail(operation, 'ENOENT');
-      this.ns.fdb.splice(i, 1);
+      // The kernel answers a delete whose dst is not the entry's with success, and deletes nothing.
+      if (e.dst === undefined || this.ns.fdb[i]!.dst === e.dst) this.ns.fdb.splice(i, 1);
     });
   }
 }

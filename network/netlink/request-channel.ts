@@ -51,9 +51,12 @@ export class RequestChannel {
   private failure: NetlinkError | undefined;
 
   private readonly window: number;
+  /** Our address, read once: the package would otherwise ask the kernel (getsockname) for every message. */
+  private readonly localPort: number;
 
   constructor(private readonly socket: NetlinkSocket, window = DEFAULT_WINDOW) {
     this.window = Math.max(1, Math.min(MAX_WINDOW, Math.floor(window)));
+    this.localPort = socket.address().port;
     // An 'error' on the socket (a failed recvmsg) means some promises would
     // never settle: fail everything and close, loudly.
     socket.on('error', (err) => this.fail(fromPackageError('netlink socket', err)));
@@ -107,7 +110,7 @@ export class RequestChannel {
   }
 
   private async send(job: Job): Promise<NetlinkMessage[]> {
-    const [messages] = await this.socket.request(job.type, job.payload, { flags: job.flags, checkError: false });
+    const [messages] = await this.socket.request(job.type, job.payload, { flags: job.flags, checkError: false, localPort: this.localPort });
     const replies: NetlinkMessage[] = [];
     for (const m of messages) {
       if (m.type === MessageType.ERROR) {

@@ -84,7 +84,7 @@ export interface VxlanOptions {
   port: number;
   /** Source address of the encapsulated packets (the host's public IP). */
   local?: string;
-  /** Underlay link index; the device's MTU defaults to the underlay's − 50. */
+  /** Underlay link index; the device's MTU defaults to the underlay's − 50 (1500 without one). */
   underlay?: number;
   /** Default false: the overlay programs the FDB itself (flannel's nolearning). */
   learning?: boolean;
@@ -217,7 +217,10 @@ export interface Netlink {
   /** The FDB entries of one vxlan device. */
   listFdb(index: number): Promise<FdbInfo[]>;
   addFdb(entry: FdbSpec): Promise<void>;
-  /** Without `dst`, the whole entry for the MAC goes. */
+  /**
+   * Without `dst`, the whole entry for the MAC goes (what reconciliation wants). With a `dst`
+   * that is not the entry's, the kernel answers success and deletes nothing.
+   */
   deleteFdb(entry: { index: number; mac: string; dst?: string }, options?: DeleteOptions): Promise<boolean>;
 
   /** Closes the socket; pending requests fail. Idempotent. */

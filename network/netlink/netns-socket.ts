@@ -12,9 +12,9 @@
  * (dependency-probe.md §1: a pool thread keeps the namespace it started in).
  * setns(CLONE_NEWNET) works from a multithreaded process, unlike mnt/user.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { check, libc } from '../../native/libc.js';
-import { NetworkError } from '../../runtime/errors.js';
+import { asSkiffError, NetworkError } from '../../runtime/errors.js';
 
 const CLONE_NEWNET = 0x40000000;
 
@@ -30,10 +30,10 @@ const OWN_NETNS = '/proc/thread-self/ns/net';
  * the thread is back home.
  */
 export function createInNetns<T>(netnsPath: string, create: () => T): T {
-  const target = openSync(netnsPath, 'r');
+  const target = openNamespace(netnsPath);
   let home: number | undefined;
   try {
-    home = openSync(OWN_NETNS, 'r');
+    home = openNamespace(OWN_NETNS);
     check('setns', setns(target, CLONE_NEWNET), netnsPath);
     let result: T;
     try {
@@ -42,6 +42,7 @@ export function createInNetns<T>(netnsPath: string, create: () => T): T {
       // Failing to get back would leave every later socket of this process
       // in the pod's namespace: nothing sensible can continue.
       if (setns(home, CLONE_NEWNET) !== 0) {
+        writeSync(2, `skiff: setns back from ${netnsPath} failed; aborting rather than acting in the wrong network namespace\n`);
         process.abort();
       }
     }
@@ -52,5 +53,14 @@ export function createInNetns<T>(netnsPath: string, create: () => T): T {
   } finally {
     if (home !== undefined) closeSync(home);
     closeSync(target);
+  }
+}
+
+/** An fd of a namespace file; a missing one is a NativeError naming the path (ENOENT: the pod is gone). */
+function openNamespace(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    throw asSkiffError(err);
   }
 }

@@ -9,6 +9,7 @@
  * other tests' namespaces are not being made at the same time).
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { openNetlink, type Netlink } from '../../network/netlink/index.js';
 import { netlinkContract, type NetlinkContractWorld } from '../../network/netlink/netlink-contract.js';
@@ -42,7 +43,12 @@ test('opening a socket in another netns leaves this thread in its own, and the s
   await netlink.createBridge('skt-here');
   const shown = await main.run('ip', ['-o', 'link', 'show', 'skt-here']);
   t.is(shown.code, 0, shown.stderr);
-  await t.throwsAsync(openNetlink({ netnsPath: '/run/netns/skt-no-such-netns' }), { code: 'ENOENT' });
+  t.throws(() => execFileSync('ip', ['-o', 'link', 'show', 'skt-here'], { stdio: 'pipe' }), undefined, 'not in the root namespace');
+  const missing = await t.throwsAsync(openNetlink({ netnsPath: '/run/netns/skt-no-such-netns' }), { code: 'E_NATIVE' });
+  t.regex(missing?.message ?? '', /skt-no-such-netns: ENOENT/);
+  // A namespace file of another type: setns refuses it (EINVAL) and the thread stays home.
+  const wrong = await t.throwsAsync(openNetlink({ netnsPath: '/proc/self/ns/uts' }), { code: 'E_NATIVE' });
+  t.regex(wrong?.message ?? '', /^setns .*EINVAL/);
   t.is(readlinkSync('/proc/thread-self/ns/net'), home);
 });
 

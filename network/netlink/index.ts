@@ -10,7 +10,8 @@ export * from './types.js';
 export { NetlinkError, isGone } from './netlink-error.js';
 export { canonicalCidr, cidrContains, networkOf, parseCidr, randomMac } from './inet.js';
 export type { OpenNetlinkOptions } from './open-netlink.js';
-export { FakeNetlink, FakeNetworkWorld } from './fake-netlink.js';
+export { FakeNetlink } from './fake-netlink.js';
+export { FakeNamespace, FakeNetworkWorld } from './fake-world.js';
 
 import type { OpenNetlinkOptions } from './open-netlink.js';
 import type { Netlink } from './types.js';

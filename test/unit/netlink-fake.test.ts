@@ -11,7 +11,7 @@ function world(): NetlinkContractWorld {
   const w = new FakeNetworkWorld();
   const main = w.createNamespace();
   const other = w.createNamespace();
-  return { netlink: w.netlink(main), other: { netlink: w.netlink(other), fd: w.fdFor(other) } };
+  return { netlink: new FakeNetlink(w, main), other: { netlink: new FakeNetlink(w, other), fd: w.fdFor(other) } };
 }
 
 for (const check of netlinkContract) {

@@ -211,6 +211,21 @@ export const netlinkContract: NetlinkContractCheck[] = [
     },
   },
   {
+    name: 'routes, create mode: an identical route is EEXIST, one with another gateway is added beside it (ip route prepend); a delete by gateway takes just that one',
+    async run({ netlink: nl }) {
+      const br = await nl.createBridge('skt-br6');
+      await nl.setLinkUp(br.index, true);
+      await nl.addAddress({ index: br.index, address: '198.18.14.1', prefixLength: 24 });
+      await nl.addRoute({ dst: '198.19.14.0/24', gateway: '198.18.14.254', mode: 'create' });
+      await expectErrno('identical, create mode', 'EEXIST', () => nl.addRoute({ dst: '198.19.14.0/24', gateway: '198.18.14.254', mode: 'create' }));
+      await nl.addRoute({ dst: '198.19.14.0/24', gateway: '198.18.14.253', mode: 'create' });
+      const gateways = async () => (await routesVia(nl, br.index)).filter((r) => r.dst === '198.19.14.0/24').map((r) => r.gateway).sort();
+      expectEqual('both', await gateways(), ['198.18.14.253', '198.18.14.254']);
+      await nl.deleteRoute({ dst: '198.19.14.0/24', gateway: '198.18.14.254' });
+      expectEqual('the other is left', await gateways(), ['198.18.14.253']);
+    },
+  },
+  {
     name: 'overlay data path (flannel\'s order): permanent neighbour, FDB entry with dst (self), onlink route via the vxlan device; all replace-idempotent; without onlink the gateway is ENETUNREACH',
     async run({ netlink: nl }) {
       const vx = await nl.createVxlan('skt-vx5', { vni: 5, port: 8472, local: '198.19.0.1' });

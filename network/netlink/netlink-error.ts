@@ -23,7 +23,7 @@ export function errnoNameOf(errno: number): string {
 /** What the user can do about the common ones. */
 const HINTS: Record<string, string> = {
   EPERM: 'changing the network needs CAP_NET_ADMIN (run as root)',
-  EEXIST: 'it already exists; delete it or use another name',
+  EEXIST: 'it already exists: delete it first, or ask for replace',
   ENODEV: 'no such link; check the name or index',
   EOPNOTSUPP: 'the kernel refuses this for that kind of link (is the module loaded?)',
 };

@@ -63,6 +63,8 @@ struct plan {
 	size_t n_cgroup_ops;
 	const char *layers[PLAN_MAX_ITEMS]; /* "INODE\tPATH": the overlay lower dirs stage1 will mount */
 	size_t n_layers;
+	const char *stamps[PLAN_MAX_ITEMS]; /* "PATH\tSTAMP" ('-': absent): files the config's values came from */
+	size_t n_stamps;
 	const char *host_links[PLAN_MAX_ITEMS]; /* bridges the pod's networks attach to */
 	size_t n_host_links;
 	const char *host_sysctls[PLAN_MAX_ITEMS]; /* "PATH\tVALUE" the host set-up wrote (ip_forward) */
@@ -83,6 +85,8 @@ int check_layers(const struct plan *p, const char **why);
  * them means running iptables; after a flush, one CLI run puts them back.)
  */
 int check_host_network(const struct plan *p, const char **why);
+/* 0 when each stamped file (a network definition) is as the CLI saw it; -1 with `why` otherwise. */
+int check_stamps(const struct plan *p, const char **why);
 /*
  * The longest store a plan may name: the replays build paths from it no
  * longer than STORE/pods/prepared/UUID/.stage1.conf.tmp-PID (under 100 bytes

@@ -42,7 +42,7 @@ int replay_prepared(const struct plan *p, const char *uuid, const char **why)
 	}
 	v.lock_fd = lock;
 	/* The prepared pod lists its images, so gc leaves its layers alone; a hand-moved one is still caught. */
-	if (check_layers(p, why) < 0 || check_host_network(p, why) < 0) {
+	if (check_layers(p, why) < 0 || check_stamps(p, why) < 0 || check_host_network(p, why) < 0) {
 		close(lock);
 		return -1;
 	}

@@ -162,7 +162,7 @@ static int prepare(const struct plan *p, const struct pod_values *v, const char 
 		return -1;
 	}
 	/* Under gc.lock: no gc can remove a layer between this check and the pod listing its images. */
-	if (check_layers(p, why) < 0 || check_host_network(p, why) < 0) {
+	if (check_layers(p, why) < 0 || check_stamps(p, why) < 0 || check_host_network(p, why) < 0) {
 		close(gc);
 		return -1;
 	}

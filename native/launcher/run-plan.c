@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,8 @@ static int set_pair(struct plan *p, const char *key, const char *value)
 		return push(p->cgroup_ops, &p->n_cgroup_ops, value);
 	if (strcmp(key, "layer") == 0)
 		return push(p->layers, &p->n_layers, value);
+	if (strcmp(key, "stamp") == 0)
+		return push(p->stamps, &p->n_stamps, value);
 	if (strcmp(key, "host-link") == 0)
 		return push(p->host_links, &p->n_host_links, value);
 	if (strcmp(key, "host-sysctl") == 0)
@@ -240,6 +243,29 @@ int check_host_network(const struct plan *p, const char **why)
 		path[len] = '\0';
 		if (read_small_file(path, value, sizeof value) < 0 || (value[strcspn(value, "\n")] = '\0', strcmp(value, tab + 1) != 0)) {
 			*why = "a sysctl the host network set-up wrote has changed";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int check_stamps(const struct plan *p, const char **why)
+{
+	for (size_t i = 0; i < p->n_stamps; i++) {
+		const char *tab = strchr(p->stamps[i], '\t');
+		char path[PATH_MAX], stamp[128];
+		size_t len = tab == NULL ? 0 : (size_t) (tab - p->stamps[i]);
+		bool absent;
+
+		if (tab == NULL || len >= sizeof path) {
+			*why = "the plan file is malformed";
+			return -1;
+		}
+		memcpy(path, p->stamps[i], len);
+		path[len] = '\0';
+		absent = file_stamp(path, stamp, sizeof stamp) < 0;
+		if (absent ? strcmp(tab + 1, "-") != 0 : strcmp(tab + 1, stamp) != 0) {
+			*why = "a network definition changed since the plan was recorded";
 			return -1;
 		}
 	}

@@ -10,11 +10,12 @@
  */
 import { DEFAULT_DIR, parseInsecureOptions, type GlobalOptions, type InsecureOption } from './global-options.js';
 import { UsageError } from '../errors.js';
+import { DEFAULT_LOCAL_CONFIG, LOCAL_CONFIG_ENV } from '../local-config.js';
 
 export const FAST_COMMANDS = ['run', 'prepare', 'run-prepared'] as const;
 export type FastCommand = (typeof FAST_COMMANDS)[number];
 
-const GLOBAL_WITH_VALUE = ['--dir', '--insecure-options', '--format'];
+const GLOBAL_WITH_VALUE = ['--dir', '--local-config', '--insecure-options', '--format'];
 const GLOBAL_FLAGS = [...GLOBAL_WITH_VALUE, '--debug'];
 
 export interface FastPath {
@@ -62,6 +63,7 @@ export function matchFastPath(argv: string[], env: NodeJS.ProcessEnv = process.e
     args,
     global: {
       dir: values.get('--dir') ?? env['SKIFF_DIR'] ?? DEFAULT_DIR,
+      localConfig: values.get('--local-config') ?? env[LOCAL_CONFIG_ENV] ?? DEFAULT_LOCAL_CONFIG,
       debug: values.has('--debug'),
       insecureOptions,
       format,

@@ -17,6 +17,8 @@ export type OutputFormat = 'text' | 'json';
 
 export interface GlobalOptions {
   dir: string;
+  /** rkt's --local-config: the host's own settings (net.d/ network definitions). */
+  localConfig: string;
   debug: boolean;
   insecureOptions: ReadonlySet<InsecureOption>;
   format: OutputFormat;
@@ -55,6 +57,7 @@ export function parseInsecureOptions(value: string): ReadonlySet<InsecureOption>
 export function globalOptionsOf(opts: Record<string, unknown>): GlobalOptions {
   return {
     dir: opts['dir'] as string,
+    localConfig: opts['localConfig'] as string,
     debug: opts['debug'] === true,
     insecureOptions: opts['insecureOptions'] as ReadonlySet<InsecureOption>,
     format: opts['format'] as OutputFormat,

@@ -20,7 +20,7 @@ export interface FlagSpec {
 }
 
 export const POD_FLAGS: Record<string, FlagSpec> = {
-  net: { value: true, help: 'none|host: loopback only (default), or the host\'s network' },
+  net: { value: true, help: 'default (the default, or $SKIFF_NET), none (loopback only), host, or NAME[:IP=ADDR],...: networks of net.d/ under --local-config' },
   hostname: { value: true, help: 'NAME: the pod hostname, RFC 1123, at most 64 characters (default skiff-<uuid8>)' },
   dns: { value: true, repeat: true, help: 'IP: a nameserver for /etc/resolv.conf (repeatable)' },
   'hosts-entry': { value: true, repeat: true, help: 'IP=HOSTNAME: a line for /etc/hosts, one RFC 1123 name (repeatable)' },

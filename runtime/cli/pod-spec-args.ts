@@ -20,6 +20,7 @@ import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
 import { seccompSetting } from '../pods/seccomp-option.js';
 import { NAME, parseMount, parseVolume } from '../pods/volumes.js';
 import { bool, single, type AppArgs, type FlagValues, type PodArgs } from './pod-args.js';
+import { parseNetArg } from '../../network/pod-networks.js';
 
 /** A `run` or `prepare` command line: the pod's spec, and what only the command uses. */
 export interface PodCommandLine {
@@ -34,15 +35,7 @@ export interface PodCommandLine {
 export function runtimeFromFlags(flags: FlagValues): Partial<PodRuntime> {
   const out: Partial<PodRuntime> = {};
   const net = single(flags, 'net');
-  if (net !== undefined) {
-    if (net !== 'none' && net !== 'host') {
-      throw new UsageError(`--net=${net} is not available yet`, {
-        input: net,
-        hint: 'use --net=none (loopback only) or --net=host; bridge and overlay networks come with the network work',
-      });
-    }
-    out.net = net;
-  }
+  if (net !== undefined) out.net = checkNet(net);
   const hostname = single(flags, 'hostname');
   if (hostname !== undefined) out.hostname = checkHostname(hostname);
   if (flags.has('dns')) out.dns = (flags.get('dns') ?? []).flatMap((d) => parseDnsServers(d));
@@ -77,6 +70,14 @@ function workingDirFlag(dir: string | undefined): string | undefined {
 export interface PodGlobals {
   /** `--insecure-options=seccomp`: no filter for any app. */
   insecureSeccomp?: boolean;
+  /** The --net of a pod that gives none: $SKIFF_NET, else `default` (rkt's). */
+  defaultNet?: string;
+}
+
+/** --net in rkt's syntax, checked here (names against the definitions when the pod starts). */
+function checkNet(value: string): string {
+  parseNetArg(value);
+  return value;
 }
 
 export function appSpecFromArgs(app: AppArgs, globals: PodGlobals = {}): AppSpec {
@@ -127,7 +128,7 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
   const spec: PodSpec = {
     apps: args.apps.map((app) => appSpecFromArgs(app, globals)),
     volumes: (pod.get('volume') ?? []).map(parseVolume),
-    runtime: { ...defaultRuntime(), ...runtimeFromFlags(pod) },
+    runtime: { ...defaultRuntime(), ...(globals.defaultNet === undefined ? {} : { net: checkNet(globals.defaultNet) }), ...runtimeFromFlags(pod) },
     env: { files: pod.get('set-env-file') ?? [], set, inherit: bool(pod, 'inherit-env') },
     noOverlay: bool(pod, 'no-overlay'),
     pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },

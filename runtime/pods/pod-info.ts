@@ -8,6 +8,7 @@ import { podDir } from './pod-dirs.js';
 import { readPodManifest, type PodManifest } from './pod-manifest.js';
 import { podCreated, podState, readAppExit, readAppStarted, readPodPid, readStage1Error, type AppExit, type PodState } from './pod-state.js';
 import type { PodLocation } from './pod-uuid.js';
+import { readNetInfo } from './pod-net-info.js';
 import { compareStrings } from '../compare-strings.js';
 
 export interface AppInfo {
@@ -18,6 +19,21 @@ export interface AppInfo {
   exit: AppExit | undefined;
 }
 
+export interface NetworkStatus {
+  name: string;
+  ifName?: string;
+  ip?: string;
+  mac?: string;
+  gateway?: string;
+}
+
+function networksOf(dir: string, manifest: PodManifest | null): NetworkStatus[] {
+  const attached = readNetInfo(dir);
+  if (attached !== undefined) return attached.map(({ name, ifName, ip, mac, gateway }) => ({ name, ifName, ip, mac, gateway }));
+  if (manifest === null) return [];
+  return manifest.runtime.net.split(',').map((n) => ({ name: n.split(':')[0] as string }));
+}
+
 export interface PodInfo {
   uuid: string;
   state: PodState;
@@ -25,7 +41,8 @@ export interface PodInfo {
   started: string | undefined;
   pid: number | undefined;
   apps: AppInfo[];
-  networks: string[];
+  /** What stage1 attached (net-info.json); before that, or for none/host, the names only. */
+  networks: NetworkStatus[];
   /**
    * The pod's overall status when exited: first failing app's code, else 0; 254 when stage1
    * failed before any app ran. null when the outcome is unknown (see `reason`): a pod whose
@@ -77,7 +94,7 @@ export function podInfo(storeDir: string, location: PodLocation): PodInfo {
     started: starts[0],
     pid: state === 'running' ? readPodPid(dir) : undefined,
     apps,
-    networks: manifest === null ? [] : [manifest.runtime.net],
+    networks: networksOf(dir, manifest),
     exitCode: !ended ? undefined : unknown ? null : error !== undefined && exits.length === 0 ? 254 : (firstFailure?.code ?? 0),
     reason: unknown ? unknownReason(unrecorded) : undefined,
     error,

@@ -44,7 +44,8 @@ export interface VolumeManifest {
   readOnly: boolean;
 }
 
-export type PodNet = 'none' | 'host';
+/** `none`, `host`, or the networks joined, in rkt's --net syntax (`default`, `a,b:IP=…`; network/pod-networks.ts). */
+export type PodNet = string;
 
 export interface PodManifest {
   version: 1;

@@ -67,7 +67,8 @@ export interface PodSpec {
 
 /** A spec's runtime settings when none are given: rkt's defaults. */
 export function defaultRuntime(): PodRuntime {
-  return { net: 'none', hostname: undefined, dns: [], hostsEntries: [], interactive: false };
+  // rkt's default: the bridged, NATed `default` network (network/network-config.ts).
+  return { net: 'default', hostname: undefined, dns: [], hostsEntries: [], interactive: false };
 }
 
 /** An AppSpec with nothing but its image: everything else from the image and Docker's defaults. */

@@ -10,6 +10,7 @@ import { unescapeMountPath } from '../host-features.js';
 import { valuesOf } from './nul-pairs.js';
 import { removePodCgroup } from './pod-cgroup.js';
 import { readStage1Config } from './stage1-config.js';
+import { releasePodAddresses } from './pod-net-info.js';
 
 function mountedUnder(dir: string): string[] {
   const prefix = `${dir}/`;
@@ -40,6 +41,8 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
       if (!gone(err)) throw err;
     }
   }
+  const uuid = valuesOf(config, 'uuid')[0];
+  if (uuid !== undefined) releasePodAddresses(uuid, config);
   for (const path of valuesOf(config, 'file-cleanup')) {
     try {
       unlinkSync(path);

@@ -21,6 +21,11 @@
  *   file MODE\tREL\tTPL…  its files (manifest, image list, created)
  *   uuid-file-save PATH
  *   cgroup OP\tARG…       the cgroup driver's plan (cgroups/cgroup-plan.ts)
+ *   stamp PATH\tSTAMP…    network definitions (net.d/ and its files; '-': absent)
+ *                         the config's `net` values came from
+ *   host-link NAME…       bridges the pod's networks attach to, and
+ *   host-sysctl PATH\tV…  sysctls the host set-up wrote: a replay checks
+ *                         each is still there, else the CLI sets them up
  *   layer INODE\tPATH…    the overlay lower dirs the config mounts, checked
  *                         by inode before the pod is committed (a layer
  *                         moved away must send the run to the CLI)
@@ -44,6 +49,8 @@ import { podLimits, type PodManifest } from './pod-manifest.js';
 import { encodeNulPairs, type NulPairs } from './nul-pairs.js';
 import { defaultHostname, stage1Pairs } from './stage1-pairs.js';
 import type { Stage1Pairs } from './stage1-config.js';
+import type { PodNetworks } from './pod-network.js';
+import { IP_FORWARD, type HostNetworkState } from '../../network/host-network-state.js';
 import type { PodSpec } from './pod-spec.js';
 
 /** Where `prepare` leaves the plan of a bare `run-prepared` (native/launcher/replay-prepared.c). */
@@ -96,6 +103,8 @@ export interface RunRecord {
   pairs: Stage1Pairs;
   cgroupOps: CgroupOp[];
   uuidFileSave: string | undefined;
+  networks: PodNetworks;
+  host: HostNetworkState;
 }
 
 function stage1Template(pairs: Stage1Pairs, manifest: PodManifest): string {
@@ -156,6 +165,15 @@ function layerPairs(pairs: Stage1Pairs): NulPairs {
   return [...lowers].map((dir): [string, string] => ['layer', `${statSync(dir).ino}\t${dir}`]);
 }
 
+/** What a replay must find as the CLI left it for the pod's networks (native/launcher: check_stamps, check_host_network). */
+function networkPairs(networks: PodNetworks, bridges: readonly string[], sysctls: ReadonlyArray<[string, string]>): NulPairs {
+  return [
+    ...networks.stamps.map(([path, stamp]): [string, string] => ['stamp', `${path}\t${stamp}`]),
+    ...bridges.map((b): [string, string] => ['host-link', b]),
+    ...sysctls.map(([path, value]): [string, string] => ['host-sysctl', `${path}\t${value}`]),
+  ];
+}
+
 /** Writes a plan: atomic (a reader sees a whole plan or none) but, being a cache, not durable. */
 function writePlan(path: string, pairs: NulPairs): void {
   writeFileAtomic(path, encodeNulPairs(pairs), 0o600, { durable: false });
@@ -195,7 +213,7 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
   if (run.uuidFileSave !== undefined) pairs.push(['uuid-file-save', run.uuidFileSave]);
   const cgroup = cgroupPairs(run.cgroupOps, uuid);
   if (cgroup === undefined) return false;
-  pairs.push(...cgroup, ...layerPairs(run.pairs));
+  pairs.push(...cgroup, ...layerPairs(run.pairs), ...networkPairs(run.networks, run.host.bridges, run.host.sysctls));
   const config = stage1Template(run.pairs, run.manifest);
   pairs.push(['stage1-config', config]);
   checks.push([config, readFileSync(join(run.podDir, POD_FILES.stage1Config), 'utf8')]);
@@ -211,13 +229,13 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
  * caller's cgroup: the launcher's key holds it, so a run-prepared from
  * elsewhere goes to the CLI. Returns false when nothing was recorded.
  */
-export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, preparedDir: string, manifest: PodManifest): boolean {
+export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, preparedDir: string, manifest: PodManifest, networks: PodNetworks): boolean {
   const uuid = manifest.uuid;
   const runDir = podDir(storeDir, 'run', uuid);
   const cgroup = planPodCgroup(uuid, podLimits(manifest.apps));
   // Any fd serves as the sample: the check only needs \1L to come out as the real lock-fd.
   const sample: PodValues = { uuid, created: manifest.created, lockFd: 7 };
-  const pairs = stage1Pairs(runDir, manifest, sample.lockFd, cgroup.cgroup);
+  const pairs = stage1Pairs(runDir, manifest, sample.lockFd, cgroup.cgroup, networks.values);
   const config = stage1Template(pairs, manifest);
   if (expandTemplate(config, sample) !== encodeNulPairs(pairs).toString('utf8')) return false;
   const ops = cgroupPairs(cgroup.ops, uuid);
@@ -226,6 +244,8 @@ export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, pr
     ...planHeader({ kind: 'run-prepared', keyHex: request.keyHex, store: storeDir, stage1: stage1Path() }),
     ...ops,
     ...layerPairs(pairs),
+    // The host set-up has not run yet: its bridges must be there by run-prepared, else the CLI makes them.
+    ...networkPairs(networks, [...new Set(networks.joined.map((n) => n.def.bridge))], networks.joined.some((n) => n.def.defaultRoute || n.def.ipMasq) ? [[IP_FORWARD, '1']] : []),
     ['stage1-config', config],
   ];
   writePlan(join(preparedDir, PREPARED_PLAN_FILE), plan);

@@ -37,7 +37,8 @@ function rootPairs(podDir: string, manifest: PodManifest, layers: string[], app?
   return rootfsPairs(layers, app === undefined ? join(podDir, POD_FILES.overlay) : join(podDir, POD_FILES.overlay, app));
 }
 
-export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs): Stage1Pairs {
+/** `nets`: one stage1 `net` value per network the pod joins (pod-network.ts). */
+export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs, nets: readonly string[] = []): Stage1Pairs {
   const rt = manifest.runtime;
   const pairs: Stage1Pairs = [
     ['version', '1'],
@@ -49,6 +50,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   if (manifest.layers !== undefined) pairs.push(...rootPairs(podDir, manifest, manifest.layers));
   pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
+  for (const net of nets) pairs.push(['net', net]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
   for (const ip of rt.dns) pairs.push(['dns', ip]);

@@ -21,6 +21,9 @@ import type { CgroupOp, PodCgroup } from '../cgroups/index.js';
 import { applyPodCgroup, planPodCgroup, removePodCgroup } from './pod-cgroup.js';
 import { writeStage1Config, type Stage1Pairs } from './stage1-config.js';
 import { stage1Pairs } from './stage1-pairs.js';
+import { DEFAULT_LOCAL_CONFIG } from '../local-config.js';
+import { resolvePodNetworks, setUpHostNetworks, type PodNetworks } from './pod-network.js';
+import type { HostNetworkState } from '../../network/host-network-state.js';
 
 /** Moves a locked pod to run/. Losing a race (another run-prepared) is an InvalidStateError. */
 export function moveToRun(storeDir: string, uuid: string, from: PodDirState): string {
@@ -47,6 +50,8 @@ export interface Handoff {
   cgroupOps: CgroupOp[];
   stage1: string;
   lockFd: number;
+  networks: PodNetworks;
+  host: HostNetworkState;
 }
 
 export interface StartOptions {
@@ -56,6 +61,10 @@ export interface StartOptions {
   overrides?: Partial<PodManifest['runtime']>;
   /** Called just before the exec, with what the handoff used. */
   beforeExec?: (handoff: Handoff) => void;
+  /** Where network definitions live (--local-config): net.d/*.conf. */
+  localConfig?: string;
+  /** The pod's networks when the caller resolved them already (`run`, before preparing). */
+  networks?: PodNetworks;
 }
 
 export async function startPod(dir: string, lock: HeldLock, options: StartOptions = {}): Promise<never> {
@@ -68,12 +77,15 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
       manifest.runtime = { ...manifest.runtime, ...defined };
       writePodManifest(dir, manifest, { durable: false });
     }
+    // Networks first: a bad network name or definition fails before any cgroup exists.
+    const networks = options.networks ?? (await resolvePodNetworks(manifest.runtime.net, options.localConfig ?? DEFAULT_LOCAL_CONFIG));
+    const host = await setUpHostNetworks(networks);
     const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
     cgroup = applyPodCgroup(plan);
-    const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup);
+    const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values);
     const config = writeStage1Config(dir, pairs);
     const stage1 = stage1Path();
-    beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd });
+    beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd, networks, host });
     execInPlace(stage1, ['skiff-stage1', 'run', config], [STAGE1_PATH_ENV], [lock.fd]);
   } catch (err) {
     if (cgroup !== undefined) await removePodCgroup(cgroup.cleanup).catch(() => undefined);

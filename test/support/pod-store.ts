@@ -7,11 +7,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { constants } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cgroupMounts, removeCgroupTree } from './cgroup-cleanup.js';
 import { writeFixtureLayout } from './fixture-images.js';
-import { runSkiff, skiffLauncher, type SkiffResult } from './skiff-cli.js';
+import { runSkiff, skiffCommand, skiffEnv, type SkiffResult } from './skiff-cli.js';
+import { testNetns, type Netns } from './netns.js';
 import { tempDir, type Teardown } from './temp-dir.js';
 
 export interface PodStore {
@@ -19,6 +21,8 @@ export interface PodStore {
   image: string;
   env: NodeJS.ProcessEnv;
   cgroupParent: string;
+  /** With `network`: the throwaway netns every skiff of this store runs in, and its networks' settings. */
+  host?: TestHost;
   skiff(args: string[], input?: string): Promise<SkiffResult>;
   /** Starts a long-running skiff command; killed (SIGKILL, by PID) at teardown. */
   start(args: string[]): { child: ChildProcess; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> };
@@ -26,13 +30,47 @@ export interface PodStore {
 
 let counter = 0;
 
-export async function podStore(t: Teardown): Promise<PodStore> {
+export interface TestHost {
+  netns: Netns;
+  /** --local-config: net.d/default.conf (bridge skiff0) and net.d/back.conf (skiff2), IPAM under the store's temp dir. */
+  localConfig: string;
+  /** The default network's 198.18.N.0/24: its third octet, gateway .1. */
+  subnet: number;
+  backSubnet: number;
+}
+
+let subnetCounter = 0;
+
+/**
+ * A "host" for network tests: a netns of its own (skiff runs inside it with nsenter --net, so
+ * bridges, NAT rules and sysctls land there) and network definitions on 198.18.0.0/16 only.
+ */
+async function testHost(t: Teardown, root: string): Promise<TestHost> {
+  const netns = await testNetns(t, 'skh');
+  // Two /24s per host, spread by pid so parallel test processes rarely share one (each host is its own netns anyway).
+  const base = (process.pid * 7 + subnetCounter++ * 2) % 120;
+  const subnet = 100 + base;
+  const backSubnet = subnet + 1;
+  const localConfig = join(root, 'etc-skiff');
+  mkdirSync(join(localConfig, 'net.d'), { recursive: true });
+  const conf = (name: string, bridge: string, third: number, ipMasq: boolean, routes: object[]) => JSON.stringify({
+    cniVersion: '1.0.0', name, type: 'bridge', bridge, isGateway: true, ipMasq,
+    ipam: { type: 'host-local', subnet: `198.18.${third}.0/24`, routes, dataDir: join(root, 'ipam', name) },
+  });
+  writeFileSync(join(localConfig, 'net.d', '10-default.conf'), conf('default', 'skiff0', subnet, true, [{ dst: '0.0.0.0/0' }]));
+  writeFileSync(join(localConfig, 'net.d', '20-back.conf'), conf('back', 'skiff2', backSubnet, false, []));
+  return { netns, localConfig, subnet, backSubnet };
+}
+
+export async function podStore(t: Teardown, options: { network?: boolean } = {}): Promise<PodStore> {
   const root = tempDir(t, 'skiff-pods-');
   const layout = join(root, 'layout');
   await writeFixtureLayout(layout);
   const dir = join(root, 'store');
   const cgroupParent = `/skiff-test-${process.pid}-${counter++}`;
-  const env = { SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_TEST_INHERITED: 'inherited' };
+  const host = options.network === true ? await testHost(t, root) : undefined;
+  const env: NodeJS.ProcessEnv = { SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_TEST_INHERITED: 'inherited', ...(host === undefined ? {} : { SKIFF_LOCAL_CONFIG: host.localConfig }) };
+  const netns = host?.netns.path;
   const image = `oci:${layout}:oci`;
   const fetched = await runSkiff(['--dir', dir, 'fetch', '--quiet', image], { env });
   if (fetched.code !== 0) throw new Error(`fetch of the probe image failed: ${fetched.stderr}`);
@@ -46,7 +84,7 @@ export async function podStore(t: Teardown): Promise<PodStore> {
     }
     // Give PDEATHSIG'd pods a moment to die, then collect what is left.
     await sleep(100);
-    await runSkiff(['--dir', dir, 'gc', '--grace-period=0', '--expire-prepared=0'], { env });
+    await runSkiff(['--dir', dir, 'gc', '--grace-period=0', '--expire-prepared=0'], { env, ...(netns === undefined ? {} : { netns }) });
     for (const mount of cgroupMounts()) removeCgroupTree(join(mount, cgroupParent));
   });
   return {
@@ -54,10 +92,12 @@ export async function podStore(t: Teardown): Promise<PodStore> {
     image,
     env,
     cgroupParent,
-    skiff: (args, input) => runSkiff(['--dir', dir, ...args], { env, ...(input === undefined ? {} : { input }) }),
+    ...(host === undefined ? {} : { host }),
+    skiff: (args, input) => runSkiff(['--dir', dir, ...args], { env, ...(input === undefined ? {} : { input }), ...(netns === undefined ? {} : { netns }) }),
     start(args) {
-      const child = spawn(skiffLauncher(), ['--dir', dir, ...args], {
-        env: { ...process.env, ...env },
+      const [command, argv] = skiffCommand(['--dir', dir, ...args], netns);
+      const child = spawn(command, argv, {
+        env: skiffEnv(env),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);

@@ -25,13 +25,28 @@ export function skiffLauncher(): string {
   return join(packageRoot(), 'native', 'build', 'skiff');
 }
 
+/**
+ * The environment a test's skiff runs with. Pods get `--net=none` unless the test says otherwise
+ * (SKIFF_NET, or --net): the `default` network would make a bridge and NAT rules in whatever
+ * netns skiff runs in, and tests change only namespaces they made (`netns`).
+ */
+export function skiffEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, SKIFF_NET: 'none', ...env };
+}
+
+/** argv[0] and the rest, run inside `netns` (a /run/netns path) when given: nsenter --net, never `ip netns exec` (it remounts /sys). */
+export function skiffCommand(args: string[], netns?: string): [string, string[]] {
+  return netns === undefined ? [skiffLauncher(), args] : ['nsenter', [`--net=${netns}`, '--', skiffLauncher(), ...args]];
+}
+
 export function runSkiff(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; netns?: string } = {},
 ): Promise<SkiffResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(skiffLauncher(), args, {
-      env: { ...process.env, ...options.env },
+    const [command, argv] = skiffCommand(args, options.netns);
+    const child = spawn(command, argv, {
+      env: skiffEnv(options.env),
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

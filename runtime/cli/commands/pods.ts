@@ -15,6 +15,11 @@ export function uuidsFrom(args: string[], uuidFile: string | undefined): string[
   return uuidFile === undefined ? args : [...args, readFileSync(uuidFile, 'utf8').trim()];
 }
 
+/** rkt's NETWORKS column: `default:ip4=198.18.0.2`, or the name alone before the pod has an address. */
+function networksText(pod: PodInfo): string {
+  return pod.networks.map((n) => (n.ip === undefined ? n.name : `${n.name}:ip4=${n.ip}`)).join(',');
+}
+
 export function list(global: GlobalOptions, flags: { full: boolean; noLegend: boolean }): void {
   const pods = listPodLocations(global.dir).map((l) => podInfo(global.dir, l));
   printResult(global.format, pods, (all) => {
@@ -29,7 +34,7 @@ export function list(global: GlobalOptions, flags: { full: boolean; noLegend: bo
           i === 0 ? (pod.exitCode === null ? `${pod.state} (status unknown)` : pod.state) : '',
           i === 0 ? (pod.created ?? '') : '',
           i === 0 ? (pod.started ?? '') : '',
-          i === 0 ? pod.networks.join(',') : '',
+          i === 0 ? networksText(pod) : '',
         ]);
       });
     }
@@ -38,7 +43,7 @@ export function list(global: GlobalOptions, flags: { full: boolean; noLegend: bo
 }
 
 function renderStatus(pod: PodInfo): string {
-  const lines = [`state=${pod.state}`, `created=${pod.created ?? ''}`, `started=${pod.started ?? ''}`, `networks=${pod.networks.join(',')}`];
+  const lines = [`state=${pod.state}`, `created=${pod.created ?? ''}`, `started=${pod.started ?? ''}`, `networks=${networksText(pod)}`];
   if (pod.pid !== undefined) lines.push(`pid=${pod.pid}`);
   const exited = pod.state === 'exited' || pod.state.startsWith('exited ');
   lines.push(`exited=${exited}`);

@@ -17,20 +17,32 @@ import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
 import { parseFlagsAndOperands, parsePodArgs, POD_FLAGS, RUN_PREPARED_FLAGS, type FlagSpec } from '../pod-args.js';
-import { podCommandLine, runtimeFromFlags } from '../pod-spec-args.js';
+import { resolvePodNetworks } from '../../pods/pod-network.js';
+import { podCommandLine, runtimeFromFlags, type PodGlobals } from '../pod-spec-args.js';
+
+/** The --net of pods that give none (like SKIFF_DIR for --dir): `none` for hosts or CI jobs that want no network by default. */
+export const NET_ENV = 'SKIFF_NET';
 
 /** Flags `prepare` takes: `run`'s, less --interactive (a prepared pod has no terminal yet; run-prepared takes it). */
 const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(Object.entries(POD_FLAGS).filter(([name]) => name !== 'interactive'));
+
+/** What the pod flags take from outside the command line: --insecure-options, and $SKIFF_NET for a pod without --net. */
+function podGlobals(global: GlobalOptions): PodGlobals {
+  const net = process.env[NET_ENV];
+  return { insecureSeccomp: global.insecureOptions.has('seccomp'), ...(net === undefined || net === '' ? {} : { defaultNet: net }) };
+}
 
 function pullOptions(global: GlobalOptions, quiet: boolean) {
   return { ...sourceOptionsOf(global), listener: progressFor(quiet) };
 }
 
 export async function run(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<never> {
-  const { spec, quiet, uuidFileSave: save } = podCommandLine(parsePodArgs(argv), { insecureSeccomp: global.insecureOptions.has('seccomp') });
+  const { spec, quiet, uuidFileSave: save } = podCommandLine(parsePodArgs(argv), podGlobals(global));
   const paths = storePaths(global.dir);
   const replayable = planRequest !== undefined && runIsReplayable(spec);
   const indexBefore = replayable ? fileStamp(paths.index) : undefined;
+  // Before anything is made: an unknown network or a bad definition leaves no pod behind.
+  const networks = await resolvePodNetworks(spec.runtime.net, global.localConfig);
   const prepared = await preparePod(global.dir, spec, pullOptions(global, quiet), { keepLock: true });
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   const lock = prepared.lock;
@@ -53,16 +65,17 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
       if (global.debug) process.stderr.write(`skiff: run plan not recorded: ${String(err)}\n`);
     }
   };
-  return startPod(dir, lock, { manifest: prepared.manifest, beforeExec: record });
+  return startPod(dir, lock, { manifest: prepared.manifest, beforeExec: record, localConfig: global.localConfig, networks });
 }
 
 export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {
-  const { spec, uuidFileSave: save } = podCommandLine(parsePodArgs(argv, PREPARE_FLAGS), { insecureSeccomp: global.insecureOptions.has('seccomp') });
+  const { spec, uuidFileSave: save } = podCommandLine(parsePodArgs(argv, PREPARE_FLAGS), podGlobals(global));
+  const networks = await resolvePodNetworks(spec.runtime.net, global.localConfig);
   const prepared = await preparePod(global.dir, spec, pullOptions(global, true), { keepLock: false });
   // Whatever the flags, a prepared pod's manifest is fixed now: its run-prepared can always be replayed.
   if (planRequest !== undefined && planRequest.path === PREPARED_PLAN_REQUEST) {
     try {
-      recordPreparedPlan(planRequest, global.dir, prepared.dir, prepared.manifest);
+      recordPreparedPlan(planRequest, global.dir, prepared.dir, prepared.manifest, networks);
     } catch (err) {
       // A plan is only a cache: run-prepared works all the same, through the CLI.
       if (global.debug) process.stderr.write(`skiff: run-prepared plan not recorded: ${String(err)}\n`);
@@ -97,5 +110,5 @@ export async function runPrepared(global: GlobalOptions, argv: string[]): Promis
     lock.release();
     throw err;
   }
-  return startPod(dir, lock, { overrides });
+  return startPod(dir, lock, { overrides, localConfig: global.localConfig });
 }

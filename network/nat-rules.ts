@@ -1,0 +1,59 @@
+/**
+ * Masquerade for networks with `ipMasq`, in a chain of Skiff's own in the nat table, as flannel
+ * and the CNI plugins do: `iptables -w` is the one tool Skiff runs (no netlink API for
+ * nftables/xtables rules in Node; DESIGN.md). Everything is checked before it is added (`-C`),
+ * so set-up is idempotent and concurrent runs at worst both check and one adds (`-w` serialises
+ * them on the xtables lock).
+ *
+ *   nat POSTROUTING -j SKIFF-POSTROUTING
+ *   nat SKIFF-POSTROUTING -s SUBNET ! -d SUBNET -m comment --comment "skiff network NAME" -j MASQUERADE
+ *
+ * Rules live in the caller's network namespace (tests run Skiff in throwaway ones).
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { NetworkError } from '../runtime/errors.js';
+
+const run = promisify(execFile);
+export const NAT_CHAIN = 'SKIFF-POSTROUTING';
+
+async function iptables(args: string[]): Promise<{ ok: boolean; stderr: string }> {
+  try {
+    await run('iptables', ['-w', '-t', 'nat', ...args], { timeout: 30_000 });
+    return { ok: true, stderr: '' };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string; code?: unknown };
+    if (e.code === 'ENOENT') {
+      throw new NetworkError('iptables is not installed: Skiff needs it for the NAT of networks with ipMasq', {
+        input: 'iptables', hint: 'install it (Debian: apt-get install iptables) or use a network without ipMasq',
+      });
+    }
+    return { ok: false, stderr: (e.stderr ?? String(err)).trim() };
+  }
+}
+
+async function ensure(check: string[], add: string[], what: string): Promise<void> {
+  if ((await iptables(['-C', ...check])).ok) return;
+  const added = await iptables(add);
+  // Another run may have added it between our check and our add: check once more before failing.
+  if (!added.ok && !(await iptables(['-C', ...check])).ok) {
+    throw new NetworkError(`iptables: cannot add ${what}: ${added.stderr}`, { input: what, hint: 'check that the nat table is available (iptables -t nat -L)' });
+  }
+}
+
+export function masqueradeRule(name: string, subnet: string): string[] {
+  return ['-s', subnet, '!', '-d', subnet, '-m', 'comment', '--comment', `skiff network ${name}`, '-j', 'MASQUERADE'];
+}
+
+export async function ensureMasquerade(name: string, subnet: string): Promise<void> {
+  const chain = await iptables(['-L', NAT_CHAIN, '-n']);
+  if (!chain.ok) {
+    const made = await iptables(['-N', NAT_CHAIN]);
+    if (!made.ok && !(await iptables(['-L', NAT_CHAIN, '-n'])).ok) {
+      throw new NetworkError(`iptables: cannot create the nat chain ${NAT_CHAIN}: ${made.stderr}`, { input: NAT_CHAIN });
+    }
+  }
+  await ensure(['POSTROUTING', '-j', NAT_CHAIN], ['-A', 'POSTROUTING', '-j', NAT_CHAIN], `the jump to ${NAT_CHAIN}`);
+  const rule = masqueradeRule(name, subnet);
+  await ensure([NAT_CHAIN, ...rule], ['-A', NAT_CHAIN, ...rule], `masquerade for network ${name} (${subnet})`);
+}

@@ -78,7 +78,8 @@ const podmanDir = join(root, 'podman');
 const jsonDir = join(root, 'json');
 const uuidFile = join(root, 'prepared-uuid');
 
-const skiffEnv: NodeJS.ProcessEnv = { ...process.env, SKIFF_CGROUP_PARENT: cgroupParent };
+// --net=none unless a row says otherwise: the default network would change the namespace the bench runs in.
+const skiffEnv: NodeJS.ProcessEnv = { ...process.env, SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_NET: 'none' };
 const children = new Set<ChildProcess>();
 const runcIds = new Set<string>();
 const notes: string[] = [];

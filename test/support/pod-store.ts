@@ -69,7 +69,10 @@ export async function podStore(t: Teardown, options: { network?: boolean } = {})
   const dir = join(root, 'store');
   const cgroupParent = `/skiff-test-${process.pid}-${counter++}`;
   const host = options.network === true ? await testHost(t, root) : undefined;
-  const env: NodeJS.ProcessEnv = { SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_TEST_INHERITED: 'inherited', ...(host === undefined ? {} : { SKIFF_LOCAL_CONFIG: host.localConfig }) };
+  // Without a test host of its own, a store's pods get no network however skiff is started (s.env spread into any spawn).
+  const env: NodeJS.ProcessEnv = {
+    SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_TEST_INHERITED: 'inherited', ...(host === undefined ? { SKIFF_NET: 'none' } : { SKIFF_LOCAL_CONFIG: host.localConfig }),
+  };
   const netns = host?.netns.path;
   const image = `oci:${layout}:oci`;
   const fetched = await runSkiff(['--dir', dir, 'fetch', '--quiet', image], { env });

@@ -59,7 +59,7 @@ test('a bare app spec: everything from the image and Docker\'s defaults', (t) =>
       workingDir: '/srv', uid: 0, gid: 0, supplementaryGids: [], caps: DEFAULT_CAPS, ambientCaps: [], noNewPrivs: true, readonlyRootfs: false,
       mounts: [], limits: {},
     }],
-    runtime: { net: 'none', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
+    runtime: { net: 'default', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
   });
 });
 

@@ -27,7 +27,7 @@ test('a bare image: the defaults of every setting', (t) => {
       capsRetain: undefined, capsRemove: undefined, seccomp: undefined,
     }],
     volumes: [],
-    runtime: { net: 'none', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
+    runtime: { net: 'default', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
     env: { files: [], set: [], inherit: false },
     noOverlay: false,
     pull: { policy: 'new' },
@@ -227,7 +227,8 @@ test('other app values checked at parse time', (t) => {
   usageError(t, ['img', '--name', 'Web'], /app name "Web" must be lowercase/);
   usageError(t, ['img', '--environment', 'NOEQUALS'], /environment entry "NOEQUALS" is not KEY=VALUE/);
   usageError(t, ['--set-env', '=x', 'img'], /environment entry "=x" is not KEY=VALUE/);
-  usageError(t, ['--net=default', 'img'], /--net=default is not available yet/);
+  usageError(t, ['--net=default,default', 'img'], /--net: network "default" is given twice/);
+  usageError(t, ['--net=default:MAC=1', 'img'], /"MAC=1" is not IP=ADDRESS/);
   usageError(t, ['--pull-policy=sometimes', 'img'], /--pull-policy "sometimes" is not new, update or never/);
   t.is(specOf(['img', '--working-dir=/a/b/../c/']).spec.apps[0]?.workingDir, '/a/c');
 });

@@ -19,12 +19,12 @@ import { cgroupDriverFor } from '../../runtime/cgroups/select-driver.js';
 import type { CgroupDriver } from '../../runtime/cgroups/types.js';
 import { v1Hierarchies } from '../../runtime/cgroups/v1-driver.js';
 import { removeCgroupTree } from '../support/cgroup-cleanup.js';
+import { testWhen } from '../support/host-condition.js';
 import { probeBinary } from '../support/probe-binary.js';
 
 const features = detectCgroups();
 const hierarchies = v1Hierarchies(features.v1);
-const usable = process.getuid?.() === 0 && features.v1.memory !== undefined && features.v1.cpu !== undefined && features.v1.pids !== undefined;
-const rootTest = usable ? test : test.skip;
+const rootTest = testWhen('root', 'cgroup-v1');
 
 let counter = 0;
 const mountOf = (controller: string) => features.v1[controller]!;

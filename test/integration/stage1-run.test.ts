@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   STAGE1, createPod, encodeConfig, podLockFree, probe, runPod, startPod, sharedProbeRootfs,
@@ -128,6 +128,35 @@ test('config errors: version first, app keys inside an app, no app', async (t) =
     const r = await startPod(t, pod).result;
     t.is(r.code, 2, JSON.stringify(pairs));
     t.regex(r.stderr, message);
+  }
+});
+
+test('config checks: a relative working dir or mount target, a volume given twice, stop-timeout, netns and lock-fd out of range: exit 2, nothing run', async (t) => {
+  const pod = await createPod(t, { apps: [probe(['exit', '0'])] });
+  const text = readFileSync(pod.configPath, 'utf8').split('\0');
+  const base: [string, string][] = [];
+  for (let i = 0; i + 1 < text.length; i += 2) base.push([text[i] as string, text[i + 1] as string]);
+  const appAt = base.findIndex(([k]) => k === 'app');
+  /** The valid config with pod pairs put before the first app, app pairs after it, and values replaced. */
+  const variant = (podPairs: [string, string][], appPairs: [string, string][], replace: Record<string, string> = {}) => {
+    const pairs = base.map(([k, v]): [string, string] => [k, replace[k] ?? v]);
+    return [...pairs.slice(0, appAt), ...podPairs, pairs[appAt]!, ...appPairs, ...pairs.slice(appAt + 1)];
+  };
+  const volume = (name: string): [string, string] => ['volume', `${name}\tempty\t${join(pod.dir, name)}\t0`];
+  const cases: [[string, string][], RegExp][] = [
+    [variant([], [['working-dir', 'tmp']]), /app probe: working-dir 'tmp' is not absolute/],
+    [variant([volume('v')], [['mount', 'v\tdata']]), /app probe: mount 'v' is not VOLUME\\tABSOLUTE-TARGET/],
+    [variant([volume('v'), volume('v')], []), /volume v: given twice/],
+    [variant([['stop-timeout', '86401']], []), /stop-timeout: '86401' is not 0\.\.86400 seconds/],
+    [variant([], [], { netns: 'sometimes' }), /netns: 'sometimes' is not host, new or an absolute path/],
+    [variant([], [], { 'lock-fd': '2' }), /lock-fd: '2' is not a fd number above 2/],
+  ];
+  for (const [pairs, message] of cases) {
+    writeFileSync(pod.configPath, encodeConfig(pairs));
+    const r = await startPod(t, pod).result;
+    t.is(r.code, 2, `${JSON.stringify(pairs)}: ${r.stderr}`);
+    t.regex(r.stderr, message);
+    t.is(r.state.apps.probe?.started, undefined, 'no app ran');
   }
 });
 

@@ -203,7 +203,8 @@ export const cgroupFsContract: ContractCheck[] = [
       withChild(h, 'contract-subtree', (dir) => {
         const offered = h.fs.readFile(`${dir}/cgroup.controllers`).split(/\s+/);
         const absent = ['memory', 'pids', 'cpu', 'io', 'hugetlb', 'rdma', 'misc'].find((c) => !offered.includes(c));
-        if (absent === undefined) return;
+        // A fresh child is offered only what its base enabled (nothing, unless the test did): never a silent pass.
+        if (absent === undefined) throw new Error(`${dir} is offered every controller: nothing left to check ENOENT with`);
         expectCode(`+${absent}`, 'ENOENT', () => h.fs.writeFile(`${dir}/cgroup.subtree_control`, `+${absent}`));
         expectEqual('subtree_control unchanged', h.fs.readFile(`${dir}/cgroup.subtree_control`).trim(), '');
       });

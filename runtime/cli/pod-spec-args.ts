@@ -84,7 +84,7 @@ export function appSpecFromArgs(app: AppArgs, globals: PodGlobals = {}): AppSpec
   const flags = app.flags;
   const name = single(flags, 'name');
   if (name !== undefined && !NAME.test(name)) {
-    throw new UsageError(`app name "${name}" must be lowercase letters, digits, '-' and '.'`, { input: name });
+    throw new UsageError(`app name "${name}" must be lowercase letters, digits, '-' and '.', at most 255 of them`, { input: name });
   }
   const exec = single(flags, 'exec');
   if (exec === '') throw new UsageError('--exec "" names no program', { input: exec, hint: 'give the path of the program to run' });

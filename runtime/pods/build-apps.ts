@@ -79,7 +79,7 @@ export function buildApps(input: BuildAppsInput): AppManifest[] {
       });
     }
     const name = spec.name ?? defaultAppName(where, index);
-    if (!APP_NAME.test(name)) throw new UsageError(`app name "${name}" must be lowercase letters, digits, '-' and '.'`, { input: name });
+    if (!APP_NAME.test(name)) throw new UsageError(`app name "${name}" must be lowercase letters, digits, '-' and '.', at most 255 of them`, { input: name });
     if (names.has(name)) throw new UsageError(`two apps are named "${name}"`, { input: name, hint: 'give one of them --name' });
     names.add(name);
 

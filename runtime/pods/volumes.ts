@@ -15,8 +15,8 @@ import { posix } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { VolumeManifest } from './pod-manifest.js';
 
-/** Names of volumes (and apps): what stage1 and the pod dir can use as a file name. */
-export const NAME = /^[a-z0-9]+(?:[-.][a-z0-9]+)*$/;
+/** Names of volumes (and apps): what stage1 and the pod dir can use as a file name (NAME_MAX: 255). */
+export const NAME = /^(?=.{1,255}$)[a-z0-9]+(?:[-.][a-z0-9]+)*$/;
 
 /** runc's validProcMounts (libcontainer/rootfs_linux.go checkProcMount): /proc files a bind may replace. */
 const PROC_FILES_REPLACEABLE = new Set([

@@ -114,14 +114,70 @@ test('a changed image index, environment or cgroup parent means no replay', asyn
   t.is(path((await traced(s, args, { SKIFF_STAGE1: stage1 })).stderr), 'node');
 });
 
+test('a run from another working dir, or by a caller in another cgroup, is not replayed: the CLI runs it', async (t) => {
+  const s = await podStore(t);
+  const args = ['--dir', s.dir, 'run', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  const here = tempDir(t, 'skiff-cwd-a-');
+  const there = tempDir(t, 'skiff-cwd-b-');
+  const from = (cwd: string) => runSkiff(args, { env: { ...s.env, ...TRACE }, cwd });
+  t.is(path((await from(here)).stderr), 'node');
+  t.is(path((await from(here)).stderr), 'replay', 'the same run from the same dir is replayed');
+  const moved = await from(there);
+  t.is(moved.code, 0, moved.stderr);
+  t.is(path(moved.stderr), 'node');
+  t.regex(moved.stderr, /no plan recorded for this command line/);
+
+  // The caller moves itself into a cgroup of its own (pids hierarchy), then execs skiff: same
+  // command line, same dir, another /proc/self/cgroup.
+  t.is(path((await from(here)).stderr), 'replay');
+  const callerCgroup = join('/sys/fs/cgroup/pids', `${s.cgroupParent}-caller`);
+  mkdirSync(callerCgroup, { recursive: true });
+  t.teardown(() => removeCgroupTree(join('/sys/fs/cgroup/pids', `${s.cgroupParent}-caller`)));
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { skiffLauncher } = await import('../support/skiff-cli.js');
+  // skiff's stderr on the shell's stdout: the trace lines.
+  const { stdout: stderr } = await promisify(execFile)('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@" 2>&1 >/dev/null', callerCgroup, skiffLauncher(), ...args], {
+    cwd: here,
+    env: { ...process.env, ...s.env, ...TRACE },
+    encoding: 'utf8',
+  });
+  t.is(path(stderr), 'node', stderr);
+  t.regex(stderr, /no plan recorded for this command line/);
+});
+
+test('a caller whose stdout is non-blocking: the app gets it blocking, on the CLI path and replayed', async (t) => {
+  const s = await podStore(t);
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { skiffLauncher } = await import('../support/skiff-cli.js');
+  // The caller sets O_NONBLOCK on its stdout and stderr pipes (as an event loop does), then execs skiff; the app
+  // reads its stdout's flags (octal; O_NONBLOCK is 04000). An app writing to it would see EAGAIN.
+  const wrapper = 'import fcntl, os, sys\nfor fd in (1, 2): fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)\nos.execv(sys.argv[1], sys.argv[1:])';
+  const args = ['--dir', s.dir, 'run', s.image, '--exec', '/bin/sh', '--', '-c', 'grep ^flags /proc/self/fdinfo/1 /proc/self/fdinfo/2'];
+  for (const expected of ['node', 'replay'] as const) {
+    const { stdout, stderr } = await promisify(execFile)('python3', ['-c', wrapper, skiffLauncher(), ...args], { env: { ...process.env, ...s.env, ...TRACE }, encoding: 'utf8' });
+    t.is(path(stderr), expected, stderr);
+    const flags = [...stdout.matchAll(/flags:\s+([0-7]+)/g)].map((m) => Number.parseInt(m[1] as string, 8));
+    t.is(flags.length, 2, stdout);
+    for (const f of flags) t.is(f & 0o4000, 0, `${expected}: the app's stdio is blocking: ${stdout}`);
+  }
+});
+
 test('runs that depend on more than the plan checks are never replayed, and the plan variables never reach a pod', async (t) => {
   const s = await podStore(t);
-  for (const extra of [['--inherit-env'], ['--pull-policy=update'], ['--no-overlay']]) {
+  const envFile = join(tempDir(t, 'skiff-env-'), 'pod.env');
+  writeFileSync(envFile, 'FROM_FILE=1\n');
+  for (const extra of [['--inherit-env'], ['--pull-policy=update'], ['--no-overlay'], ['--set-env-file', envFile]]) {
     const args = ['run', ...extra, s.image, '--exec', '/probe', '--', 'info'];
     for (const _ of [1, 2]) {
       const r = await traced(s, args);
       t.is(r.code, 0, r.stderr);
       t.is(path(r.stderr), 'node', extra.join(' '));
+      if (extra[0] === '--set-env-file') {
+        const env = (JSON.parse(r.stdout.trim().split('\n')[0] as string) as { env: Record<string, string> }).env;
+        t.is(env['FROM_FILE'], '1', 'the file is read on every run');
+      }
       if (extra[0] === '--inherit-env') {
         const env = (JSON.parse(r.stdout.trim().split('\n')[0] as string) as { env: Record<string, string> }).env;
         t.is(env['SKIFF_TEST_INHERITED'], 'inherited');
@@ -329,9 +385,18 @@ test('enter of a running pod by its full UUID goes straight to stage1; other for
   t.is(app.code, 5, app.stderr);
   t.is(app.stdout, '1000\n', '--app takes the app\'s user (skiff), not enter\'s default root');
   t.regex(app.stderr, /^skiff launch: enter /m);
-  for (const args of [['enter', uuid.slice(0, 8), '/bin/hostname'], ['enter', uuid, '/bin/ls', '-d', '/']]) {
+  // The same through Node (a UUID prefix, or a command word starting with '-' without '--'):
+  // the command's own stdout and status, and --app's user.
+  const cases: Array<[string[], number, string]> = [
+    [['enter', uuid.slice(0, 8), '/bin/hostname'], 0, 'entered\n'],
+    [['enter', uuid, '/bin/ls', '-d', '/'], 0, '/\n'],
+    [['enter', '--app', 'probe', uuid.slice(0, 8), '--', '/bin/sh', '-c', 'id -u; exit 5'], 5, '1000\n'],
+    [['enter', uuid.slice(0, 8), '--', '/bin/sh', '-c', 'id -u'], 0, '0\n'],
+  ];
+  for (const [args, code, stdout] of cases) {
     const r = await traced(s, args);
-    t.is(r.code, 0, r.stderr);
+    t.is(r.code, code, r.stderr);
+    t.is(r.stdout, stdout, args.join(' '));
     t.regex(r.stderr, /^skiff launch: node /m, args.join(' '));
   }
   t.is((await s.skiff(['stop', '--force', uuid])).code, 0);

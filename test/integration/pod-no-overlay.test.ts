@@ -5,27 +5,13 @@
  * its copy, and the store's layers stay exactly as they were.
  */
 import test from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { podStore, type PodStore } from '../support/pod-store.js';
+import { storeState } from '../support/store-state.js';
 import { mountsUnder } from '../support/temp-dir.js';
-
-/** The store's layers and blobs, every property a write, chmod or chown would change (ctime included). */
-function storeState(dir: string): string {
-  const script = `
-import os, sys, stat, hashlib
-for top in sys.argv[1:]:
-    for dp, dns, fns in sorted(os.walk(top)):
-        for n in sorted(dns + fns):
-            p = os.path.join(dp, n); st = os.lstat(p)
-            data = hashlib.sha256(open(p, 'rb').read()).hexdigest() if stat.S_ISREG(st.st_mode) else ''
-            link = os.readlink(p) if stat.S_ISLNK(st.st_mode) else ''
-            print(p, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink, link, data, sorted(os.listxattr(p, follow_symlinks=False)))
-`;
-  return execFileSync('python3', ['-c', script, join(dir, 'layers'), join(dir, 'blobs')], { encoding: 'utf8', maxBuffer: 64 << 20 });
-}
 
 const jsonLines = (stdout: string): Array<Record<string, unknown>> =>
   stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);

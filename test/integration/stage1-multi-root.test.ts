@@ -57,6 +57,9 @@ function byApp(stdout: string): Record<string, Json[]> {
 const mountMap = (info: Json) =>
   new Map((info.mounts as { mountpoint: string; fstype: string; ro: boolean }[]).map((m) => [m.mountpoint, m]));
 
+/** The client's shell: wait until the pod's netns has a listener on 8080 (0x1F90, state 0A), then fetch once. */
+const WAIT_FOR_LISTENER = 'until grep -q ":1F90 00000000:0000 0A" /proc/net/tcp; do sleep 0.02; done; exec /probe fetch 127.0.0.1 8080';
+
 test('two apps, two roots: each sees its own image, both see the pod (hostname, /etc files, /proc, /sys, /dev, namespaces)', async (t) => {
   const commands = ['/probe cat /etc/app-marker', '/probe cat /etc/hostname', '/probe cat /etc/hosts', '/probe cat /etc/resolv.conf',
     '/probe cat /proc/keys', '/probe ls /proc', '/probe info'];
@@ -104,7 +107,7 @@ test('the apps share the network namespace: one serves TCP on 127.0.0.1, the oth
     netns: 'new',
     apps: [
       probe(['serve', '8080', 'pong', '--once'], { name: 'server', rootfs: await overlayImage(t, 'image A\n') }),
-      { name: 'client', exec: '/bin/sh', args: ['-c', 'sleep 0.3; exec /probe fetch 127.0.0.1 8080'], rootfs: await dirImage(t, 'image B\n') },
+      { name: 'client', exec: '/bin/sh', args: ['-c', WAIT_FOR_LISTENER], rootfs: await dirImage(t, 'image B\n') },
     ],
   });
   t.is(r.code, 0, r.stderr);
@@ -181,7 +184,7 @@ test('exit status rules are unchanged: the first failure gives the status and st
   const failing = await runPod(t, {
     apps: [
       probe(['sleep', '30'], { name: 'a', rootfs: await overlayImage(t, 'image A\n') }),
-      { name: 'b', exec: '/bin/sh', args: ['-c', 'sleep 0.3; exit 7'], rootfs: await dirImage(t, 'image B\n') },
+      { name: 'b', exec: '/bin/sh', args: ['-c', 'until [ -n "$(pidof probe)" ]; do sleep 0.02; done; exit 7'], rootfs: await dirImage(t, 'image B\n') },
     ],
   });
   t.is(failing.code, 7, failing.stderr);

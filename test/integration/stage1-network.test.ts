@@ -17,6 +17,9 @@ test.before(async () => {
 
 const nsInode = (link: string): number => Number(/\[(\d+)\]/.exec(link)![1]);
 
+/** The client's shell: wait until the pod's netns has a listener on 8080 (0x1F90, state 0A), then fetch once. */
+const WAIT_FOR_LISTENER = 'until grep -q ":1F90 00000000:0000 0A" /proc/net/tcp; do sleep 0.02; done; exec /probe fetch 127.0.0.1 8080';
+
 test('netns new: only loopback, up, with 127.0.0.1; no routes', async (t) => {
   const r = await runPod(t, { netns: 'new', apps: [probe(['info'])] });
   t.is(r.code, 0, r.stderr);
@@ -33,7 +36,7 @@ test('netns new: the apps of a pod share it (TCP over loopback)', async (t) => {
     netns: 'new',
     apps: [
       probe(['serve', '8080', 'pong', '--once'], { name: 'server' }),
-      { name: 'client', exec: '/bin/sh', args: ['-c', 'sleep 0.3; exec /probe fetch 127.0.0.1 8080'] },
+      { name: 'client', exec: '/bin/sh', args: ['-c', WAIT_FOR_LISTENER] },
     ],
   });
   t.is(r.code, 0, r.stderr);

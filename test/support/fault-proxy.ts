@@ -1,6 +1,7 @@
 // An HTTP proxy on 127.0.0.1 in front of a plain-http test registry that misbehaves on
 // request: it answers with a status instead of forwarding (503 once, a 307 elsewhere, a 401
-// challenge), cuts a response body off after N bytes (the socket is destroyed mid-body), or
+// challenge), cuts a response body off after N bytes (the socket is destroyed mid-body), stalls
+// one after N bytes (the connection stays open, silent, until the proxy stops), or
 // rewrites a response (tampered bytes, another Content-Type). Every request is recorded, so a
 // test can see the Range and Authorization headers the client sent.
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -15,6 +16,8 @@ export type FaultAction =
   | { kind: 'pass'; stripRange?: boolean }
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
   | { kind: 'cut'; afterBytes: number }
+  /** Sends the first bytes, calls `onStalled` once they are flushed, then sends nothing more. */
+  | { kind: 'stall'; afterBytes: number; onStalled?: () => void }
   | { kind: 'rewrite'; body?: (body: Buffer) => Buffer; headers?: Record<string, string> };
 
 /** Decides per request; `undefined` means pass through. */
@@ -70,6 +73,7 @@ export async function startFaultProxy(targetUrl: string, rule: FaultRule = () =>
       return;
     }
     // cut: send the first bytes, then drop the connection once they are flushed.
+    // stall: send the first bytes, then keep the connection open and silent (stop() closes it).
     let sent = 0;
     for await (const chunk of upstream) {
       const buf = chunk as Buffer;
@@ -79,7 +83,8 @@ export async function startFaultProxy(targetUrl: string, rule: FaultRule = () =>
         sent += buf.length;
         continue;
       }
-      res.write(buf.subarray(0, room), () => res.socket?.destroy());
+      const flushed = action.kind === 'cut' ? () => res.socket?.destroy() : () => action.onStalled?.();
+      res.write(buf.subarray(0, room), flushed);
       upstream.destroy();
       return;
     }

@@ -117,8 +117,8 @@ export async function podStore(t: Teardown, options: { network?: boolean } = {})
   };
 }
 
-/** Waits until `skiff status` shows the pod running with a pid; returns its UUID. */
-export async function waitRunning(store: PodStore, timeoutMs = 10_000): Promise<string> {
+/** Waits until `skiff status` shows the pod running with a pid; returns its UUID. The deadline only bounds a failure: a loaded host (CI shares its cores) may take long to start a pod. */
+export async function waitRunning(store: PodStore, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const list = await store.skiff(['--format', 'json', 'list']);

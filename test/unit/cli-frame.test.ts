@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,47 @@ test('--format json version prints one JSON document', async (t) => {
   t.truthy((v['stage1'] as { present: boolean }).present);
   t.regex((v['stage1'] as { version: string }).version, /^\d+\.\d+\.\d+ \(build [0-9a-f]{12} (musl|glibc)\)$/);
   t.true(['v1', 'v2', 'hybrid', 'none'].includes((v['features'] as { cgroup: { mode: string } }).cgroup.mode));
+});
+
+/** What this host has, read here from /proc apart from runtime/host-features.ts. */
+function hostFacts() {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
+    const [before, after = ''] = line.split(' - ');
+    const [fstype, , options = ''] = after.split(' ');
+    return { mountpoint: (before ?? '').split(' ')[4] ?? '', fstype, options: options.split(',') };
+  });
+  const known = new Set(readFileSync('/proc/cgroups', 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split('\t')[0]));
+  const v1: Record<string, string> = {};
+  for (const m of mounts.filter((m) => m.fstype === 'cgroup')) {
+    for (const o of m.options) if (known.has(o) || o.startsWith('name=')) v1[o] ??= m.mountpoint;
+  }
+  const unified = mounts.find((m) => m.fstype === 'cgroup2');
+  const v2 = unified === undefined ? null : {
+    mount: unified.mountpoint,
+    controllers: readFileSync(join(unified.mountpoint, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter(Boolean),
+  };
+  const controllers = Object.keys(v1).filter((c) => !c.startsWith('name='));
+  const mode = controllers.length > 0 ? (v2 === null ? 'v1' : 'hybrid') : v2 === null ? 'none' : 'v2';
+  const overlay = /\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8')) || existsSync('/sys/module/overlay');
+  const userns = Number(readFileSync('/proc/sys/user/max_user_namespaces', 'utf8')) > 0;
+  return { v1, v2, controllers, mode, overlay, userns };
+}
+
+test('version reports exactly what this host has: overlayfs, the cgroup layout and its controllers, user namespaces', async (t) => {
+  const host = hostFacts();
+  const r = await runSkiff(['--format', 'json', 'version']);
+  t.is(r.code, 0, r.stderr);
+  const features = (JSON.parse(r.stdout) as { features: Record<string, unknown> }).features;
+  t.is(features['overlayfs'], host.overlay ? 'available' : 'missing');
+  t.deepEqual(features['cgroup'], { mode: host.mode, v1: host.v1, v2: host.v2 });
+  t.is(features['userNamespaces'], host.userns);
+  const text = await runSkiff(['version']);
+  const v2Usable = host.v2 !== null && ['memory', 'cpu', 'pids'].some((c) => host.v2!.controllers.includes(c));
+  const flags = [[host.overlay, 'OVERLAYFS'], [host.controllers.length > 0, 'CGROUP_V1'], [v2Usable, 'CGROUP_V2'], [host.userns, 'USERNS']] as const;
+  t.regex(text.stdout, new RegExp(`^Features: ${flags.map(([on, name]) => `\\${on ? '+' : '-'}${name}`).join(' ')}$`, 'm'));
+  const v2Text = host.v2 === null ? 'none' : `${host.v2.mount} [${host.v2.controllers.join(',') || 'no controllers'}]`;
+  t.true(text.stdout.includes(`\ncgroups: ${host.mode}; v1 [${host.controllers.join(',') || 'none'}]; v2 ${v2Text}\n`), text.stdout);
+  t.log(`this host: ${host.mode}, overlayfs ${host.overlay}, v1 [${host.controllers.join(',')}], v2 ${v2Text}`);
 });
 
 test('global flags are accepted after the command too', async (t) => {

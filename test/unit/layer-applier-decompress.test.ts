@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { decompressedLayerStream } from '../../image/applier/decompress.js';
 import { DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD } from '../../image/media-types.js';
 import { ImageError } from '../../runtime/errors.js';
+import { testWhen } from '../support/host-condition.js';
 
 /** The stored blob as a stream of `chunk`-byte pieces. */
 function blob(data: Buffer, chunk = 4096): Readable {
@@ -71,7 +72,7 @@ test('an unknown media type is refused by name, and the stored stream is closed'
 });
 
 const zstdCli = ['/usr/bin/zstd', '/bin/zstd'].find((p) => existsSync(p));
-const zstdTest = zstdCli === undefined ? test.skip : test;
+const zstdTest = testWhen('zstd-cli');
 
 zstdTest('zstd (through libzstd) decompresses; garbage after the frame and a cut frame are refused', async (t) => {
   const z = execFileSync(zstdCli!, ['-c', '-q'], { input: payload });

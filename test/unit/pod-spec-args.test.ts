@@ -225,6 +225,10 @@ test('other app values checked at parse time', (t) => {
   usageError(t, ['img', '--working-dir', 'relative'], /^--working-dir "relative" is not an absolute path/);
   usageError(t, ['img', '--exec', ''], /^--exec "" names no program/);
   usageError(t, ['img', '--name', 'Web'], /app name "Web" must be lowercase/);
+  // stage1 takes app names as file names (NAME_MAX): a longer one would fail only after the pod dir was made.
+  usageError(t, ['img', '--name', 'a'.repeat(256)], /app name "a+" must be .*at most 255/);
+  t.notThrows(() => specOf(['img', '--name', 'a'.repeat(255)]));
+  usageError(t, ['--volume', `${'v'.repeat(256)},kind=empty`, 'img'], /does not start with a volume name/);
   usageError(t, ['img', '--environment', 'NOEQUALS'], /environment entry "NOEQUALS" is not KEY=VALUE/);
   usageError(t, ['--set-env', '=x', 'img'], /environment entry "=x" is not KEY=VALUE/);
   usageError(t, ['--net=default,default', 'img'], /--net: network "default" is given twice/);

@@ -6,5 +6,5 @@ export default {
   cache: false,
   timeout: '5m',
   concurrency: 2,
-  workerThreads: true,
+  workerThreads: false,
 };

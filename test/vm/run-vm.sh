@@ -77,7 +77,7 @@ peak_kb=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
   child=$(cat "$work/qemu.pid" 2>/dev/null || true)
   if [ -n "$child" ]; then
-    hwm=$(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$child/status" 2>/dev/null || true)
+    hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$child/status" 2>/dev/null || true)
     [ -n "$hwm" ] && [ "$hwm" -gt "$peak_kb" ] && peak_kb=$hwm
   fi
   sleep 1

@@ -18,6 +18,7 @@ export const HOST_CONDITIONS = {
   cgroups: 'a cgroup filesystem (v1 or v2) mounted',
   'no-cgroups': 'no cgroup filesystem mounted at all',
   'zstd-cli': 'a zstd command at /usr/bin/zstd or /bin/zstd',
+  'cgroup-v2': 'a pure cgroup v2 hierarchy whose root offers cpu, memory and pids (the VM tier has one)',
 } as const;
 
 export type HostConditionId = keyof typeof HOST_CONDITIONS;
@@ -37,6 +38,13 @@ const CHECKS: Record<HostConditionId, () => boolean> = {
   cgroups: () => superOptions('cgroup').length > 0 || superOptions('cgroup2').length > 0,
   'no-cgroups': () => !CHECKS.cgroups(),
   'zstd-cli': () => ['/usr/bin/zstd', '/bin/zstd'].some((p) => existsSync(p)),
+  'cgroup-v2': () => {
+    const v2 = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' - ')[1]?.startsWith('cgroup2 '));
+    const at = v2?.split(' ')[4];
+    if (at === undefined || superOptions('cgroup').length > 0) return false;
+    const offered = readFileSync(`${at}/cgroup.controllers`, 'utf8').split(/\s+/);
+    return ['cpu', 'memory', 'pids'].every((c) => offered.includes(c));
+  },
 };
 
 export function hostMeets(id: HostConditionId): boolean {

@@ -28,6 +28,8 @@ function v1Contexts(): ContractHierarchy[] {
 function v2Context(): ContractHierarchy {
   const fs = new FakeCgroupFs(fakeLayouts.v2);
   const base = '/sys/fs/cgroup/skiff-test-contract';
+  // As the v2 driver does (and test/integration/cgroups-v2.test.ts): the root enables them for its children.
+  fs.writeFile('/sys/fs/cgroup/cgroup.subtree_control', '+cpu +memory +pids');
   fs.mkdir(base);
   const pid = fs.spawn();
   fs.writeFile(`${base}/cgroup.procs`, String(pid));

@@ -1,0 +1,85 @@
+/**
+ * Skiff under a real systemd on a cgroup v2 host (the VM tier): a pod run by
+ * `systemd-run -p Delegate=yes --wait --pipe skiff run ...` nests its cgroup
+ * under the transient unit's (placement.ts: `<unit>/skiff-<uuid>`, stage1 as
+ * the unit's main process in the `skiff-supervisor` leaf), gets its limit,
+ * and the app's exit status is systemd-run's. Skipped, visibly, where systemd
+ * is not PID 1 or the host is not pure v2 (test/vm/vm-host.ts).
+ *
+ * The hardening issue's unit tests (Type=notify with READY=1, `systemctl
+ * stop` ending the pod with the app's status) come with its systemd work.
+ */
+import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { podStore } from '../support/pod-store.js';
+import { skiffLauncher } from '../support/skiff-cli.js';
+import { tempDir } from '../support/temp-dir.js';
+import { cgroup2Mount, systemdV2 } from './vm-host.js';
+
+const systemdTest = systemdV2 ? test : test.skip;
+
+const show = (unit: string, property: string) =>
+  execFileSync('systemctl', ['show', '--value', '-p', property, unit], { encoding: 'utf8' }).trim();
+
+/** systemctl status, for a failure's message. */
+function status(unit: string): string {
+  try {
+    return execFileSync('systemctl', ['status', '--no-pager', unit], { encoding: 'utf8' });
+  } catch (err) {
+    return String((err as { stdout?: string }).stdout ?? err);
+  }
+}
+
+systemdTest('systemd-run -p Delegate=yes --wait --pipe skiff run: the pod nests under the unit\'s cgroup, stage1 is its main process, the app\'s status is systemd-run\'s', async (t) => {
+  const s = await podStore(t);
+  const unit = `skiff-vm-test-${process.pid}.service`;
+  const uuidFile = join(tempDir(t, 'skiff-test-uuid-'), 'uuid');
+  // No SKIFF_CGROUP_PARENT: a transient unit gets systemd's environment, not ours, so the default placement applies.
+  // --interactive: the app gets systemd-run's stdin (else /dev/null), so it waits for the test's line.
+  const run = spawn('systemd-run', [
+    '--unit', unit, '-p', 'Delegate=yes', '--wait', '--pipe', '--quiet',
+    skiffLauncher(), '--dir', s.dir, 'run', '--interactive', '--uuid-file-save', uuidFile, s.image, '--memory', '48Mi',
+    '--exec', '/bin/sh', '--', '-c', 'echo ready; read line; echo "got $line"; exit 3',
+  ], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = once(run, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  t.teardown(async () => {
+    if (run.exitCode === null && run.signalCode === null) {
+      execFileSync('systemctl', ['stop', unit]);
+      await exited;
+    }
+    try {
+      execFileSync('systemctl', ['reset-failed', unit], { stdio: 'ignore' });
+    } catch { /* not failed, or already gone */ }
+  });
+  let stdout = '';
+  let stderr = '';
+  run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const ready = new Promise<void>((resolve, reject) => {
+    run.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdout.includes('ready\n')) resolve();
+    });
+    void exited.then(([code]) => reject(new Error(`systemd-run exited ${code} before the app was ready: ${stderr}`)));
+  });
+  await ready;
+
+  const unitDir = `${cgroup2Mount}/system.slice/${unit}`;
+  t.true(existsSync(unitDir), `${unitDir}: ${show(unit, 'ControlGroup')} ${status(unit)}`);
+  const uuid = readFileSync(uuidFile, 'utf8').trim();
+  t.deepEqual(readdirSync(unitDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort(),
+    [`skiff-${uuid}`, 'skiff-supervisor'], 'the pod\'s cgroup and the leaf holding stage1, both inside the unit');
+  const procs = (dir: string) => readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+  t.deepEqual(procs(unitDir), [], 'no process left in the unit\'s own cgroup (no internal processes)');
+  t.deepEqual(procs(`${unitDir}/skiff-supervisor`), [Number(show(unit, 'MainPID'))], `stage1 is the unit's main process: ${status(unit)}`);
+  t.true(procs(`${unitDir}/skiff-${uuid}`).length > 0, 'the pod\'s processes are in its own cgroup');
+  t.is(readFileSync(`${unitDir}/skiff-${uuid}/memory.max`, 'utf8').trim(), String(48 << 20));
+
+  run.stdin.end('go\n');
+  const [code] = await exited;
+  t.is(code, 3, stderr);
+  t.true(stdout.includes('got go\n'), 'stdin and stdout reach the app through --pipe');
+  t.false(existsSync(unitDir), 'the unit and everything in it are gone');
+});

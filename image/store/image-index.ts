@@ -19,6 +19,12 @@ export interface ImageLayerRecord {
   mediaType: string;
   size: number;
   diffId: string;
+  /**
+   * Set when the layer is stored by its chainID (layers/chains/): it has
+   * hardlinks to files of the layers below it, so its unpacked form depends
+   * on them (layer-store.ts). Absent: stored by diffID (layers/sha256/).
+   */
+  chainId?: string;
 }
 
 export interface ImageRecord {

@@ -56,9 +56,8 @@ import { writeTimes } from './timespec.js';
 /** Where the copy goes, and the writer's rules for it. */
 export interface CopyDestination {
   parentFd: number;
-  /** The last component, NUL-terminated, and as a latin1 string. */
+  /** The last component, NUL-terminated. */
   name: Buffer;
-  base: string;
   /** For messages. */
   shown: string;
   /** Clears the name (a lower layer's or an earlier entry's object) so it can be created. */

@@ -356,7 +356,6 @@ export class LayerWriter {
     return copyUp(hit, {
       parentFd,
       name,
-      base: key.slice(key.lastIndexOf('/') + 1),
       shown: showName(entry.path),
       makeRoom: () => void this.removeExisting(parentFd, name, key, false),
       needsChown: (uid, gid) => uid !== this.euid || gid !== this.egid || this.dirs.isSetgid(parentFd),

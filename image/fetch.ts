@@ -5,12 +5,18 @@
  * (verified against the config's diffID), several layers at once. Finally the
  * image is recorded under the store lock.
  *
+ * A layer that hardlinks files of the layers below it copies them up while
+ * it unpacks (image/applier/lower-layers.ts): it reads its lower layers once
+ * they are unpacked, and is stored by chainID (layer-store.ts); each layer's
+ * outcome is a promise the layers above it can wait for.
+ *
  * Order matters for crash safety: blobs and layers become visible only when
  * whole, and the image record is written last, so an interrupted fetch leaves
  * at most unreferenced blobs/layers (reused by the next fetch, or swept by gc),
  * never a record pointing at something missing. The whole fetch holds gc.lock
  * shared, so gc cannot sweep what this fetch stored before it is recorded.
  */
+import { existsSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ImageError } from '../runtime/errors.js';
 import type { FetchListener } from './fetch-events.js';
@@ -21,9 +27,10 @@ import { refuseOversized, type ImageSource } from './source.js';
 import { hasBlob, ingestBlob, putBlob, readBlob } from './store/blob-store.js';
 import { withGcLock } from './store/gc-lock.js';
 import { recordImage, type ImageRecord } from './store/image-index.js';
-import { unpackLayer } from './store/layer-store.js';
+import { chainIds } from './store/chain-id.js';
+import { unpackLayer, type LowerLayers } from './store/layer-store.js';
 import { sweepDeadScratch } from './store/scratch-dir.js';
-import { hasLayer, type StorePaths } from './store/store-paths.js';
+import { chainLayerPath, hasLayer, layerPath, type StorePaths } from './store/store-paths.js';
 
 export interface FetchOptions {
   /** The name to record the image under (e.g. `127.0.0.1:5000/skiff/probe:oci`). */
@@ -49,6 +56,47 @@ class Counter extends Transform {
     this.onBytes(this.bytes);
     done(null, chunk);
   }
+}
+
+/** Where a layer of this fetch ended up: its dir, and its chainID if it is stored by that. */
+interface LayerOutcome {
+  dir: string;
+  chainId?: string;
+}
+
+/** A layer's outcome, readable at once when settled, and awaitable by the layers above it. */
+class Outcome {
+  value: LayerOutcome | undefined;
+  resolve!: (value: LayerOutcome) => void;
+  reject!: (err: unknown) => void;
+  readonly promise = new Promise<LayerOutcome>((resolve, reject) => {
+    this.resolve = (value) => {
+      this.value = value;
+      resolve(value);
+    };
+    this.reject = reject;
+  });
+  constructor() {
+    // Awaited only by the layers above that need it; a failure is reported by the layer itself.
+    this.promise.catch(() => undefined);
+  }
+}
+
+/** A layer already in the store, under either key. */
+function storedLayer(paths: StorePaths, diffId: string, chainId: string): LayerOutcome | undefined {
+  if (hasLayer(paths, diffId)) return { dir: layerPath(paths, diffId) };
+  const chained = chainLayerPath(paths, chainId);
+  return existsSync(chained) ? { dir: chained, chainId } : undefined;
+}
+
+/** The layers below layer `i`, for its copy-up. */
+function lowersOf(outcomes: Outcome[], i: number, chainId: string): LowerLayers {
+  const below = outcomes.slice(0, i);
+  return {
+    chainId,
+    ready: () => (below.every((o) => o.value !== undefined) ? below.map((o) => o.value!.dir).reverse() : undefined),
+    settled: () => Promise.all(below.map((o) => o.promise)),
+  };
 }
 
 async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -99,29 +147,42 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
   }
   // parseImageConfig checks that diff_ids and the manifest's layers agree in number.
   const config = parseImageConfig(readBlob(paths, configDesc.digest, MAX_CONFIG_BYTES), manifest.layers.length, source.name);
-  const layers = manifest.layers.map((desc, i) => ({ ...desc, diffId: config.diffIds[i] as string }));
+  const chains = chainIds(config.diffIds);
+  const layers = manifest.layers.map((desc, i) => ({ ...desc, diffId: config.diffIds[i] as string, index: i, chainId: chains[i] as string }));
+  const outcomes = layers.map(() => new Outcome());
 
   await runLimited(layers, PARALLEL_LAYERS, async (layer) => {
-    const started = Date.now();
-    const listener = options.listener;
-    let downloaded = false;
-    let unpacked = false;
-    if (!hasBlob(paths, layer.digest)) {
-      listener?.layerStart?.(layer.digest, 'download', layer.size);
-      const counter = new Counter((n) => listener?.layerProgress?.(layer.digest, 'download', n));
-      const stream = (await source.openBlob(layer)).pipe(counter);
-      await ingestBlob(paths, layer, stream, source.name);
-      downloaded = true;
+    const outcome = outcomes[layer.index]!;
+    try {
+      const started = Date.now();
+      const listener = options.listener;
+      let downloaded = false;
+      let unpacked = false;
+      if (!hasBlob(paths, layer.digest)) {
+        listener?.layerStart?.(layer.digest, 'download', layer.size);
+        const counter = new Counter((n) => listener?.layerProgress?.(layer.digest, 'download', n));
+        const stream = (await source.openBlob(layer)).pipe(counter);
+        await ingestBlob(paths, layer, stream, source.name);
+        downloaded = true;
+      }
+      let stored = storedLayer(paths, layer.diffId, layer.chainId);
+      if (stored === undefined) {
+        listener?.layerStart?.(layer.digest, 'unpack', layer.size);
+        const done = await unpackLayer(paths, layer, source.name, {
+          onProgress: (n) => listener?.layerProgress?.(layer.digest, 'unpack', n),
+          ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
+          // The bottom layer has nothing below it: a hardlink it cannot resolve itself is refused.
+          ...(layer.index === 0 ? {} : { lowers: lowersOf(outcomes, layer.index, layer.chainId) }),
+        });
+        stored = done.chained ? { dir: done.dir, chainId: layer.chainId } : { dir: done.dir };
+        unpacked = true;
+      }
+      outcome.resolve(stored);
+      listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });
+    } catch (err) {
+      outcome.reject(err);
+      throw err;
     }
-    if (!hasLayer(paths, layer.diffId)) {
-      listener?.layerStart?.(layer.digest, 'unpack', layer.size);
-      await unpackLayer(paths, layer, source.name, {
-        onProgress: (n) => listener?.layerProgress?.(layer.digest, 'unpack', n),
-        ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
-      });
-      unpacked = true;
-    }
-    listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });
   });
 
   if (!hasBlob(paths, manifestDigest)) await putBlob(paths, manifestDigest, manifestBytes, source.name);
@@ -133,7 +194,10 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
     manifestMediaType: manifest.mediaType,
     configDigest: configDesc.digest,
     platform: { os: config.os, architecture: config.architecture, ...(config.variant === undefined ? {} : { variant: config.variant }) },
-    layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId })),
+    layers: layers.map((l, i) => {
+      const chainId = outcomes[i]!.value?.chainId;
+      return { digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: l.diffId, ...(chainId === undefined ? {} : { chainId }) };
+    }),
     size: configDesc.size + layers.reduce((sum, l) => sum + l.size, 0),
     importTime: now,
     lastUsed: now,

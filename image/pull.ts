@@ -11,7 +11,8 @@ import type { NormalPlatform } from './platform.js';
 import { parseReference } from './reference.js';
 import { recordName } from './sources/record-name.js';
 import type { SourceOptions } from './sources/open-source.js';
-import { asNamed, markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
+import { lookupImage } from './store/find-image.js';
+import { markImageUsed, readImageRecords, type ImageRecord } from './store/image-index.js';
 import type { StorePaths } from './store/store-paths.js';
 
 export type PullPolicy = 'new' | 'update' | 'never';
@@ -25,21 +26,22 @@ export interface PullOptions extends SourceOptions {
 }
 
 export async function pullImage(paths: StorePaths, input: string, options: PullOptions): Promise<ImageRecord> {
-  const ref = parseReference(input);
-  const name = recordName(ref);
   if (options.policy !== 'update') {
-    const stored = readImageRecords(paths).find((i) => i.names.includes(name));
+    // As the image verbs resolve it (find-image.ts): a stored image may also be named by its ID.
+    const stored = lookupImage(readImageRecords(paths), input);
     if (stored !== undefined) {
       markImageUsed(paths, stored.id);
-      return asNamed(stored, name);
+      return stored;
     }
     if (options.policy === 'never') {
-      throw new NotFoundError(`image ${name} is not in the store and --pull-policy=never forbids fetching it`, {
+      throw new NotFoundError(`image ${recordName(parseReference(input))} is not in the store and --pull-policy=never forbids fetching it`, {
         input,
         hint: "fetch it first with 'skiff fetch', or use --pull-policy=new",
       });
     }
   }
+  const ref = parseReference(input);
+  const name = recordName(ref);
   // Only a fetch needs the sources, the registry client and the layer applier: `run` of a
   // stored image does not pay for loading them.
   const [{ openSource }, { fetchImage }] = await Promise.all([import('./sources/open-source.js'), import('./fetch.js')]);

@@ -24,6 +24,7 @@ import { showName } from './entry-path.js';
 import { EntryRefused } from './entry-refused.js';
 import { FreeSpace, FREE_SPACE_HINT } from './free-space.js';
 import { LayerWriter, type DevicePolicy } from './layer-writer.js';
+import { LowersPending, type LowerDirs } from './lower-layers.js';
 import { TarFormatError } from './tar-header.js';
 import { TarReader, type TarEntry, type TarSink } from './tar-reader.js';
 
@@ -58,6 +59,14 @@ export interface ApplyOptions {
   maxEntries?: number;
   /** for messages: which layer, from where */
   describe?: string;
+  /**
+   * Overlay mode: the image's layers below this one, top-most first, for
+   * hardlinks to their files (copied up: lower-layers.ts); undefined from the
+   * function while some are still being unpacked (then a hardlink that needs
+   * them stops the apply with LowersPending). Without it, a hardlink target
+   * must be in the layer itself.
+   */
+  lowerDirs?: LowerDirs;
 }
 
 export interface ApplyResult {
@@ -65,6 +74,8 @@ export interface ApplyResult {
   bytes: number;
   /** Device nodes left out ('skip'): how many, and the first few paths. */
   skippedDevices: { count: number; examples: string[] };
+  /** Hardlinks resolved from the lower layers (copied up): when > 0, the result depends on them. */
+  copiedUp: number;
 }
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
@@ -151,11 +162,23 @@ export async function applyLayer(
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const mode = options.mode ?? 'overlay';
   const rootFd = openTarget(target, describe, mode === 'overlay');
-  const writer = new LayerWriter(rootFd, { devices: options.devices ?? 'create', umask: currentUmask(), mode });
   let entries = 0;
   let bytes = 0;
   let current: TarEntry | undefined;
   let space: FreeSpace | undefined;
+  // A copy-up's data counts like the entry's own: a thousand links to a big lower file are a thousand copies.
+  const reserveCopy = (n: number): void => {
+    const entry = current!;
+    bytes += n;
+    if (bytes > maxBytes) throw tooLarge(entry, maxBytes, options.maxBytesHint);
+    space?.reserve({ ...entry, type: 'file', size: n, sparse: undefined });
+  };
+  const writer = new LayerWriter(rootFd, {
+    devices: options.devices ?? 'create',
+    umask: currentUmask(),
+    mode,
+    ...(options.lowerDirs === undefined ? {} : { lowerDirs: options.lowerDirs, reserveCopy }),
+  });
   const sink: TarSink = {
     entry(entry) {
       current = entry;
@@ -181,8 +204,9 @@ export async function applyLayer(
     }
     reader.end();
     writer.finish();
-    return { entries, bytes, skippedDevices: writer.skippedDevices };
+    return { entries, bytes, skippedDevices: writer.skippedDevices, copiedUp: writer.copiedUp };
   } catch (err) {
+    if (err instanceof LowersPending) throw err;
     throw explain(err, describe, current ?? reader.currentEntry, reader);
   } finally {
     writer.close();

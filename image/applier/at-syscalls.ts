@@ -29,6 +29,7 @@ export const S_IFCHR = 0o020000;
 export const S_IFDIR = 0o040000;
 export const S_IFBLK = 0o060000;
 export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
 
 /** openat2(2) `resolve` flags (linux/openat2.h). */
 export const RESOLVE_NO_XDEV = 0x01;
@@ -112,6 +113,18 @@ const rawStatx = libc.func('int statx(int, const char *, int, uint32_t, void *)'
   buf: Buffer,
 ) => number;
 
+/** For copy-up (lower-layers.ts): what a lower layer's file holds, read without following it. */
+export const readlinkat = libc.func('long readlinkat(int, const char *, void *, size_t)') as (dirfd: number, path: Buffer, buf: Buffer, size: number) => number;
+export const flistxattr = libc.func('long flistxattr(int, void *, size_t)') as (fd: number, list: Buffer | null, size: number) => number;
+export const fgetxattr = libc.func('long fgetxattr(int, const char *, void *, size_t)') as (fd: number, name: Buffer, value: Buffer | null, size: number) => number;
+export const llistxattr = libc.func('long llistxattr(const char *, void *, size_t)') as (path: Buffer, list: Buffer | null, size: number) => number;
+export const lgetxattr = libc.func('long lgetxattr(const char *, const char *, void *, size_t)') as (
+  path: Buffer,
+  name: Buffer,
+  value: Buffer | null,
+  size: number,
+) => number;
+
 /** A path component or relative path as the kernel wants it: raw bytes, NUL-terminated. */
 export function cPath(binary: string): Buffer {
   return Buffer.from(`${binary}\0`, 'latin1');
@@ -141,7 +154,49 @@ export function lstatType(dirfd: number, path: Buffer): number {
 const AT_EMPTY_PATH = 0x1000;
 const STATX_MODE = 0x2;
 const STATX_GID = 0x10;
+const STATX_BASIC_STATS = 0x7ff;
 const EMPTY = Buffer.from([0]);
+
+/** What copy-up needs of a lower layer's object (struct statx, the same on every architecture). */
+export interface Stat {
+  /** Type and permission bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  ino: bigint;
+  rdevMajor: number;
+  rdevMinor: number;
+  atime: { sec: number; nsec: number };
+  mtime: { sec: number; nsec: number };
+}
+
+function readStat(buf: Buffer): Stat {
+  const time = (at: number) => ({ sec: Number(buf.readBigInt64LE(at)), nsec: buf.readUInt32LE(at + 8) });
+  return {
+    mode: buf.readUInt16LE(0x1c),
+    uid: buf.readUInt32LE(0x14),
+    gid: buf.readUInt32LE(0x18),
+    size: Number(buf.readBigUInt64LE(0x28)),
+    ino: buf.readBigUInt64LE(0x20),
+    rdevMajor: buf.readUInt32LE(0x80),
+    rdevMinor: buf.readUInt32LE(0x84),
+    atime: time(0x40),
+    mtime: time(0x70),
+  };
+}
+
+/** statx of `path` under `dirfd` without following a final symlink; undefined on failure (errno in lastErrno()). */
+export function lstatAt(dirfd: number, path: Buffer): Stat | undefined {
+  if (rawStatx(dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, statxBuf) !== 0) return undefined;
+  return readStat(statxBuf);
+}
+
+/** statx of what `fd` refers to; undefined on failure. */
+export function fstatFd(fd: number): Stat | undefined {
+  if (rawStatx(fd, EMPTY, AT_EMPTY_PATH, STATX_BASIC_STATS, statxBuf) !== 0) return undefined;
+  return readStat(statxBuf);
+}
 
 /** Mode and group of what `fd` refers to; undefined on failure. */
 export function fdModeGid(fd: number): { mode: number; gid: number } | undefined {

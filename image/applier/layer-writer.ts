@@ -27,6 +27,10 @@
  * 5. Directory times are set at the very end, deepest first, because creating
  *    children changes a directory's mtime.
  *
+ * Hardlinks: to a target of this layer, linkat (sharing the inode, as tar
+ * does); to a lower layer's object (when the caller gives the lower layers),
+ * a copy of it (lower-layers.ts, copy-up.ts).
+ *
  * Whiteouts: `.wh.NAME` becomes a 0/0 character device NAME (unless NAME
  * already exists in this layer: whiteouts only hide lower layers), and
  * `.wh..wh..opq` sets trusted.overlay.opaque=y on its directory. Neither
@@ -48,6 +52,7 @@ import {
   lastErrno,
   linkat,
   lsetxattr,
+  lstatAt,
   lstatType,
   makedev,
   mkdirat,
@@ -62,14 +67,18 @@ import {
   S_IFCHR,
   S_IFDIR,
   S_IFIFO,
+  S_IFMT,
+  S_IFREG,
   symlinkat,
   unlinkat,
   utimensat,
 } from './at-syscalls.js';
+import { copyUp } from './copy-up.js';
 import { DIR_FLAGS, DirResolver, RESOLVE_SAFE } from './dir-resolver.js';
 import { entryComponents, showName, whiteoutOf } from './entry-path.js';
 import { FileWrites } from './file-writes.js';
 import { EntryRefused, syscallFailed } from './entry-refused.js';
+import { isWhiteout, MergedView, type LowerDirs, type MergedHit } from './lower-layers.js';
 import type { Timestamp } from './pax-records.js';
 import { RenderWhiteouts } from './render-whiteouts.js';
 import { writeTimes } from './timespec.js';
@@ -88,6 +97,10 @@ export interface WriterOptions {
   umask: number;
   /** 'overlay': one layer, whiteouts as devices and xattrs; 'render': onto the lower layers in the dir. */
   mode: 'overlay' | 'render';
+  /** Overlay mode: the image's layers below this one, for hardlinks to their files (lower-layers.ts). */
+  lowerDirs?: LowerDirs;
+  /** Counts the bytes a copy-up writes against the layer's limits; throws to refuse. */
+  reserveCopy?: (bytes: number) => void;
 }
 
 const FILE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
@@ -116,6 +129,12 @@ export class LayerWriter {
   private readonly skipped = new Set<string>();
   /** How many device nodes (and hardlinks to them) were skipped, and the first few names. */
   readonly skippedDevices = { count: 0, examples: [] as string[] };
+  /** Overlay mode with lower layers: where hardlink targets not in this layer are looked up. */
+  private readonly merged: MergedView | undefined;
+  /** Lower objects copied up, by target path: the copy's path and inode, so later links to the same target share it. */
+  private readonly copies = new Map<string, { key: string; ino: bigint }>();
+  /** Hardlinks resolved from a lower layer: this layer's content depends on the layers below it. */
+  copiedUp = 0;
   /** Who we create things as: entries owned by exactly that need no chown (outside setgid dirs). */
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
@@ -127,6 +146,7 @@ export class LayerWriter {
     this.dirs = new DirResolver(rootFd);
     this.files = new FileWrites();
     this.render = options.mode === 'render' ? new RenderWhiteouts(this.dirs) : undefined;
+    this.merged = options.mode === 'overlay' && options.lowerDirs !== undefined ? new MergedView(rootFd, options.lowerDirs) : undefined;
   }
 
   /** Creates what `entry` describes; a file stays open for data() until end(). */
@@ -208,6 +228,7 @@ export class LayerWriter {
   close(): void {
     this.files.close();
     this.dirs.close();
+    this.merged?.close();
   }
 
   private beginFile(parentFd: number, name: Buffer, key: string, entry: TarEntry): void {
@@ -280,6 +301,7 @@ export class LayerWriter {
     const targetKey = target.join('/');
     if (targetKey === key) throw new EntryRefused('hardlink to itself');
     if (this.skipped.has(targetKey)) return this.skipDevice(parentFd, name, key);
+    if (this.merged !== undefined && !this.inThisLayer(target)) return this.linkFromBelow(parentFd, name, key, target, entry);
     const targetParent = target.slice(0, -1);
     const sameDir = targetParent.join('/') === parent.join('/');
     const targetDirFd = sameDir ? parentFd : this.dirs.openDir(targetParent, false);
@@ -299,6 +321,67 @@ export class LayerWriter {
       }
     } finally {
       if (targetDirFd !== parentFd && targetDirFd !== this.rootFd) closeSync(targetDirFd);
+    }
+  }
+
+  /** Whether `target` is a file, symlink or node of this layer (as written so far), reached through real dirs only. */
+  private inThisLayer(target: readonly string[]): boolean {
+    const dirFd = target.length === 1 ? this.rootFd : openat2(this.rootFd, cPath(target.slice(0, -1).join('/')), DIR_FLAGS, 0, RESOLVE_SAFE);
+    if (dirFd < 0) return false;
+    try {
+      const st = lstatAt(dirFd, cPath(target[target.length - 1]!));
+      return st !== undefined && !isWhiteout(st) && (st.mode & S_IFMT) !== S_IFDIR;
+    } finally {
+      if (dirFd !== this.rootFd) closeSync(dirFd);
+    }
+  }
+
+  /** A hardlink whose target this layer lacks: a copy of the lower layers' object (lower-layers.ts), or a link to an earlier copy of it. */
+  private linkFromBelow(parentFd: number, name: Buffer, key: string, target: readonly string[], entry: TarEntry): void {
+    const targetKey = target.join('/');
+    this.copiedUp++;
+    const prior = this.copies.get(targetKey);
+    if (prior !== undefined && this.linkToCopy(prior, parentFd, name, key)) return;
+    const ino = this.merged!.find(target, entry.linkpath, (hit) => this.materialise(hit, parentFd, name, key, entry));
+    if (ino !== undefined) this.copies.set(targetKey, { key, ino });
+  }
+
+  private materialise(hit: MergedHit, parentFd: number, name: Buffer, key: string, entry: TarEntry): bigint | undefined {
+    const type = hit.stat.mode & S_IFMT;
+    if ((type === S_IFCHR || type === S_IFBLK) && this.options.devices !== 'create') {
+      if (this.options.devices === 'refuse') throw new EntryRefused(`hardlink to a device ${hit.stat.rdevMajor}:${hit.stat.rdevMinor} of a lower layer; devices are not allowed in this layer`);
+      this.skipDevice(parentFd, name, key);
+      return undefined;
+    }
+    return copyUp(hit, {
+      parentFd,
+      name,
+      shown: showName(entry.path),
+      makeRoom: () => void this.removeExisting(parentFd, name, key, false),
+      needsChown: (uid, gid) => uid !== this.euid || gid !== this.egid || this.dirs.isSetgid(parentFd),
+      reserve: (bytes) => this.options.reserveCopy?.(bytes),
+    });
+  }
+
+  /** Links `name` to an earlier copy of the same lower file, if that copy is still where it was made; false if not. */
+  private linkToCopy(prior: { key: string; ino: bigint }, parentFd: number, name: Buffer, key: string): boolean {
+    if (prior.key === key) return lstatAt(parentFd, name)?.ino === prior.ino;
+    const parts = prior.key.split('/');
+    const dirFd = parts.length === 1 ? this.rootFd : openat2(this.rootFd, cPath(parts.slice(0, -1).join('/')), DIR_FLAGS, 0, RESOLVE_SAFE);
+    if (dirFd < 0) return false;
+    try {
+      const priorName = cPath(parts[parts.length - 1]!);
+      const st = lstatAt(dirFd, priorName);
+      if (st === undefined || st.ino !== prior.ino || (st.mode & S_IFMT) !== S_IFREG) return false;
+      let ok = linkat(dirFd, priorName, parentFd, name, 0) === 0;
+      if (!ok && lastErrno() === ERRNO.EEXIST) {
+        this.removeExisting(parentFd, name, key, false);
+        ok = linkat(dirFd, priorName, parentFd, name, 0) === 0;
+      }
+      if (!ok) throw syscallFailed('linkat', showName(key));
+      return true;
+    } finally {
+      if (dirFd !== this.rootFd) closeSync(dirFd);
     }
   }
 

@@ -1,5 +1,6 @@
 /**
- * Removing images, and sweeping the blobs and layers no image refers to.
+ * Removing images, and sweeping the blobs and layers no image refers to
+ * (layers by diffID, and by chainID where a record keys them so).
  *
  * Removal never touches what a pod (in any state) or another image still
  * uses: an image used by a pod is refused (rm) or kept (gc), and a layer or
@@ -13,11 +14,12 @@ import { InvalidStateError } from '../../runtime/errors.js';
 import { SHA256_DIGEST } from '../digest.js';
 import { removeBlob } from './blob-store.js';
 import { withGcLock } from './gc-lock.js';
-import { findImage, readImageRecords, updateImageIndex, withLastUse, type ImageRecord } from './image-index.js';
+import { findImage } from './find-image.js';
+import { readImageRecords, updateImageIndex, withLastUse, type ImageRecord } from './image-index.js';
 import { imagesInUse } from './images-in-use.js';
 import { removeLayer } from './layer-store.js';
 import { sweepDeadScratch } from './scratch-dir.js';
-import { listStoreDir, type StorePaths } from './store-paths.js';
+import { chainLayerPath, layerPath, listStoreDir, type StorePaths } from './store-paths.js';
 
 export interface SweepResult {
   blobs: number;
@@ -42,16 +44,21 @@ function sweep(paths: StorePaths): SweepResult {
   const images = readImageRecords(paths);
   const blobs = new Set<string>();
   const layers = new Set<string>();
+  const chains = new Set<string>();
   for (const image of images) {
     blobs.add(image.manifestDigest).add(image.configDigest);
     for (const layer of image.layers) {
       blobs.add(layer.digest);
-      layers.add(layer.diffId);
+      // A layer is kept under the key its record names (layer-store.ts): diffID, or chainID.
+      if (layer.chainId === undefined) layers.add(layer.diffId);
+      else chains.add(layer.chainId);
     }
   }
   const result = {
     blobs: sweepDigests(paths.blobs, blobs, (digest) => removeBlob(paths, digest)),
-    layers: sweepDigests(paths.layers, layers, (diffId) => removeLayer(paths, diffId)),
+    layers:
+      sweepDigests(paths.layers, layers, (diffId) => removeLayer(paths, layerPath(paths, diffId))) +
+      sweepDigests(paths.chains, chains, (chainId) => removeLayer(paths, chainLayerPath(paths, chainId))),
   };
   const ids = new Set(images.map((i) => i.id.replace(/^sha256:/, '')));
   for (const hex of listStoreDir(paths.lastUsed)) {

@@ -10,7 +10,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
-import { ImageError, NotFoundError } from '../../runtime/errors.js';
+import { ImageError } from '../../runtime/errors.js';
 import { lockPath, type HeldLock } from '../../native/flock.js';
 import type { StorePaths } from './store-paths.js';
 
@@ -19,6 +19,12 @@ export interface ImageLayerRecord {
   mediaType: string;
   size: number;
   diffId: string;
+  /**
+   * Set when the layer is stored by its chainID (layers/chains/): it has
+   * hardlinks to files of the layers below it, so its unpacked form depends
+   * on them (layer-store.ts). Absent: stored by diffID (layers/sha256/).
+   */
+  chainId?: string;
 }
 
 export interface ImageRecord {
@@ -157,28 +163,4 @@ export function recordImage(paths: StorePaths, image: ImageRecord): Promise<Imag
 export function asNamed(record: ImageRecord, name: string): ImageRecord {
   if (record.names[0] === name || !record.names.includes(name)) return record;
   return { ...record, names: [name, ...record.names.filter((n) => n !== name)] };
-}
-
-/**
- * Finds an image by name, by full ID, or by a unique ID prefix (with or
- * without `sha256:`, at least 4 hex digits).
- */
-export function findImage(images: ImageRecord[], query: string): ImageRecord {
-  const byName = images.find((i) => i.names.includes(query));
-  if (byName !== undefined) return asNamed(byName, query);
-  const hex = query.startsWith('sha256:') ? query.slice(7) : query;
-  if (/^[a-f0-9]{4,64}$/.test(hex)) {
-    const matches = images.filter((i) => i.id.slice(7).startsWith(hex));
-    if (matches.length === 1 && matches[0] !== undefined) return matches[0];
-    if (matches.length > 1) {
-      throw new ImageError(`image ID prefix ${query} is ambiguous: it matches ${matches.length} images`, {
-        input: query,
-        hint: 'give more digits of the ID',
-      });
-    }
-  }
-  throw new NotFoundError(`no image ${query} in the store`, {
-    input: query,
-    hint: "see 'skiff image list', or fetch it with 'skiff fetch'",
-  });
 }

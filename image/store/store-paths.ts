@@ -3,6 +3,8 @@
  *
  *   blobs/sha256/<hex>      content-addressed blobs, always whole and verified
  *   layers/sha256/<hex>/    each layer unpacked once per diffID, in overlayfs form
+ *   layers/chains/<hex>/    a layer whose hardlinks reach into the layers below it,
+ *                           unpacked once per chainID (layer-store.ts)
  *   images/index.json       image records: names, manifest, layers, import/last-used times
  *   images/last-used/<hex>  an image's last use since it was recorded (the file's mtime)
  *   tmp/<pid>-<rand>/       a writer's scratch space; renamed into place when verified
@@ -27,6 +29,8 @@ export interface StorePaths {
   root: string;
   blobs: string;
   layers: string;
+  /** Layers keyed by chainID (layer-store.ts). */
+  chains: string;
   images: string;
   index: string;
   lastUsed: string;
@@ -41,6 +45,7 @@ export function storePaths(dir: string): StorePaths {
     root: dir,
     blobs: join(dir, 'blobs', 'sha256'),
     layers: join(dir, 'layers', 'sha256'),
+    chains: join(dir, 'layers', 'chains'),
     images: join(dir, 'images'),
     index: join(dir, 'images', 'index.json'),
     lastUsed: join(dir, 'images', 'last-used'),
@@ -72,6 +77,15 @@ export function layerPath(paths: StorePaths, diffId: string): string {
 
 export function hasLayer(paths: StorePaths, diffId: string): boolean {
   return existsSync(layerPath(paths, diffId));
+}
+
+export function chainLayerPath(paths: StorePaths, chainId: string): string {
+  return join(paths.chains, digestHex(chainId, 'chainID'));
+}
+
+/** The dir of a recorded layer: by chainID when the record says so, else by diffID. */
+export function storedLayerPath(paths: StorePaths, layer: { diffId: string; chainId?: string | undefined }): string {
+  return layer.chainId === undefined ? layerPath(paths, layer.diffId) : chainLayerPath(paths, layer.chainId);
 }
 
 /** The names in a store dir; none if it does not exist (yet). */

@@ -10,6 +10,9 @@ import { globalOptionsOf } from './global-options.js';
 import { APP_FLAGS, describeFlags, POD_FLAGS, RUN_PREPARED_FLAGS } from './pod-args.js';
 import { SkiffCommand } from './skiff-command.js';
 
+/** How the image verbs take an image (image/store/find-image.ts). */
+const STORED_IMAGE = 'a stored image, named as it was fetched (docker://HOST/REPO:TAG, a bare name, oci:DIR[:REF], …), by ID or by ID prefix';
+
 type Opts = Record<string, unknown>;
 
 export function buildProgram(): SkiffCommand {
@@ -64,7 +67,7 @@ export function buildProgram(): SkiffCommand {
   image
     .command('rm')
     .description('remove images (by name, ID or unique ID prefix); images a pod uses are refused')
-    .argument('<image...>')
+    .argument('<image...>', STORED_IMAGE)
     .action(async (images: string[], _opts: Opts, cmd: SkiffCommand) => {
       const { rm } = await import('./commands/image.js');
       await rm(globalOptionsOf(cmd.optsWithGlobals()), images);
@@ -80,7 +83,7 @@ export function buildProgram(): SkiffCommand {
   image
     .command('cat-manifest')
     .description("print an image's manifest")
-    .argument('<image>')
+    .argument('<image>', STORED_IMAGE)
     .action(async (img: string, _opts: Opts, cmd: SkiffCommand) => {
       const { catManifest } = await import('./commands/image.js');
       catManifest(globalOptionsOf(cmd.optsWithGlobals()), img);
@@ -88,7 +91,7 @@ export function buildProgram(): SkiffCommand {
   image
     .command('export')
     .description('write an image from the store to FILE as an OCI archive (readable with oci-archive:)')
-    .argument('<image>')
+    .argument('<image>', STORED_IMAGE)
     .argument('<file>')
     .option('--overwrite', 'replace FILE if it exists', false)
     .action(async (img: string, file: string, _opts: Opts, cmd: SkiffCommand) => {
@@ -98,7 +101,7 @@ export function buildProgram(): SkiffCommand {
   image
     .command('extract')
     .description("render an image's layers into DIR/rootfs, with DIR/manifest.json and DIR/config.json")
-    .argument('<image>')
+    .argument('<image>', STORED_IMAGE)
     .argument('<dir>')
     .option('--rootfs-only', 'put the rootfs straight into DIR, without manifest and config', false)
     .option('--overwrite', 'replace DIR if it exists and is not empty', false)

@@ -147,7 +147,7 @@ test('image list, cat-manifest, rm and gc work on fetched images', async (t) => 
   t.deepEqual(readdirSync(join(dir, 'layers', 'sha256')), []);
   const again = await runSkiff(['--dir', dir, 'image', 'rm', 'nope:1']);
   t.is(again.code, 254);
-  t.regex(again.stderr, /no image nope:1 in the store/);
+  t.regex(again.stderr, /no image nope:1 \(docker\.io\/library\/nope:1\) in the store/);
 });
 
 test('pull policy never refuses a missing image; new uses the stored one without asking', async (t) => {

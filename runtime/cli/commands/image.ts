@@ -1,7 +1,8 @@
 /** `skiff image list|rm|gc|cat-manifest|export|extract`. */
 import { readBlob } from '../../../image/store/blob-store.js';
 import { collectImages, removeImages } from '../../../image/store/image-gc.js';
-import { findImage, readImageIndex, type ImageRecord } from '../../../image/store/image-index.js';
+import { findImage } from '../../../image/store/find-image.js';
+import { readImageIndex, type ImageRecord } from '../../../image/store/image-index.js';
 import { formatBytes } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { shortId, storeOf } from '../image-options.js';

@@ -102,9 +102,9 @@ function gbits(json: string): number {
 async function iperfPair(server: string[], client: (ip: string) => string[], ip: string): Promise<number> {
   const s = spawn(server[0] as string, server.slice(1), { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(s, 'exit');
-  // iperf3 -s prints "Server listening on 5201" once it listens.
+  // iperf3 -s prints "Server listening on 5201" once it listens (with --forceflush: on a pipe it buffers); keep reading after it (a closed pipe would end the server).
   const lines = createInterface({ input: s.stdout! });
-  for await (const line of lines) if (/listening/i.test(line)) break;
+  await new Promise<void>((resolve) => lines.on('line', (line) => { if (/listening/i.test(line)) resolve(); }));
   const c = spawnSync(client(ip)[0] as string, client(ip).slice(1), { env, encoding: 'utf8', timeout: 60_000 });
   if (c.status !== 0) throw new Error(`iperf3 client: ${c.stderr || c.stdout}`);
   await exited;
@@ -137,7 +137,7 @@ function handBuilt(): { server: string[]; client: (ip: string) => string[]; ip: 
     sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
   }
   return {
-    server: ['nsenter', `--net=/run/netns/${a}`, '--', 'iperf3', '-s', '-1'],
+    server: ['nsenter', `--net=/run/netns/${a}`, '--', 'iperf3', '-s', '-1', '--forceflush'],
     client: (ip) => ['nsenter', `--net=/run/netns/${b}`, '--', 'iperf3', '-c', ip, '-t', '5', '-J'],
     ip: `198.18.${SUBNET + 2}.2`,
     cleanup: () => {
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
           times[i]!.push(...s.times);
         } catch (err) {
           rows[i]!.error = (err as Error).message;
+          log(`${d.name}: ${rows[i]!.error}`);
         }
       });
     }
@@ -199,7 +200,7 @@ async function main(): Promise<void> {
         const handRates: number[] = [];
         for (let i = 0; i < 3; i++) {
           // The server pod is the network's first address; the client pod the second.
-          skiffRates.push(await iperfPair(skiffIperf(['-s', '-1']), () => skiffIperf(['-c', `198.18.${SUBNET}.2`, '-t', '5', '-J']), ''));
+          skiffRates.push(await iperfPair(skiffIperf(['-s', '-1', '--forceflush']), () => skiffIperf(['-c', `198.18.${SUBNET}.2`, '-t', '5', '-J']), ''));
           handRates.push(await iperfPair(hand.server, hand.client, hand.ip));
         }
         const s = median(skiffRates);

@@ -85,7 +85,12 @@ static int ipam_allocate(const struct config *cfg, struct pod_net *n, struct s1_
 	if (fd < 0)
 		return s1_fail(err, errno, STEP, "open", "%s", tmp);
 	snprintf(line, sizeof line, "%s\n", cfg->uuid);
-	if (write_all(fd, line, strlen(line)) < 0 || fsync(fd) < 0) {
+	/*
+	 * No fsync: what makes an address ours is link(2), atomic for every
+	 * other run on this host; after a crash of the host the pods are gone
+	 * too, and gc releases by the UUID the file holds.
+	 */
+	if (write_all(fd, line, strlen(line)) < 0) {
 		s1_fail(err, errno, STEP, "write", "%s", tmp);
 		close(fd);
 		unlink(tmp);

@@ -82,7 +82,7 @@ test('two pods on the default network talk TCP; a named network and default-rest
   t.like(info(client.stdout), { ok: true, data: 'pong\n' });
   t.is(await server.exited, 0);
   const two = await s.skiff(['run', `--net=back,default-restricted`, s.image, '--exec', '/probe', '--', 'info']);
-  // default-restricted is the built-in (172.31.0.0/16): this test host may use it, as it is its own netns.
+  // default-restricted as the test host's net.d redefines it (on 198.18.0.0/16).
   t.is(two.code, 0, two.stderr);
   const p = info(two.stdout);
   const names = (p.interfaces as Array<{ name: string }>).map((i) => i.name).sort();

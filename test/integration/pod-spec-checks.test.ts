@@ -150,13 +150,13 @@ test('valid names reach the pod: hosts entries, a 64-character hostname, a norma
   const s = await podStore(t);
   const hostname = `${'h'.repeat(62)}.x`;
   const r = await s.skiff([
-    'run', '--hostname', hostname, '--hosts-entry', '10.0.0.5=db.example', '--hosts-entry=fd00::5=db6', '--volume', 'v,kind=empty',
+    'run', '--hostname', hostname, '--hosts-entry', '198.18.0.5=db.example', '--hosts-entry=fd00::5=db6', '--volume', 'v,kind=empty',
     s.image, '--mount', 'volume=v,target=/srv/./data/', '--exec', '/bin/sh', '--', '-c', 'hostname; cat /etc/hosts; echo x > /srv/data/f && echo mounted',
   ]);
   t.is(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.is(lines[0], hostname);
-  t.true(lines.includes('10.0.0.5 db.example'), r.stdout);
+  t.true(lines.includes('198.18.0.5 db.example'), r.stdout);
   t.true(lines.includes('fd00::5 db6'), r.stdout);
   t.is(lines.at(-1), 'mounted');
 });

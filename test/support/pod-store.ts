@@ -37,6 +37,7 @@ export interface TestHost {
   /** The default network's 198.18.N.0/24: its third octet, gateway .1. */
   subnet: number;
   backSubnet: number;
+  restrictedSubnet: number;
 }
 
 let subnetCounter = 0;
@@ -47,10 +48,11 @@ let subnetCounter = 0;
  */
 async function testHost(t: Teardown, root: string): Promise<TestHost> {
   const netns = await testNetns(t, 'skh');
-  // Two /24s per host, spread by pid so parallel test processes rarely share one (each host is its own netns anyway).
-  const base = (process.pid * 7 + subnetCounter++ * 2) % 120;
+  // Three /24s per host, spread by pid so parallel test processes rarely share one (each host is its own netns anyway).
+  const base = (process.pid * 7 + subnetCounter++ * 3) % 150;
   const subnet = 100 + base;
   const backSubnet = subnet + 1;
+  const restrictedSubnet = subnet + 2;
   const localConfig = join(root, 'etc-skiff');
   mkdirSync(join(localConfig, 'net.d'), { recursive: true });
   const conf = (name: string, bridge: string, third: number, ipMasq: boolean, routes: object[]) => JSON.stringify({
@@ -59,7 +61,9 @@ async function testHost(t: Teardown, root: string): Promise<TestHost> {
   });
   writeFileSync(join(localConfig, 'net.d', '10-default.conf'), conf('default', 'skiff0', subnet, true, [{ dst: '0.0.0.0/0' }]));
   writeFileSync(join(localConfig, 'net.d', '20-back.conf'), conf('back', 'skiff2', backSubnet, false, []));
-  return { netns, localConfig, subnet, backSubnet };
+  // The built-in default-restricted lies outside 198.18.0.0/16, the only range tests use: overridden too.
+  writeFileSync(join(localConfig, 'net.d', '30-default-restricted.conf'), conf('default-restricted', 'skiff1', restrictedSubnet, false, []));
+  return { netns, localConfig, subnet, backSubnet, restrictedSubnet };
 }
 
 export async function podStore(t: Teardown, options: { network?: boolean } = {}): Promise<PodStore> {

@@ -63,8 +63,9 @@ export interface StartOptions {
   beforeExec?: (handoff: Handoff) => void;
   /** Where network definitions live (--local-config): net.d/*.conf. */
   localConfig?: string;
-  /** The pod's networks when the caller resolved them already (`run`, before preparing). */
+  /** The pod's networks when the caller resolved them already (`run`, before preparing), and the host set-up it did for them. */
   networks?: PodNetworks;
+  host?: HostNetworkState;
 }
 
 export async function startPod(dir: string, lock: HeldLock, options: StartOptions = {}): Promise<never> {
@@ -79,7 +80,7 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     }
     // Networks first: a bad network name or definition fails before any cgroup exists.
     const networks = options.networks ?? (await resolvePodNetworks(manifest.runtime.net, options.localConfig ?? DEFAULT_LOCAL_CONFIG));
-    const host = await setUpHostNetworks(networks);
+    const host = options.host ?? (await setUpHostNetworks(networks));
     const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
     cgroup = applyPodCgroup(plan);
     const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values);

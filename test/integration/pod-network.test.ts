@@ -140,6 +140,22 @@ test('bad networks: an unknown name is a usage error, a broken definition names 
   t.deepEqual(pods, [], 'no pod dir was made');
 });
 
+test('a network whose subnet overlaps a route of the host is refused, naming both; nothing is made', async (t) => {
+  const s = await networkStore(t);
+  const host = s.host.netns;
+  // A link of the host's own holding part of the default network's /24.
+  for (const args of [['link', 'add', 'skov0', 'type', 'veth', 'peer', 'name', 'skov1'], ['addr', 'add', `198.18.${s.host.subnet}.129/25`, 'dev', 'skov0'], ['link', 'set', 'skov0', 'up']]) {
+    t.is((await host.run('ip', args)).code, 0, args.join(' '));
+  }
+  const r = await s.skiff(['run', '--net=default', s.image, '--exec', '/probe', '--', 'exit', '0']);
+  t.is(r.code, 254);
+  t.regex(r.stderr, new RegExp(`network default: its subnet 198\\.18\\.${s.host.subnet}\\.0/24 overlaps the host's route to 198\\.18\\.${s.host.subnet}\\.128/25`));
+  t.false((await hostLinks(s)).includes('skiff0'), 'no bridge was made');
+  t.deepEqual(ipamFiles(s), []);
+  const pods = ['embryo', 'prepare', 'run'].flatMap((d) => (existsSync(join(s.dir, 'pods', d)) ? readdirSync(join(s.dir, 'pods', d)) : []));
+  t.deepEqual(pods, [], 'no pod dir was made');
+});
+
 test('20 concurrent pods, replayed and through the CLI, never share an address; after them nothing is left', async (t) => {
   const s = await networkStore(t);
   const { runSkiff } = await import('../support/skiff-cli.js');

@@ -17,7 +17,7 @@ import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
 import { parseFlagsAndOperands, parsePodArgs, POD_FLAGS, RUN_PREPARED_FLAGS, type FlagSpec } from '../pod-args.js';
-import { resolvePodNetworks } from '../../pods/pod-network.js';
+import { resolvePodNetworks, setUpHostNetworks } from '../../pods/pod-network.js';
 import { podCommandLine, runtimeFromFlags, type PodGlobals } from '../pod-spec-args.js';
 
 /** The --net of pods that give none (like SKIFF_DIR for --dir): `none` for hosts or CI jobs that want no network by default. */
@@ -41,8 +41,9 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
   const paths = storePaths(global.dir);
   const replayable = planRequest !== undefined && runIsReplayable(spec);
   const indexBefore = replayable ? fileStamp(paths.index) : undefined;
-  // Before anything is made: an unknown network or a bad definition leaves no pod behind.
+  // Before anything is made: an unknown network, a bad definition or a subnet that overlaps the host's routes leaves no pod behind.
   const networks = await resolvePodNetworks(spec.runtime.net, global.localConfig);
+  const host = await setUpHostNetworks(networks);
   const prepared = await preparePod(global.dir, spec, pullOptions(global, quiet), { keepLock: true });
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   const lock = prepared.lock;
@@ -65,7 +66,7 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
       if (global.debug) process.stderr.write(`skiff: run plan not recorded: ${String(err)}\n`);
     }
   };
-  return startPod(dir, lock, { manifest: prepared.manifest, beforeExec: record, localConfig: global.localConfig, networks });
+  return startPod(dir, lock, { manifest: prepared.manifest, beforeExec: record, localConfig: global.localConfig, networks, host });
 }
 
 export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {

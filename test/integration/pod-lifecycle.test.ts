@@ -169,7 +169,7 @@ test('status --wait returns when the pod exits and gives up (254) on a running o
   const pod = s.start(['run', s.image, '--exec', '/probe', '--', 'sleep', '60']);
   const uuid = await waitRunning(s);
   let returned = false;
-  const waiting = s.skiff(['status', '--wait=10s', uuid]).then((r) => {
+  const waiting = s.skiff(['status', '--wait=120s', uuid]).then((r) => {
     returned = true;
     return r;
   });
@@ -180,7 +180,7 @@ test('status --wait returns when the pod exits and gives up (254) on a running o
   t.is(timedOut.stdout, '');
   t.regex(timedOut.stderr, new RegExp(`^skiff: pod ${uuid} has not exited after 1000 ms; wait longer or stop it\n$`));
   t.true(timeoutMs >= 1000, `status --wait=1s gave up after ${timeoutMs} ms`);
-  t.false(returned, 'status --wait=10s returned while the pod was still running');
+  t.false(returned, 'status --wait=120s returned while the pod was still running');
   const stop = await s.skiff(['stop', uuid]);
   t.is(stop.code, 0, stop.stderr);
   t.is(stop.stdout, `${uuid} stopped\n`, 'SIGTERM was enough: no escalation');

@@ -222,6 +222,21 @@ int check_layers(const struct plan *p, const char **why)
 	return 0;
 }
 
+/* "PATH\tVALUE" of a plan: PATH copied into `path`, VALUE returned; NULL (`why` set) when malformed. */
+static const char *split_path_value(const char *item, char path[PATH_MAX], const char **why)
+{
+	const char *tab = strchr(item, '\t');
+	size_t len = tab == NULL ? 0 : (size_t) (tab - item);
+
+	if (tab == NULL || len >= PATH_MAX) {
+		*why = "the plan file is malformed";
+		return NULL;
+	}
+	memcpy(path, item, len);
+	path[len] = '\0';
+	return tab + 1;
+}
+
 int check_host_network(const struct plan *p, const char **why)
 {
 	for (size_t i = 0; i < p->n_host_links; i++)
@@ -231,17 +246,12 @@ int check_host_network(const struct plan *p, const char **why)
 			return -1;
 		}
 	for (size_t i = 0; i < p->n_host_sysctls; i++) {
-		const char *tab = strchr(p->host_sysctls[i], '\t');
 		char path[PATH_MAX], value[64];
-		size_t len = tab == NULL ? 0 : (size_t) (tab - p->host_sysctls[i]);
+		const char *want = split_path_value(p->host_sysctls[i], path, why);
 
-		if (tab == NULL || len >= sizeof path) {
-			*why = "the plan file is malformed";
+		if (want == NULL)
 			return -1;
-		}
-		memcpy(path, p->host_sysctls[i], len);
-		path[len] = '\0';
-		if (read_small_file(path, value, sizeof value) < 0 || (value[strcspn(value, "\n")] = '\0', strcmp(value, tab + 1) != 0)) {
+		if (read_small_file(path, value, sizeof value) < 0 || (value[strcspn(value, "\n")] = '\0', strcmp(value, want) != 0)) {
 			*why = "a sysctl the host network set-up wrote has changed";
 			return -1;
 		}
@@ -252,19 +262,12 @@ int check_host_network(const struct plan *p, const char **why)
 int check_stamps(const struct plan *p, const char **why)
 {
 	for (size_t i = 0; i < p->n_stamps; i++) {
-		const char *tab = strchr(p->stamps[i], '\t');
 		char path[PATH_MAX], stamp[128];
-		size_t len = tab == NULL ? 0 : (size_t) (tab - p->stamps[i]);
-		bool absent;
+		const char *want = split_path_value(p->stamps[i], path, why);
 
-		if (tab == NULL || len >= sizeof path) {
-			*why = "the plan file is malformed";
+		if (want == NULL)
 			return -1;
-		}
-		memcpy(path, p->stamps[i], len);
-		path[len] = '\0';
-		absent = file_stamp(path, stamp, sizeof stamp) < 0;
-		if (absent ? strcmp(tab + 1, "-") != 0 : strcmp(tab + 1, stamp) != 0) {
+		if (file_stamp(path, stamp, sizeof stamp) < 0 ? strcmp(want, "-") != 0 : strcmp(want, stamp) != 0) {
 			*why = "a network definition changed since the plan was recorded";
 			return -1;
 		}

@@ -212,6 +212,14 @@ test('kill -9 of a networked pod: gc releases its address; a replayed run after 
   t.regex(again.stderr, /skiff launch: node \(a bridge the plan's networks use is gone\)/);
   t.true((await hostLinks(s)).includes('skiff0'), 'the CLI made the bridge again');
   t.regex((await runSkiff(args, opts)).stderr, /skiff launch: replay /);
+  // A network definition written again (an edit: new mtime) and a new file in net.d each send the next run to the CLI.
+  const conf = join(s.host.localConfig, 'net.d', '10-default.conf');
+  writeFileSync(conf, readFileSync(conf));
+  const edited = await runSkiff(args, opts);
+  t.regex(edited.stderr, /skiff launch: node \(a network definition changed since the plan was recorded\)/);
+  t.regex((await runSkiff(args, opts)).stderr, /skiff launch: replay /);
+  writeFileSync(join(s.host.localConfig, 'net.d', '40-more.conf'), JSON.stringify({ name: 'more', type: 'bridge', bridge: 'skiff3', ipam: { type: 'host-local', subnet: '198.18.253.0/24' } }));
+  t.regex((await runSkiff(args, opts)).stderr, /skiff launch: node \(a network definition changed since the plan was recorded\)/);
 });
 
 test('--net=none stays loopback only, and SKIFF_NET sets the default', async (t) => {

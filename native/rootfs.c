@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/utsname.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -93,11 +94,23 @@ int rootfs_make_rslave(struct s1_error *err)
  * refuse the key itself; all with EINVAL. A real EINVAL on a newer kernel
  * just goes through mount(2) too, which reports it.
  */
+/* Older kernels log each refused "lowerdir+" (Debian 12's 6.1: once per pod): not tried there at all. */
+static bool kernel_takes_lowerdir_plus(void)
+{
+	struct utsname u;
+	unsigned int major = 0, minor = 0;
+
+	return uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 && (major > 6 || (major == 6 && minor >= 8));
+}
+
 static int overlay_fsconfig(const struct rootfs_spec *r, const char *target, struct s1_error *err)
 {
-	cleanup_fd int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+	cleanup_fd int fs = -1;
 	cleanup_fd int mnt = -1;
 
+	if (!kernel_takes_lowerdir_plus())
+		return 1;
+	fs = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fs < 0)
 		return errno == ENOSYS ? 1 : s1_fail(err, errno, STEP, "fsopen", "overlay for %s", target);
 	for (size_t i = 0; i < r->lower.n; i++)

@@ -17,6 +17,8 @@
  */
 #include "stage1.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -104,7 +106,16 @@ int etc_files_write(const struct config *cfg, struct s1_error *err)
 		return s1_fail(err, ENOMEM, STEP_ETC, "malloc", NULL);
 	text[0] = '\0';
 	r |= append(text, &used, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", "", "");
-	r |= append(text, &used, "127.0.1.1\t", cfg->hostname, "\n");
+	/* The pod's own address on its first network names it, as Docker's /etc/hosts does; without one, Debian's 127.0.1.1. */
+	if (cfg->n_nets > 0 && cfg->nets[0].addr.s_addr != 0) {
+		char addr[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &cfg->nets[0].addr, addr, sizeof addr);
+		r |= append(text, &used, addr, "\t", cfg->hostname);
+		r |= append(text, &used, "\n", "", "");
+	} else {
+		r |= append(text, &used, "127.0.1.1\t", cfg->hostname, "\n");
+	}
 	for (size_t i = 0; i < cfg->hosts_entries.n; i++)
 		r |= append(text, &used, cfg->hosts_entries.v[i], "\n", "");
 	if (r < 0)

@@ -72,6 +72,16 @@ test('status and list show the networks with address, interface, MAC and gateway
   t.is((await s.skiff(['stop', uuid])).code, 0);
 });
 
+test('/etc/hosts names the pod by its own address on its first network; without a network, 127.0.1.1', async (t) => {
+  const s = await networkStore(t);
+  const on = await s.skiff(['run', '--net=default', '--hostname', 'web', s.image, '--exec', '/bin/cat', '--', '/etc/hosts']);
+  t.is(on.code, 0, on.stderr);
+  t.regex(on.stdout, new RegExp(`^198\\.18\\.${s.host.subnet}\\.2\\tweb$`, 'm'));
+  t.notRegex(on.stdout, /^127\.0\.1\.1/m);
+  const off = await s.skiff(['run', '--net=none', '--hostname', 'web', s.image, '--exec', '/bin/cat', '--', '/etc/hosts']);
+  t.regex(off.stdout, /^127\.0\.1\.1\tweb$/m);
+});
+
 test('two pods on the default network talk TCP; a named network and default-restricted give the routes they say', async (t) => {
   const s = await networkStore(t);
   const server = s.start(['run', '--net=default', s.image, '--exec', '/probe', '--', 'serve', '8080', 'pong', '--once']);

@@ -63,7 +63,8 @@ function scope(t: ExecutionContext): Scope {
     driver: cgroupDriverFor(features, realCgroupFs, { parent, removeRetry: { attempts: 10, delayMs: 20 } }),
     start(cmd, args) {
       const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }) as Child;
-      child.exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      // 'close', not 'exit': exit can come before the last of its stdout has been read.
+      child.exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
       children.push(child);
       return child;
     },

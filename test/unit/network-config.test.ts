@@ -61,7 +61,7 @@ test('net.d: every bad file is one error naming the file and the field', (t) => 
     [JSON.stringify({ name: 'x', type: 'bridge', ipam: { type: 'host-local', subnet: '198.18.0.0/24', gateway: '198.18.1.1' } }), /ipam\.gateway 198\.18\.1\.1 is not a host address of 198\.18\.0\.0\/24/],
     [JSON.stringify({ name: 'x', type: 'bridge', mtu: 20, ipam: { type: 'host-local', subnet: '198.18.0.0/24' } }), /mtu 20 is not 68\.\.65535/],
     [JSON.stringify({ name: 'x', type: 'bridge', bridge: 'a-name-far-too-long', ipam: { type: 'host-local', subnet: '198.18.0.0/24' } }), /bridge "a-name-far-too-long" is not an interface name/],
-    [JSON.stringify({ name: 'x', type: 'bridge', ipam: { type: 'host-local', subnet: '198.18.0.0/24', routes: [{ dst: '10.1.0.0/16' }] } }), /only the default route/],
+    [JSON.stringify({ name: 'x', type: 'bridge', ipam: { type: 'host-local', subnet: '198.18.0.0/24', routes: [{ dst: '198.19.0.0/16' }] } }), /only the default route/],
     [JSON.stringify({ name: 'x y', type: 'bridge', ipam: { type: 'host-local', subnet: '198.18.0.0/24' } }), /name "x y" is not a network name/],
   ];
   for (const [text, message] of cases) {
@@ -88,16 +88,21 @@ test('--net: modes, lists, IP=; usage errors name the value', (t) => {
 });
 
 test('resolving: unknown names and addresses outside the subnet are usage errors; interfaces eth0, eth1 in order', (t) => {
-  const nets = loadNetworks('/nonexistent');
-  const joined = resolveNetworks(parseNetArg('default-restricted,default:IP=172.16.28.9'), nets);
-  t.deepEqual(joined.map((j) => [j.def.name, j.ifName, j.ip]), [['default-restricted', 'eth0', undefined], ['default', 'eth1', '172.16.28.9']]);
+  const nets = loadNetworks(localConfig(t, {
+    'default.conf': JSON.stringify({ name: 'default', type: 'bridge', ipMasq: true, ipam: { type: 'host-local', subnet: '198.18.28.0/24', routes: [{ dst: '0.0.0.0/0' }] } }),
+  }));
+  const joined = resolveNetworks(parseNetArg('default-restricted,default:IP=198.18.28.9'), nets);
+  t.deepEqual(joined.map((j) => [j.def.name, j.ifName, j.ip]), [['default-restricted', 'eth0', undefined], ['default', 'eth1', '198.18.28.9']]);
   t.throws(() => resolveNetworks(parseNetArg('nope'), nets), { message: /no network named "nope"/ });
-  t.throws(() => resolveNetworks(parseNetArg('default:IP=172.16.29.9'), nets), { message: /not a free host address of network default/ });
-  t.throws(() => resolveNetworks(parseNetArg('default:IP=172.16.28.1'), nets), { message: /gateway 172\.16\.28\.1/ });
+  t.throws(() => resolveNetworks(parseNetArg('default:IP=198.18.29.9'), nets), { message: /not a free host address of network default/ });
+  t.throws(() => resolveNetworks(parseNetArg('default:IP=198.18.28.1'), nets), { message: /gateway 198\.18\.28\.1/ });
   t.deepEqual(resolveNetworks(parseNetArg('none'), nets), []);
 });
 
 test('the stage1 value: ten tab-separated fields in the protocol\'s order', (t) => {
-  const [j] = resolveNetworks(parseNetArg('default:IP=172.16.28.9'), loadNetworks('/nonexistent'));
-  t.is(stage1NetValue(j!), ['default', 'eth0', 'skiff0', '1500', '/run/skiff/networks/default', '172.16.28.0/24', '172.16.28.1-172.16.28.254', '172.16.28.1', 'default', '172.16.28.9'].join('\t'));
+  const nets = loadNetworks(localConfig(t, {
+    'default.conf': JSON.stringify({ name: 'default', type: 'bridge', bridge: 'skiff0', ipam: { type: 'host-local', subnet: '198.18.28.0/24', routes: [{ dst: '0.0.0.0/0' }] } }),
+  }));
+  const [j] = resolveNetworks(parseNetArg('default:IP=198.18.28.9'), nets);
+  t.is(stage1NetValue(j!), ['default', 'eth0', 'skiff0', '1500', '/run/skiff/networks/default', '198.18.28.0/24', '198.18.28.1-198.18.28.254', '198.18.28.1', 'default', '198.18.28.9'].join('\t'));
 });

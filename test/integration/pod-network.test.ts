@@ -171,6 +171,8 @@ test('20 concurrent pods, replayed and through the CLI, never share an address; 
   const { runSkiff } = await import('../support/skiff-cli.js');
   const shared = join(s.dir, '..', 'shared');
   mkdirSync(shared);
+  // If the test fails before it says go, the pods must not wait forever: go at teardown (first, before the store's).
+  t.teardown(() => writeFileSync(join(shared, 'go'), ''));
   // Each pod writes its facts to the shared volume, then holds its address until the test says go: all 20 are alive at once.
   const app = (i: number) => [s.image, ...(i % 2 === 0 ? [] : ['--environment', `RUN=${i}`]), '--mount', 'volume=shared,target=/shared', '--exec', '/bin/sh', '--', '-c',
     '/probe info > /shared/$(hostname).json; while [ ! -e /shared/go ]; do sleep 0.05; done'];

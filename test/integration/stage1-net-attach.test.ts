@@ -2,7 +2,7 @@
  * stage1's network attach (`net` keys, native/net-attach.c): the supervisor makes the pod's
  * netns, takes an address from the network's IPAM dir, and wires a veth from the host's bridge
  * into the pod. Every test runs stage1 inside a throwaway "host" netns of its own (nsenter
- * --net, never `ip netns exec`, which remounts /sys), on a bridge it made there, with
+ * --net: iproute2's netns exec would remount /sys), on a bridge it made there, with
  * addresses from 198.18.0.0/16 only.
  */
 import test, { type ExecutionContext } from 'ava';

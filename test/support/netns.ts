@@ -1,7 +1,8 @@
 /**
  * Throwaway network namespaces ("hosts") for tests, made with iproute2 (tests
- * may use any tool; Skiff itself must not). Each one is deleted at teardown,
- * and any still alive when the test process exits is deleted then, so a failed
+ * may use any tool; Skiff itself must not). Commands run inside one through
+ * nsenter --net, which keeps this process's /sys and cgroup mounts. Each one
+ * is deleted at teardown, and any still alive when the test process exits is deleted then, so a failed
  * or crashed test leaves no namespace behind.
  *
  * Deleting a netns also deletes every interface inside it, so whatever a test
@@ -55,7 +56,7 @@ export async function createNetns(prefix = 'skt'): Promise<Netns> {
     path,
     async run(command, args = []) {
       try {
-        const { stdout, stderr } = await execFileAsync('ip', ['netns', 'exec', name, command, ...args]);
+        const { stdout, stderr } = await execFileAsync('nsenter', [`--net=${path}`, '--', command, ...args]);
         return { code: 0, stdout, stderr };
       } catch (err) {
         const e = err as { code?: unknown; stdout?: string; stderr?: string };
@@ -64,7 +65,7 @@ export async function createNetns(prefix = 'skt'): Promise<Netns> {
       }
     },
     spawn(command, args = [], options = {}) {
-      return spawn('ip', ['netns', 'exec', name, command, ...args], options);
+      return spawn('nsenter', [`--net=${path}`, '--', command, ...args], options);
     },
     async destroy() {
       if (!live.has(name)) return;

@@ -34,7 +34,7 @@ export function skiffEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, SKIFF_NET: 'none', ...env };
 }
 
-/** argv[0] and the rest, run inside `netns` (a /run/netns path) when given: nsenter --net, never `ip netns exec` (it remounts /sys). */
+/** argv[0] and the rest, run inside `netns` (a /run/netns path) when given: nsenter --net (iproute2's netns exec would remount /sys and hide the cgroup mounts). */
 export function skiffCommand(args: string[], netns?: string): [string, string[]] {
   return netns === undefined ? [skiffLauncher(), args] : ['nsenter', [`--net=${netns}`, '--', skiffLauncher(), ...args]];
 }

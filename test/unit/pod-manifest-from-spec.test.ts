@@ -74,7 +74,7 @@ test('every app setting of the spec reaches the manifest', (t) => {
     limits: { memoryBytes: 64 << 20, pidsMax: 9 }, capsRetain: ['kill'],
   }], {
     volumes: [{ name: 'v', kind: 'empty', source: '', readOnly: false }],
-    runtime: { net: 'host', hostname: 'web-1', dns: ['10.0.0.1'], hostsEntries: ['10.0.0.5 db'], interactive: true },
+    runtime: { net: 'host', hostname: 'web-1', dns: ['198.18.0.1'], hostsEntries: ['198.18.0.5 db'], interactive: true },
     env: { files: [envFile], set: ['C=set', 'D=set'], inherit: true },
     noOverlay: true,
   });

@@ -39,16 +39,16 @@ test('a bare image: the defaults of every setting', (t) => {
 
 test('every pod flag, in = and space forms, with repeats', (t) => {
   const { spec, quiet, uuidFileSave } = specOf([
-    '--net=host', '--hostname', 'web-1', '--dns=10.0.0.1,10.0.0.2', '--dns', 'fd00::53',
-    '--hosts-entry=10.0.0.5=db', '--hosts-entry', 'fd00::5=db6.example',
+    '--net=host', '--hostname', 'web-1', '--dns=198.18.0.1,198.18.0.2', '--dns', 'fd00::53',
+    '--hosts-entry=198.18.0.5=db', '--hosts-entry', 'fd00::5=db6.example',
     '--volume', 'data,kind=host,source=/srv/data,readOnly=true', '--volume=scratch,kind=empty',
     '--interactive', '--set-env', 'A=1', '--set-env=B=2', '--set-env-file', '/e1', '--set-env-file=/e2',
     '--inherit-env=true', '--pull-policy', 'never', '--no-overlay=false', '--platform=linux/arm64/v8',
     '--quiet', '--uuid-file-save', '/tmp/uuid', 'img',
   ]);
   t.deepEqual(spec.runtime, {
-    net: 'host', hostname: 'web-1', dns: ['10.0.0.1', '10.0.0.2', 'fd00::53'],
-    hostsEntries: ['10.0.0.5 db', 'fd00::5 db6.example'], interactive: true,
+    net: 'host', hostname: 'web-1', dns: ['198.18.0.1', '198.18.0.2', 'fd00::53'],
+    hostsEntries: ['198.18.0.5 db', 'fd00::5 db6.example'], interactive: true,
   });
   t.deepEqual(spec.volumes, [
     { name: 'data', kind: 'host', source: '/srv/data', readOnly: true },
@@ -180,9 +180,9 @@ for (const [flags, message] of badNames) {
 
 test('host names RFC 1123 accepts', (t) => {
   const longest = `${'a'.repeat(62)}.b`;
-  const { spec } = specOf(['--hostname', longest, '--hosts-entry', `::1=${'a'.repeat(63)}.example`, '--hosts-entry=10.0.0.1=1db.Example-2', 'img']);
+  const { spec } = specOf(['--hostname', longest, '--hosts-entry', `::1=${'a'.repeat(63)}.example`, '--hosts-entry=198.18.0.1=1db.Example-2', 'img']);
   t.is(spec.runtime.hostname, longest, '64 characters, the kernel\'s most');
-  t.deepEqual(spec.runtime.hostsEntries, [`::1 ${'a'.repeat(63)}.example`, '10.0.0.1 1db.Example-2']);
+  t.deepEqual(spec.runtime.hostsEntries, [`::1 ${'a'.repeat(63)}.example`, '198.18.0.1 1db.Example-2']);
 });
 
 // Audit item 14: mount targets normalised and confined.

@@ -180,7 +180,7 @@ v2Test('the CPU quota throttles a spinning probe: the cgroup\'s own cpu.stat cou
   const cg = await s.driver.create('pod-cpu', { cpuMillis: 100 });
   const dir = cg.join[0]!;
   t.is(counters(`${dir}/cpu.stat`)['nr_throttled'], 0);
-  t.deepEqual(await spawnIn(s, dir, probe, ['spin', '1']).exited, [0, null]);
+  t.deepEqual(await spawnIn(s, dir, probe, ['throttle', '120', `${dir}/cpu.stat`]).exited, [0, null]);
   const stat = counters(`${dir}/cpu.stat`);
   t.true(stat['nr_throttled']! > 0, JSON.stringify(stat));
   t.true(stat['throttled_usec']! > 0, JSON.stringify(stat));

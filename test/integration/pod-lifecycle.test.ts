@@ -311,10 +311,12 @@ test('limits act on the apps: pids limit refuses forks, CPU quota throttles', as
   const forks = await s.skiff(['run', s.image, '--pids-limit', '8', '--exec', '/probe', '--', 'fork', '20']);
   t.is(forks.code, 1, forks.stderr);
   t.regex(forks.stdout, /"error":"EAGAIN"/);
-  // The kernel's own throttling counters, read by the app from its cgroup after spinning (the
-  // cgroup is gone once the pod exits): a busy host would pass a cpu/wall ratio without any quota.
+  // The kernel's own throttling counters, read by the app from its cgroup while it spins (the
+  // cgroup is gone once the pod exits): a busy host would pass a cpu/wall ratio without any quota,
+  // and a fixed spin on a busy host may never use its quota, so the probe spins until the kernel
+  // counts a throttled period (bounded, generously).
   const spin = await s.skiff(['run', s.image, '--cpu', '200m', '--exec', '/bin/sh', '--', '-c',
-    '/probe spin 1 && cat /sys/fs/cgroup/cpu/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpu.stat']);
+    '/probe throttle 120 /sys/fs/cgroup/cpu/cpu.stat /sys/fs/cgroup/cpu.stat && { cat /sys/fs/cgroup/cpu/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpu.stat; }']);
   t.is(spin.code, 0, spin.stderr);
   const stat = cpuStat(spin.stdout);
   t.true(stat.nr_throttled > 0, `the quota throttled the app: ${spin.stdout}`);

@@ -173,9 +173,9 @@ test('20 concurrent pods, replayed and through the CLI, never share an address; 
   mkdirSync(shared);
   // If the test fails before it says go, the pods must not wait forever: go at teardown (first, before the store's).
   t.teardown(() => writeFileSync(join(shared, 'go'), ''));
-  // Each pod writes its facts to the shared volume, then holds its address until the test says go: all 20 are alive at once.
+  // Each pod writes its facts to the shared volume (whole: written aside, then renamed), then holds its address until the test says go: all 20 are alive at once.
   const app = (i: number) => [s.image, ...(i % 2 === 0 ? [] : ['--environment', `RUN=${i}`]), '--mount', 'volume=shared,target=/shared', '--exec', '/bin/sh', '--', '-c',
-    '/probe info > /shared/$(hostname).json; while [ ! -e /shared/go ]; do sleep 0.05; done'];
+    '/probe info > /shared/.$(hostname).tmp && mv /shared/.$(hostname).tmp /shared/$(hostname).json; while [ ! -e /shared/go ]; do sleep 0.05; done'];
   const args = (i: number) => ['--dir', s.dir, 'run', '--net=default', '--volume', `shared,kind=host,source=${shared}`, ...app(i)];
   const opts = { env: { ...s.env, ...TRACE }, netns: s.host.netns.path };
   writeFileSync(join(shared, 'go'), '');

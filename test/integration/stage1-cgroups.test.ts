@@ -58,7 +58,7 @@ test('a CPU quota throttles: the cgroup\'s own counters say the kernel held the 
   writeFileSync(join(cpuDir, 'cpu.cfs_period_us'), '100000');
   writeFileSync(join(cpuDir, 'cpu.cfs_quota_us'), '20000');
   // stage1 leaves the cpu dir (the test's teardown removes it), so its counters can be read after the run.
-  const r = await runPod(t, { cgroups: cg.all, cgroupCleanup: cg.all.filter((d) => d !== cpuDir), apps: [probe(['spin', '1'])] });
+  const r = await runPod(t, { cgroups: cg.all, cgroupCleanup: cg.all.filter((d) => d !== cpuDir), apps: [probe(['throttle', '120', '/sys/fs/cgroup/cpu/cpu.stat', '/sys/fs/cgroup/cpu,cpuacct/cpu.stat', '/sys/fs/cgroup/cpu.stat'])] });
   t.is(r.code, 0, r.stderr);
   const stat = Object.fromEntries(readFileSync(join(cpuDir, 'cpu.stat'), 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
   t.true(stat['nr_throttled']! > 0, JSON.stringify(stat));

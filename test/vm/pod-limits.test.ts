@@ -61,7 +61,7 @@ v2Test('the kernel enforces them: the memory limit OOM-kills (memory.events), th
   t.is(forks.code, 1, forks.stderr);
   t.is((JSON.parse(forks.stdout) as { error: string }).error, 'EAGAIN');
 
-  const spin = await s.skiff(['run', s.image, '--cpu', '100m', '--exec', '/bin/sh', '--', '-c', '/probe spin 1 > /dev/null && cat /sys/fs/cgroup/cpu.stat']);
+  const spin = await s.skiff(['run', s.image, '--cpu', '100m', '--exec', '/bin/sh', '--', '-c', '/probe throttle 120 /sys/fs/cgroup/cpu.stat > /dev/null && cat /sys/fs/cgroup/cpu.stat']);
   t.is(spin.code, 0, spin.stderr);
   const stat = counters(spin.stdout);
   t.true(stat['nr_throttled']! > 0, spin.stdout);

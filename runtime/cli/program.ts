@@ -242,5 +242,66 @@ export function buildProgram(): SkiffCommand {
       catManifest(globalOptionsOf(cmd.optsWithGlobals()), uuid);
     });
 
+  addNetCommands(program);
   return program;
+}
+
+/** flannel's flags, also from SKIFF_NET_* variables (flannel: FLANNELD_*). */
+function storeOptions(cmd: SkiffCommand): SkiffCommand {
+  const env = (name: string) => `SKIFF_NET_${name.toUpperCase().replace(/-/g, '_')}`;
+  const opt = (flags: string, help: string, name: string, dflt?: string) => {
+    const o = new Option(flags, help).env(env(name));
+    cmd.addOption(dflt === undefined ? o : o.default(dflt));
+  };
+  opt('--etcd-endpoints <urls>', 'comma-separated etcd URLs; none: the embedded store under --dir', 'etcd-endpoints');
+  opt('--etcd-prefix <key>', 'where the config and leases live', 'etcd-prefix', '/coreos.com/network');
+  opt('--etcd-cafile <file>', 'CA certificate: etcd over TLS (alone too, unlike flannel)', 'etcd-cafile');
+  opt('--etcd-certfile <file>', 'client certificate for etcd', 'etcd-certfile');
+  opt('--etcd-keyfile <file>', 'its key', 'etcd-keyfile');
+  opt('--etcd-username <name>', 'etcd user', 'etcd-username');
+  opt('--etcd-password <password>', 'etcd password', 'etcd-password');
+  return cmd;
+}
+
+/** Minutes as flannel takes them (a bare number), or a duration with a unit; in seconds. */
+function minutesOrDuration(value: string): number {
+  return /^\d+$/.test(value) ? Number(value) * 60 : Math.round(parseDuration(value) / 1000);
+}
+
+function addNetCommands(program: SkiffCommand): void {
+  const net = program.command('net').description('the VXLAN overlay: its daemon, config and leases');
+  storeOptions(net.command('daemon'))
+    .description('join this host to the overlay: lease a subnet, program the vxlan data path, write subnet.env (foreground)')
+    .addOption(new Option('--iface <name|ip>', 'the underlay link (default: the default route\'s)').env('SKIFF_NET_IFACE'))
+    .addOption(new Option('--public-ip <ip>', 'the address published to other hosts (default: the underlay link\'s)').env('SKIFF_NET_PUBLIC_IP'))
+    .addOption(new Option('--subnet-file <file>', 'where subnet.env is written').env('SKIFF_NET_SUBNET_FILE').default('/run/skiff/subnet.env'))
+    .addOption(new Option('--subnet-lease-renew-margin <minutes|duration>', 'renew the lease this long before it expires').env('SKIFF_NET_SUBNET_LEASE_RENEW_MARGIN').argParser(minutesOrDuration).default(3600, '60'))
+    .addOption(new Option('--subnet-lease-ttl <duration>', 'the lease\'s TTL (flannel: 24h, fixed)').env('SKIFF_NET_SUBNET_LEASE_TTL').argParser((v: string) => Math.round(parseDuration(v) / 1000)).default(86_400, '24h'))
+    .addOption(new Option('--ip-masq', 'masquerade what leaves the overlay network').env('SKIFF_NET_IP_MASQ').default(false))
+    .addOption(new Option('--healthz-ip <ip>', 'address of /healthz and /readyz').env('SKIFF_NET_HEALTHZ_IP').default('127.0.0.1'))
+    .addOption(new Option('--healthz-port <port>', 'port of /healthz and /readyz (0: none)').env('SKIFF_NET_HEALTHZ_PORT').argParser(Number).default(0))
+    .action(async (_opts: Opts, cmd: SkiffCommand) => {
+      const { netDaemon } = await import('./commands/net-overlay.js');
+      await netDaemon(globalOptionsOf(cmd.optsWithGlobals()), cmd.opts() as unknown as import('./commands/net-overlay.js').DaemonFlags);
+    });
+  const config = net.command('config').description("the overlay's config (flannel's JSON at PREFIX/config)");
+  storeOptions(config.command('set'))
+    .description('check and store the config')
+    .argument('<file>', 'a JSON file, or - for stdin')
+    .action(async (file: string, _opts: Opts, cmd: SkiffCommand) => {
+      const { netConfigSet } = await import('./commands/net-overlay.js');
+      await netConfigSet(globalOptionsOf(cmd.optsWithGlobals()), cmd.opts() as unknown as import('./commands/net-overlay.js').StoreFlags, file);
+    });
+  storeOptions(config.command('get'))
+    .description('print the stored config')
+    .action(async (_opts: Opts, cmd: SkiffCommand) => {
+      const { netConfigGet } = await import('./commands/net-overlay.js');
+      await netConfigGet(globalOptionsOf(cmd.optsWithGlobals()), cmd.opts() as unknown as import('./commands/net-overlay.js').StoreFlags);
+    });
+  storeOptions(net.command('leases'))
+    .description('list the hosts\' subnet leases (subnet, public IP, VTEP MAC, expiry)')
+    .action(async (_opts: Opts, cmd: SkiffCommand) => {
+      const { netLeases } = await import('./commands/net-overlay.js');
+      await netLeases(globalOptionsOf(cmd.optsWithGlobals()), cmd.opts() as unknown as import('./commands/net-overlay.js').StoreFlags);
+    });
 }

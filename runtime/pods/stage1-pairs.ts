@@ -37,8 +37,14 @@ function rootPairs(podDir: string, manifest: PodManifest, layers: string[], app?
   return rootfsPairs(layers, app === undefined ? join(podDir, POD_FILES.overlay) : join(podDir, POD_FILES.overlay, app));
 }
 
-/** `nets`: one stage1 `net` value per network the pod joins (pod-network.ts). */
-export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs, nets: readonly string[] = []): Stage1Pairs {
+/** stage1 `host-up` and `host-down` values (tab-separated argv), e.g. of CNI networks (network/cni/cni-pod-networks.ts). */
+export interface Stage1HostHooks {
+  up: readonly string[];
+  down: readonly string[];
+}
+
+/** `nets`: one stage1 `net` value per network the pod joins (pod-network.ts); `hooks`: the host hooks its networks need. */
+export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs, nets: readonly string[] = [], hooks: Stage1HostHooks = { up: [], down: [] }): Stage1Pairs {
   const rt = manifest.runtime;
   const pairs: Stage1Pairs = [
     ['version', '1'],
@@ -51,6 +57,8 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
   for (const net of nets) pairs.push(['net', net]);
+  for (const up of hooks.up) pairs.push(['host-up', up]);
+  for (const down of hooks.down) pairs.push(['host-down', down]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
   for (const ip of rt.dns) pairs.push(['dns', ip]);

@@ -9,7 +9,7 @@
  * tuning's dataDir) is under the test's temp dir: /var/lib/cni and /run/cni are never touched.
  */
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testWhen } from '../support/host-condition.js';
@@ -173,5 +173,29 @@ rootTest('a missing plugin is one error naming it and the dirs searched; a chain
   t.regex(half.stderr, /network half: CNI plugin tuning ADD failed: /);
   await assertNothingLeft(t, s);
   t.is((await s.skiff(['gc', '--grace-period=0s'])).code, 0);
+  await assertNothingLeft(t, s);
+});
+
+rootTest('prepare + a replayed run-prepared attach the CNI network; a plugin binary replaced since the plan sends the next run to the CLI', async (t) => {
+  const s = await cniStore(t);
+  // Plugins of the test's own (copies), so one can be replaced.
+  const plugins = join(s.state, 'plugins');
+  mkdirSync(plugins, { recursive: true });
+  for (const p of ['ptp', 'host-local']) copyFileSync(join('/usr/lib/cni', p), join(plugins, p));
+  const opts = { env: { ...s.env, ...TRACE, SKIFF_CNI_PATH: plugins }, netns: s.host.netns.path };
+  const prepared = await runSkiff(['--dir', s.dir, 'prepare', '--net=p2p', s.image, '--exec', '/probe', '--', 'info'], opts);
+  t.is(prepared.code, 0, prepared.stderr);
+  const started = await runSkiff(['--dir', s.dir, 'run-prepared', prepared.stdout.trim()], opts);
+  t.is(started.code, 0, started.stderr);
+  t.regex(started.stderr, /^skiff launch: replay /m);
+  t.deepEqual(info(started.stdout).interfaces.find((i) => i.name === 'eth0')?.addresses.filter((a) => a.includes('.')), [`198.18.${PTP_NET}.2/24`]);
+  await assertNothingLeft(t, s);
+  const args = ['--dir', s.dir, 'run', '--net=p2p', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  t.regex((await runSkiff(args, opts)).stderr, /^skiff launch: node /m);
+  t.regex((await runSkiff(args, opts)).stderr, /^skiff launch: replay /m);
+  writeFileSync(join(plugins, 'ptp'), readFileSync(join(plugins, 'ptp'))); // rewritten: a new mtime, as an upgrade gives
+  const replaced = await runSkiff(args, opts);
+  t.is(replaced.code, 0, replaced.stderr);
+  t.regex(replaced.stderr, /^skiff launch: node \(a network definition changed since the plan was recorded\)/m);
   await assertNothingLeft(t, s);
 });

@@ -60,7 +60,9 @@ export async function resolvePodNetworks(net: string, localConfig: string): Prom
   const bridges = loadNetworks(localConfig);
   const cniNets = loadCniNetworks(join(localConfig, 'net.d'));
   const joined = resolveNetworks(request, bridges, new Set(cniNets.keys()));
-  const cniPath = cniPathFromEnv();
+  // SKIFF_CNI_PATH is read only by runs that join a CNI network: a bad value never stops the others.
+  const wantsCni = request.mode === 'networks' && request.networks.some((n) => cniNets.has(n.name));
+  const cniPath = wantsCni ? cniPathFromEnv() : [];
   const cni = resolveCniNetworks(request, cniNets, bridges, cniPath);
   if (cni.length > 0) stamps.push(...pluginStamps(cniPath, cni));
   return { joined, values: joined.map(stage1NetValue), stamps, cni, hooks: cniHostHooks(cni, cniPath) };

@@ -100,6 +100,31 @@ static int parse_rlimit_value(const char *s, rlim_t *out)
 	return 0;
 }
 
+/*
+ * resolv.conf values are words on a line: whitespace or a control character in one would add
+ * words or lines of the config's choosing (stage0 refuses them first; this is stage1's own check).
+ */
+static int check_resolv_words(const struct config *cfg, struct s1_error *err)
+{
+	const struct strv domain = { .v = (const char **) &cfg->dns_domain, .n = cfg->dns_domain != NULL };
+	const struct {
+		const char *key;
+		const struct strv *values;
+	} lists[] = { { "dns", &cfg->dns }, { "dns-search", &cfg->dns_search }, { "dns-opt", &cfg->dns_opts }, { "dns-domain", &domain } };
+
+	for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+		for (size_t i = 0; i < lists[l].values->n; i++) {
+			const char *value = lists[l].values->v[i];
+
+			if (*value == '\0')
+				return s1_fail_msg(err, STEP, "%s: an empty value", lists[l].key);
+			for (const char *c = value; *c != '\0'; c++)
+				if ((unsigned char) *c <= ' ' || *c == 0x7f)
+					return s1_fail_msg(err, STEP, "%s: '%s' holds whitespace or a control character", lists[l].key, value);
+		}
+	return 0;
+}
+
 static int check_volumes(struct config *cfg, struct s1_error *err)
 {
 	cfg->volumes = calloc(cfg->raw_volumes.n + 1, sizeof *cfg->volumes);
@@ -331,8 +356,10 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 	}
 	if (strcmp(cfg->netns, "host") != 0 && strcmp(cfg->netns, "new") != 0 && !is_absolute(cfg->netns))
 		return s1_fail_msg(err, STEP, "netns: '%s' is not host, new or an absolute path", cfg->netns);
-	if (cfg->resolv_conf != NULL && cfg->dns.n > 0)
-		return s1_fail_msg(err, STEP, "give dns or resolv-conf, not both");
+	if (cfg->resolv_conf != NULL && resolv_conf_generated(cfg))
+		return s1_fail_msg(err, STEP, "give dns, dns-search, dns-opt, dns-domain or resolv-conf, not both");
+	if (check_resolv_words(cfg, err) < 0)
+		return -1;
 	if (cfg->n_apps == 0)
 		return s1_fail_msg(err, STEP, "no 'app'");
 	return check_rootfs(cfg, err);

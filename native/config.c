@@ -46,7 +46,8 @@ static const struct key_def keys[] = {
 	P("rootfs-target", K_STR, rootfs_target), P("netns", K_STR, netns),
 	P("netns-cleanup", K_LIST, netns_cleanup), P("cgroup", K_LIST, cgroups),
 	P("cgroup-cleanup", K_LIST, cgroup_cleanup), P("file-cleanup", K_LIST, file_cleanup),
-	P("dns", K_LIST, dns), P("resolv-conf", K_STR, resolv_conf), P("hosts-entry", K_LIST, hosts_entries),
+	P("dns", K_LIST, dns), P("dns-search", K_LIST, dns_search), P("dns-opt", K_LIST, dns_opts),
+	P("dns-domain", K_STR, dns_domain), P("resolv-conf", K_STR, resolv_conf), P("hosts-entry", K_LIST, hosts_entries),
 	P("volume", K_LIST, raw_volumes), P("net", K_LIST, raw_nets), P("mask-path", K_LIST, mask_paths),
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
 	P("device-allow", K_LIST, raw_device_rules),
@@ -174,7 +175,8 @@ int config_read(const char *path, struct config *cfg, struct s1_error *err)
 void config_free(struct config *cfg)
 {
 	struct strv *lists[] = { &cfg->rootfs.lower, &cfg->netns_cleanup, &cfg->cgroups, &cfg->cgroup_cleanup,
-				 &cfg->file_cleanup, &cfg->dns, &cfg->hosts_entries, &cfg->mask_paths,
+				 &cfg->file_cleanup, &cfg->dns, &cfg->dns_search, &cfg->dns_opts,
+				 &cfg->hosts_entries, &cfg->mask_paths,
 				 &cfg->readonly_paths, &cfg->raw_volumes, &cfg->raw_nets,
 				 &cfg->raw_device_rules, &cfg->raw_host_up, &cfg->raw_host_down };
 

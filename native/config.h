@@ -117,11 +117,11 @@ struct config {
 	size_t len;
 	const char *version, *uuid, *pod_dir, *raw_lock_fd, *hostname;
 	const char *rootfs_target;
-	const char *netns, *resolv_conf, *raw_stop_timeout;
+	const char *netns, *resolv_conf, *dns_domain, *raw_stop_timeout;
 	struct rootfs_spec rootfs; /* the pod's one root; unset with per-app roots */
 	bool per_app_rootfs;       /* every app has its own root under rootfs-target */
 	struct strv netns_cleanup, cgroups, cgroup_cleanup, file_cleanup;
-	struct strv dns, hosts_entries, mask_paths, readonly_paths, raw_volumes, raw_device_rules;
+	struct strv dns, dns_search, dns_opts, hosts_entries, mask_paths, readonly_paths, raw_volumes, raw_device_rules;
 	int lock_fd;
 	unsigned int stop_timeout;
 	struct volume *volumes;
@@ -140,6 +140,13 @@ struct config {
 	/* `netns new` made by the supervisor (networks to attach, or host hooks to name it), not by PID 1 */
 	bool own_netns;
 };
+
+/* stage1 writes the pod's resolv.conf itself when any of `dns`, `dns-search`, `dns-opt`, `dns-domain` is given. */
+static inline bool resolv_conf_generated(const struct config *cfg)
+{
+	return cfg->dns.n > 0 || cfg->dns_search.n > 0 || cfg->dns_opts.n > 0 || cfg->dns_domain != NULL;
+}
+
 
 /* Reads and checks PATH. On failure err says what is wrong ("config: …"). */
 int config_read(const char *path, struct config *cfg, struct s1_error *err);

@@ -95,7 +95,7 @@ static int write_pod_file(const struct config *cfg, const char *name, const char
 	return write_file_atomic(path, content, err, STEP_ETC);
 }
 
-/* POD_DIR/hosts, hostname and (with `dns`) resolv.conf: written once, bound into every root. */
+/* POD_DIR/hosts, hostname and (with any `dns*` key) resolv.conf: written once, bound into every root. */
 int etc_files_write(const struct config *cfg, struct s1_error *err)
 {
 	cleanup_free char *text = malloc(ETC_MAX);
@@ -125,12 +125,19 @@ int etc_files_write(const struct config *cfg, struct s1_error *err)
 	used = 0;
 	if (append(text, &used, cfg->hostname, "\n", "") < 0 || write_pod_file(cfg, "hostname", text, err) < 0)
 		return -1;
-	if (cfg->dns.n == 0)
+	if (!resolv_conf_generated(cfg))
 		return 0;
 	used = 0;
 	text[0] = '\0';
+	/* resolv.conf(5)'s order; `search` and `options` take every value on one line. */
+	if (cfg->dns_domain != NULL)
+		r |= append(text, &used, "domain ", cfg->dns_domain, "\n");
+	for (size_t i = 0; i < cfg->dns_search.n; i++)
+		r |= append(text, &used, i == 0 ? "search " : " ", cfg->dns_search.v[i], i + 1 == cfg->dns_search.n ? "\n" : "");
 	for (size_t i = 0; i < cfg->dns.n; i++)
 		r |= append(text, &used, "nameserver ", cfg->dns.v[i], "\n");
+	for (size_t i = 0; i < cfg->dns_opts.n; i++)
+		r |= append(text, &used, i == 0 ? "options " : " ", cfg->dns_opts.v[i], i + 1 == cfg->dns_opts.n ? "\n" : "");
 	if (r < 0)
 		return s1_fail(err, E2BIG, STEP_ETC, "write", "%s/resolv.conf", cfg->pod_dir);
 	return write_pod_file(cfg, "resolv.conf", text, err);
@@ -142,8 +149,8 @@ static int etc_binds(const struct config *cfg, struct binds *bs, struct s1_error
 	static const struct {
 		const char *name, *target;
 	} files[] = { { "hosts", "/etc/hosts" }, { "hostname", "/etc/hostname" }, { "resolv.conf", "/etc/resolv.conf" } };
-	/* A generated resolv.conf only with `dns`; else the host's `resolv-conf`, or the image's own. */
-	size_t n = cfg->dns.n > 0 ? 3 : 2;
+	/* A generated resolv.conf only with a `dns*` key; else the host's `resolv-conf`, or the image's own. */
+	size_t n = resolv_conf_generated(cfg) ? 3 : 2;
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < n; i++) {
@@ -151,7 +158,7 @@ static int etc_binds(const struct config *cfg, struct binds *bs, struct s1_error
 		if (clone_source(bs, path, files[i].target, false, STEP_ETC, err) < 0)
 			return -1;
 	}
-	if (cfg->dns.n == 0 && cfg->resolv_conf != NULL)
+	if (!resolv_conf_generated(cfg) && cfg->resolv_conf != NULL)
 		return clone_source(bs, cfg->resolv_conf, "/etc/resolv.conf", true, STEP_ETC, err);
 	return 0;
 }

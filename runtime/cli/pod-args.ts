@@ -22,7 +22,10 @@ export interface FlagSpec {
 export const POD_FLAGS: Record<string, FlagSpec> = {
   net: { value: true, help: 'default (the default, or $SKIFF_NET), none (loopback only), host, or NAME[:IP=ADDR],...: networks of net.d/ under --local-config' },
   hostname: { value: true, help: 'NAME: the pod hostname, RFC 1123, at most 64 characters (default skiff-<uuid8>)' },
-  dns: { value: true, repeat: true, help: 'IP: a nameserver for /etc/resolv.conf (repeatable)' },
+  dns: { value: true, repeat: true, help: "IP (a nameserver for a generated /etc/resolv.conf; repeatable), host (the host's file) or none (the image's own, the default)" },
+  'dns-search': { value: true, repeat: true, help: 'DOMAIN: a search domain for the generated /etc/resolv.conf (repeatable)' },
+  'dns-opt': { value: true, repeat: true, help: 'OPT: a resolv.conf option, e.g. ndots:2 (repeatable)' },
+  'dns-domain': { value: true, help: 'DOMAIN: the local domain for the generated /etc/resolv.conf' },
   'hosts-entry': { value: true, repeat: true, help: 'IP=HOSTNAME: a line for /etc/hosts, one RFC 1123 name (repeatable)' },
   volume: { value: true, repeat: true, help: 'NAME,kind=host|empty,source=PATH,readOnly=true|false (repeatable)' },
   interactive: { value: false, help: 'keep stdin and the terminal (one app only)' },
@@ -38,7 +41,7 @@ export const POD_FLAGS: Record<string, FlagSpec> = {
 
 /** The pod flags `run-prepared` takes (rkt: the runtime-only ones). */
 export const RUN_PREPARED_FLAGS: Record<string, FlagSpec> = Object.fromEntries(
-  ['net', 'hostname', 'dns', 'hosts-entry', 'interactive'].map((f) => [f, POD_FLAGS[f] as FlagSpec]),
+  ['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'interactive'].map((f) => [f, POD_FLAGS[f] as FlagSpec]),
 );
 
 export const APP_FLAGS: Record<string, FlagSpec> = {

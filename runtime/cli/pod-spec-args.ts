@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { checkUserFlag, MAX_ID } from '../pods/app-user.js';
 import { absoluteWorkingDir, mergeEnv } from '../pods/build-apps.js';
 import { parseCapList } from '../pods/capabilities.js';
-import { checkHostname, parseDnsServers, parseHostsEntry } from '../pods/host-names.js';
+import { checkDnsDomain, checkDnsOption, checkHostname, DNS_MODES, parseDnsServers, parseHostsEntry } from '../pods/host-names.js';
 import type { AppLimits } from '../pods/pod-manifest.js';
 import { checkPodSpec, defaultRuntime, type AppSpec, type PodRuntime, type PodSpec } from '../pods/pod-spec.js';
 import { parseCpuMillis, parseMemory, parsePidsLimit, parsePositiveInt } from '../pods/quantities.js';
@@ -31,17 +31,40 @@ export interface PodCommandLine {
   uuidFileSave: string | undefined;
 }
 
-/** `--net`, `--hostname`, `--dns`, `--hosts-entry`, `--interactive`: only those given (run-prepared overrides the manifest with them). */
+/** `--net`, `--hostname`, `--dns*`, `--hosts-entry`, `--interactive`: only those given (run-prepared overrides the manifest with them). */
 export function runtimeFromFlags(flags: FlagValues): Partial<PodRuntime> {
   const out: Partial<PodRuntime> = {};
   const net = single(flags, 'net');
   if (net !== undefined) out.net = checkNet(net);
   const hostname = single(flags, 'hostname');
   if (hostname !== undefined) out.hostname = checkHostname(hostname);
-  if (flags.has('dns')) out.dns = (flags.get('dns') ?? []).flatMap((d) => parseDnsServers(d));
+  if (DNS_FLAGS.some((f) => flags.has(f))) Object.assign(out, dnsFromFlags(flags));
   if (flags.has('hosts-entry')) out.hostsEntries = (flags.get('hosts-entry') ?? []).map((e) => parseHostsEntry(e));
   if (flags.has('interactive')) out.interactive = bool(flags, 'interactive');
   return out;
+}
+
+const DNS_FLAGS = ['dns', 'dns-search', 'dns-opt', 'dns-domain'] as const;
+
+/**
+ * The `--dns*` flags as one setting: given together they replace the pod's whole resolver setting
+ * (run-prepared too), so a prepared pod's search domains never meet a later `--dns=host`.
+ */
+function dnsFromFlags(flags: FlagValues): Pick<PodRuntime, 'dns' | 'dnsSearch' | 'dnsOpts' | 'dnsDomain'> {
+  const dns = parseDnsServers(flags.get('dns') ?? []);
+  const dnsSearch = (flags.get('dns-search') ?? []).map((d) => checkDnsDomain(d, '--dns-search'));
+  const dnsOpts = (flags.get('dns-opt') ?? []).map((o) => checkDnsOption(o));
+  const domain = single(flags, 'dns-domain');
+  const dnsDomain = domain === undefined ? undefined : checkDnsDomain(domain, '--dns-domain');
+  const mode = (DNS_MODES as readonly string[]).find((m) => dns.includes(m));
+  const written = [...(dnsSearch.length > 0 ? ['--dns-search'] : []), ...(dnsOpts.length > 0 ? ['--dns-opt'] : []), ...(dnsDomain !== undefined ? ['--dns-domain'] : [])];
+  if (mode !== undefined && written.length > 0) {
+    throw new UsageError(`--dns=${mode} keeps a resolv.conf Skiff does not write: ${written.join(', ')} cannot go with it`, {
+      input: `--dns=${mode}`,
+      hint: 'give nameserver addresses with --dns=IP instead, or drop the other --dns-* flags',
+    });
+  }
+  return { dns, dnsSearch, dnsOpts, dnsDomain };
 }
 
 function limitsFromFlags(flags: FlagValues): AppLimits {

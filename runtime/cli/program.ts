@@ -150,7 +150,7 @@ export function buildProgram(): SkiffCommand {
       const { prepare } = await import('./commands/run.js');
       await prepare(globalOptionsOf(cmd.optsWithGlobals()), args);
     });
-  podPassThrough('run-prepared', 'run a prepared pod', '[--net=none|host] [--hostname H] [--dns IP] [--hosts-entry IP=HOST] [--interactive] UUID')
+  podPassThrough('run-prepared', 'run a prepared pod', '[--net=NETS] [--hostname H] [--dns IP|host|none] [--dns-search D] [--dns-opt O] [--dns-domain D] [--hosts-entry IP=HOST] [--interactive] UUID')
     .action(async (args: string[], _opts: Opts, cmd: SkiffCommand) => {
       const { runPrepared } = await import('./commands/run.js');
       await runPrepared(globalOptionsOf(cmd.optsWithGlobals()), args);

@@ -1,6 +1,6 @@
 /**
  * The names a pod is given: its hostname, its /etc/hosts entries and its
- * nameservers. stage1 writes them into /etc/hostname, /etc/hosts and
+ * resolver settings (nameservers, search domains, options). stage1 writes them into /etc/hostname, /etc/hosts and
  * /etc/resolv.conf line by line, so a value with a newline or a space would
  * add lines of the caller's choosing there (`--hosts-entry
  * $'1.2.3.4=a\n6.6.6.6 evil'` wrote two); every value is checked here:
@@ -83,11 +83,40 @@ export function parseHostsEntry(text: string, flag = '--hosts-entry'): string {
   return `${ip} ${name}`;
 }
 
-/** `--dns IP[,IP...]` as nameserver addresses. */
-export function parseDnsServers(text: string, flag = '--dns'): string[] {
-  const servers = text.split(',').filter(Boolean);
+/** `--dns` words that are not addresses: the host's resolv.conf, or the image's own file untouched (rkt's). */
+export const DNS_MODES = ['host', 'none'] as const;
+
+/**
+ * `--dns IP[,IP...]|host|none` (repeatable) as the pod's `dns` setting: nameserver addresses, or
+ * one mode alone (mixing `host` with addresses would say two things about one file).
+ */
+export function parseDnsServers(values: readonly string[], flag = '--dns'): string[] {
+  const servers = values.flatMap((v) => v.split(',')).filter(Boolean);
   for (const d of servers) {
-    if (!isIpAddress(d)) throw new UsageError(`${flag} ${SHOWN(d)} is not an IP address`, { input: SHOWN(d) });
+    if (!isIpAddress(d) && !(DNS_MODES as readonly string[]).includes(d)) {
+      throw new UsageError(`${flag} ${SHOWN(d)} is not an IP address, host or none`, { input: SHOWN(d), hint: `write e.g. ${flag}=198.18.0.53, ${flag}=host or ${flag}=none` });
+    }
+  }
+  const mode = servers.find((d) => (DNS_MODES as readonly string[]).includes(d));
+  if (mode !== undefined && servers.length > 1) {
+    throw new UsageError(`${flag}=${mode} stands alone: it cannot be combined with ${servers.filter((d) => d !== mode).map((d) => `${flag}=${d}`).join(', ')}`, { input: servers.join(',') });
   }
   return servers;
+}
+
+/** `--dns-search DOMAIN` and `--dns-domain DOMAIN`: a host name (a trailing dot, DNS's root, allowed). */
+export function checkDnsDomain(name: string, flag: string): string {
+  const problem = hostNameProblem(name.endsWith('.') && name.length > 1 ? name.slice(0, -1) : name, MAX_HOST_NAME);
+  if (problem !== undefined) {
+    throw new UsageError(`${flag} ${SHOWN(name)} ${problem}: a DNS domain is an RFC 1123 name`, { input: SHOWN(name), hint: `write e.g. ${flag}=example.com` });
+  }
+  return name;
+}
+
+/** `--dns-opt OPT`: a resolv.conf(5) option, NAME or NAME:NUMBER (ndots:2, timeout:1, rotate, edns0, use-vc). */
+export function checkDnsOption(option: string, flag = '--dns-opt'): string {
+  if (!/^[A-Za-z][A-Za-z0-9-]*(?::\d{1,4})?$/.test(option)) {
+    throw new UsageError(`${flag} ${SHOWN(option)} is not a resolv.conf option`, { input: SHOWN(option), hint: `write NAME or NAME:NUMBER, e.g. ${flag}=ndots:2` });
+  }
+  return option;
 }

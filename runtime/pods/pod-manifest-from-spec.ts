@@ -32,6 +32,15 @@ export function podManifestFromSpec(
     noOverlay: spec.noOverlay,
     volumes: spec.volumes.map((v) => ({ ...v })),
     apps,
-    runtime: { net: rt.net, hostname: rt.hostname, dns: [...rt.dns], hostsEntries: [...rt.hostsEntries], interactive: rt.interactive },
+    runtime: {
+      net: rt.net,
+      hostname: rt.hostname,
+      dns: [...rt.dns],
+      dnsSearch: [...rt.dnsSearch],
+      dnsOpts: [...rt.dnsOpts],
+      dnsDomain: rt.dnsDomain,
+      hostsEntries: [...rt.hostsEntries],
+      interactive: rt.interactive,
+    },
   };
 }

@@ -65,7 +65,12 @@ export interface PodManifest {
   runtime: {
     net: PodNet;
     hostname: string | undefined;
+    /** Nameserver addresses for a generated /etc/resolv.conf, or one of DNS_MODES (host-names.ts): `host`, `none`. */
     dns: string[];
+    /** resolv.conf `search` domains, `options`, and `domain`; any of them (or `dns` addresses) makes stage1 write the file. */
+    dnsSearch: string[];
+    dnsOpts: string[];
+    dnsDomain: string | undefined;
     hostsEntries: string[];
     interactive: boolean;
   };

@@ -68,7 +68,7 @@ export interface PodSpec {
 /** A spec's runtime settings when none are given: rkt's defaults. */
 export function defaultRuntime(): PodRuntime {
   // rkt's default: the bridged, NATed `default` network (network/network-config.ts).
-  return { net: 'default', hostname: undefined, dns: [], hostsEntries: [], interactive: false };
+  return { net: 'default', hostname: undefined, dns: [], dnsSearch: [], dnsOpts: [], dnsDomain: undefined, hostsEntries: [], interactive: false };
 }
 
 /** An AppSpec with nothing but its image: everything else from the image and Docker's defaults. */

@@ -8,6 +8,7 @@ import type { PodCgroupDirs } from './pod-cgroup.js';
 import { POD_FILES } from './pod-dirs.js';
 import { rootfsCopyDir, type PodManifest } from './pod-manifest.js';
 import type { Stage1Pairs } from './stage1-config.js';
+import { hostResolvConf } from './host-resolv-conf.js';
 
 /** Docker's masked and read-only /proc and /sys paths. */
 export const MASKED_PATHS = [
@@ -37,6 +38,19 @@ function rootPairs(podDir: string, manifest: PodManifest, layers: string[], app?
   return rootfsPairs(layers, app === undefined ? join(podDir, POD_FILES.overlay) : join(podDir, POD_FILES.overlay, app));
 }
 
+/** The pod's resolver setting (`--dns*`) as stage1's `dns*` or `resolv-conf` pairs. */
+function resolverPairs(rt: PodManifest['runtime']): Stage1Pairs {
+  if (rt.dns.includes('none')) return [];
+  if (rt.dns.includes('host')) return [['resolv-conf', hostResolvConf().path]];
+  return [
+    ...rt.dns.map((ip): [string, string] => ['dns', ip]),
+    // Manifests written before these fields existed have none of them.
+    ...(rt.dnsSearch ?? []).map((d): [string, string] => ['dns-search', d]),
+    ...(rt.dnsOpts ?? []).map((o): [string, string] => ['dns-opt', o]),
+    ...(rt.dnsDomain === undefined ? [] : [['dns-domain', rt.dnsDomain] as [string, string]]),
+  ];
+}
+
 /** stage1 `host-up` and `host-down` values (tab-separated argv), e.g. of CNI networks (network/cni/cni-pod-networks.ts). */
 export interface Stage1HostHooks {
   up: readonly string[];
@@ -61,7 +75,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   for (const down of hooks.down) pairs.push(['host-down', down]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
-  for (const ip of rt.dns) pairs.push(['dns', ip]);
+  pairs.push(...resolverPairs(rt));
   for (const entry of rt.hostsEntries) pairs.push(['hosts-entry', entry]);
   for (const v of manifest.volumes) {
     // An empty volume lives in the pod dir, which moved (prepare → run) since the manifest was written.

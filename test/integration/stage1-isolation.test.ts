@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
-  createPod, firstJson, probe, renderProbeRootfs, runPod, sharedProbeRootfs, startPod, type AppSpec,
+  createPod, firstJson, probe, renderProbeRootfs, runPod, sharedProbeRootfs, startPod, type AppSpec, type PodSpec as Stage1PodSpec,
 } from '../support/stage1-harness.js';
 import { mountsUnder, tempDir } from '../support/temp-dir.js';
 
@@ -252,6 +252,24 @@ test('/etc/hosts, /etc/hostname and /etc/resolv.conf', async (t) => {
   const [content, write] = jsonLines(bound.stdout);
   t.is(content!.content, 'nameserver 198.18.1.1\n');
   t.like(write, { ok: false, error: 'EROFS' }, 'the host file is bound read-only');
+});
+
+test('resolv.conf values are words: stage1 refuses whitespace or a control character in one (its own check, behind stage0\'s)', async (t) => {
+  const cases: Array<[Partial<Stage1PodSpec>, RegExp]> = [
+    [{ dnsSearch: ['a.example\nnameserver 6.6.6.6'] }, /config: dns-search: 'a\.example nameserver 6\.6\.6\.6' holds whitespace or a control character/],
+    [{ dnsOpts: ['ndots:1 rotate'] }, /config: dns-opt: 'ndots:1 rotate' holds whitespace/],
+    [{ dnsDomain: '' }, /config: dns-domain: an empty value/],
+    [{ dns: ['198.18.0.1\tx'] }, /config: dns: '198\.18\.0\.1\tx' holds whitespace/],
+    [{ dnsSearch: ['a.example'], resolvConf: '/etc/resolv.conf' }, /config: give dns, dns-search, dns-opt, dns-domain or resolv-conf, not both/],
+  ];
+  for (const [spec, message] of cases) {
+    const r = await runPod(t, { ...spec, apps: [probe(['exit', '0'])] });
+    t.is(r.code, 2, JSON.stringify(spec));
+    // stage1 prints a control character of the value as a space: its error is one line.
+    t.regex(r.stderr, message);
+    t.is(r.stderr.trim().split('\n').length, 1);
+    t.is(r.state.apps.probe?.started, undefined, 'no app ran');
+  }
 });
 
 test('rootfs-dir: the rendered dir is the pod\'s root, writes land in it', async (t) => {

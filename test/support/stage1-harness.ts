@@ -69,6 +69,9 @@ export interface PodSpec {
   netnsCleanup?: string[];
   fileCleanup?: string[];
   dns?: string[];
+  dnsSearch?: string[];
+  dnsOpts?: string[];
+  dnsDomain?: string;
   resolvConf?: string;
   hostsEntries?: string[];
   volumes?: { name: string; kind: 'host' | 'empty'; source: string; ro: boolean }[];
@@ -164,7 +167,8 @@ function configPairs(pod: Pod, spec: PodSpec, lower: string): [string, string][]
   p.push(['rootfs-target', pod.rootfsTarget], ['netns', spec.netns ?? 'new']);
   const lists: [string, string[] | undefined][] = [
     ['netns-cleanup', spec.netnsCleanup], ['cgroup', spec.cgroups], ['cgroup-cleanup', spec.cgroupCleanup],
-    ['file-cleanup', spec.fileCleanup], ['dns', spec.dns], ['hosts-entry', spec.hostsEntries],
+    ['file-cleanup', spec.fileCleanup], ['dns', spec.dns], ['dns-search', spec.dnsSearch], ['dns-opt', spec.dnsOpts],
+    ['dns-domain', spec.dnsDomain === undefined ? undefined : [spec.dnsDomain]], ['hosts-entry', spec.hostsEntries],
     ['mask-path', spec.maskPaths ?? MASKED_PATHS], ['readonly-path', spec.readonlyPaths ?? READONLY_PATHS],
   ];
   for (const [key, values] of lists) for (const v of values ?? []) p.push([key, v]);

@@ -59,7 +59,7 @@ test('a bare app spec: everything from the image and Docker\'s defaults', (t) =>
       workingDir: '/srv', uid: 0, gid: 0, supplementaryGids: [], caps: DEFAULT_CAPS, ambientCaps: [], noNewPrivs: true, readonlyRootfs: false,
       mounts: [], limits: {},
     }],
-    runtime: { net: 'default', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
+    runtime: { net: 'default', hostname: undefined, dns: [], dnsSearch: [], dnsOpts: [], dnsDomain: undefined, hostsEntries: [], interactive: false },
   });
 });
 
@@ -74,7 +74,7 @@ test('every app setting of the spec reaches the manifest', (t) => {
     limits: { memoryBytes: 64 << 20, pidsMax: 9 }, capsRetain: ['kill'],
   }], {
     volumes: [{ name: 'v', kind: 'empty', source: '', readOnly: false }],
-    runtime: { net: 'host', hostname: 'web-1', dns: ['198.18.0.1'], hostsEntries: ['198.18.0.5 db'], interactive: true },
+    runtime: { net: 'host', hostname: 'web-1', dns: ['198.18.0.1'], dnsSearch: ['example.test'], dnsOpts: ['ndots:2'], dnsDomain: 'example.test', hostsEntries: ['198.18.0.5 db'], interactive: true },
     env: { files: [envFile], set: ['C=set', 'D=set'], inherit: true },
     noOverlay: true,
   });

@@ -27,7 +27,7 @@ test('a bare image: the defaults of every setting', (t) => {
       capsRetain: undefined, capsRemove: undefined, seccomp: undefined,
     }],
     volumes: [],
-    runtime: { net: 'default', hostname: undefined, dns: [], hostsEntries: [], interactive: false },
+    runtime: { net: 'default', hostname: undefined, dns: [], dnsSearch: [], dnsOpts: [], dnsDomain: undefined, hostsEntries: [], interactive: false },
     env: { files: [], set: [], inherit: false },
     noOverlay: false,
     pull: { policy: 'new' },
@@ -40,6 +40,7 @@ test('a bare image: the defaults of every setting', (t) => {
 test('every pod flag, in = and space forms, with repeats', (t) => {
   const { spec, quiet, uuidFileSave } = specOf([
     '--net=host', '--hostname', 'web-1', '--dns=198.18.0.1,198.18.0.2', '--dns', 'fd00::53',
+    '--dns-search=a.example', '--dns-search', 'b.example.', '--dns-opt=ndots:2', '--dns-opt', 'rotate', '--dns-domain=a.example',
     '--hosts-entry=198.18.0.5=db', '--hosts-entry', 'fd00::5=db6.example',
     '--volume', 'data,kind=host,source=/srv/data,readOnly=true', '--volume=scratch,kind=empty',
     '--interactive', '--set-env', 'A=1', '--set-env=B=2', '--set-env-file', '/e1', '--set-env-file=/e2',
@@ -48,6 +49,7 @@ test('every pod flag, in = and space forms, with repeats', (t) => {
   ]);
   t.deepEqual(spec.runtime, {
     net: 'host', hostname: 'web-1', dns: ['198.18.0.1', '198.18.0.2', 'fd00::53'],
+    dnsSearch: ['a.example', 'b.example.'], dnsOpts: ['ndots:2', 'rotate'], dnsDomain: 'a.example',
     hostsEntries: ['198.18.0.5 db', 'fd00::5 db6.example'], interactive: true,
   });
   t.deepEqual(spec.volumes, [
@@ -103,7 +105,9 @@ test('boolean flags: bare, =true and =false; anything else refused', (t) => {
 
 test('run-prepared flags: only the given ones override the manifest', (t) => {
   const { flags } = parseFlagsAndOperands(['--hostname=db', 'UUID', '--dns', '1.1.1.1'], RUN_PREPARED_FLAGS);
-  t.deepEqual(runtimeFromFlags(flags), { hostname: 'db', dns: ['1.1.1.1'] });
+  // The --dns* flags replace the pod's whole resolver setting: the ones not given are emptied.
+  t.deepEqual(runtimeFromFlags(flags), { hostname: 'db', dns: ['1.1.1.1'], dnsSearch: [], dnsOpts: [], dnsDomain: undefined });
+  t.deepEqual(runtimeFromFlags(parseFlagsAndOperands(['--dns-search=x.example', 'UUID'], RUN_PREPARED_FLAGS).flags), { dns: [], dnsSearch: ['x.example'], dnsOpts: [], dnsDomain: undefined });
   t.deepEqual(runtimeFromFlags(parseFlagsAndOperands(['UUID'], RUN_PREPARED_FLAGS).flags), {});
   t.deepEqual(runtimeFromFlags(parseFlagsAndOperands(['--interactive=false', '--net=host'], RUN_PREPARED_FLAGS).flags), { net: 'host', interactive: false });
   t.throws(() => runtimeFromFlags(parseFlagsAndOperands(['--hostname=a b'], RUN_PREPARED_FLAGS).flags), { instanceOf: UsageError });
@@ -173,6 +177,16 @@ const badNames: Array<[string[], RegExp]> = [
   [['--hostname', 'a..b'], /has an empty label/],
   [['--dns', '1.2.3.4.5'], /^--dns "1.2.3.4.5" is not an IP address/],
   [['--dns', '8.8.8.8\nnameserver 6.6.6.6'], /^--dns "8.8.8.8\\nnameserver 6.6.6.6" is not an IP address/],
+  [['--dns', 'hosts'], /^--dns "hosts" is not an IP address, host or none/],
+  [['--dns', 'host,198.18.0.1'], /^--dns=host stands alone: it cannot be combined with --dns=198\.18\.0\.1/],
+  [['--dns', 'none', '--dns', 'host'], /^--dns=none stands alone/],
+  [['--dns=host', '--dns-search', 'a.example'], /^--dns=host keeps a resolv.conf Skiff does not write: --dns-search cannot go with it/],
+  [['--dns=none', '--dns-opt', 'ndots:1', '--dns-domain', 'x'], /^--dns=none keeps a resolv.conf Skiff does not write: --dns-opt, --dns-domain cannot/],
+  [['--dns-search', 'a example'], /^--dns-search "a example" has a label "a example"/],
+  [['--dns-search', 'a.example\nnameserver 6.6.6.6'], /^--dns-search "a.example\\nnameserver 6.6.6.6" has a label/],
+  [['--dns-domain', ''], /^--dns-domain "" is empty/],
+  [['--dns-opt', 'ndots:2 rotate'], /^--dns-opt "ndots:2 rotate" is not a resolv.conf option/],
+  [['--dns-opt', 'ndots:'], /^--dns-opt "ndots:" is not a resolv.conf option/],
 ];
 for (const [flags, message] of badNames) {
   test(`refused at parse time: ${JSON.stringify(flags)}`, (t) => usageError(t, [...flags, 'img'], message));

@@ -17,7 +17,9 @@ import { progressFor } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
 import { sourceOptionsOf } from '../image-options.js';
 import { parseFlagsAndOperands, parsePodArgs, POD_FLAGS, RUN_PREPARED_FLAGS, type FlagSpec } from '../pod-args.js';
-import { resolvePodNetworks, setUpHostNetworks } from '../../pods/pod-network.js';
+import { resolvePodNetworks, setUpHostNetworks, type PodNetworks } from '../../pods/pod-network.js';
+import { hostResolvConf } from '../../pods/host-resolv-conf.js';
+import type { PodRuntime } from '../../pods/pod-spec.js';
 import { podCommandLine, runtimeFromFlags, type PodGlobals } from '../pod-spec-args.js';
 
 /** The --net of pods that give none (like SKIFF_DIR for --dir): `none` for hosts or CI jobs that want no network by default. */
@@ -32,6 +34,11 @@ function podGlobals(global: GlobalOptions): PodGlobals {
   return { insecureSeccomp: global.insecureOptions.has('seccomp'), ...(net === undefined || net === '' ? {} : { defaultNet: net }) };
 }
 
+/** `--dns=host` picks the host's file by its contents (host-resolv-conf.ts): a replay after either file changed goes to the CLI. */
+function withResolverStamps(networks: PodNetworks, runtime: PodRuntime): PodNetworks {
+  return runtime.dns.includes('host') ? { ...networks, stamps: [...networks.stamps, ...hostResolvConf().stamps] } : networks;
+}
+
 function pullOptions(global: GlobalOptions, quiet: boolean) {
   return { ...sourceOptionsOf(global), listener: progressFor(quiet) };
 }
@@ -42,7 +49,7 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
   const replayable = planRequest !== undefined && runIsReplayable(spec);
   const indexBefore = replayable ? fileStamp(paths.index) : undefined;
   // Before anything is made: an unknown network, a bad definition or a subnet that overlaps the host's routes leaves no pod behind.
-  const networks = await resolvePodNetworks(spec.runtime.net, global.localConfig);
+  const networks = withResolverStamps(await resolvePodNetworks(spec.runtime.net, global.localConfig), spec.runtime);
   const host = await setUpHostNetworks(networks);
   const prepared = await preparePod(global.dir, spec, pullOptions(global, quiet), { keepLock: true });
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
@@ -71,7 +78,7 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
 
 export async function prepare(global: GlobalOptions, argv: string[], planRequest?: RunPlanRequest): Promise<void> {
   const { spec, uuidFileSave: save } = podCommandLine(parsePodArgs(argv, PREPARE_FLAGS), podGlobals(global));
-  const networks = await resolvePodNetworks(spec.runtime.net, global.localConfig);
+  const networks = withResolverStamps(await resolvePodNetworks(spec.runtime.net, global.localConfig), spec.runtime);
   const prepared = await preparePod(global.dir, spec, pullOptions(global, true), { keepLock: false });
   // Whatever the flags, a prepared pod's manifest is fixed now: its run-prepared can always be replayed.
   if (planRequest !== undefined && planRequest.path === PREPARED_PLAN_REQUEST) {

@@ -199,3 +199,23 @@ rootTest('prepare + a replayed run-prepared attach the CNI network; a plugin bin
   t.regex(replaced.stderr, /^skiff launch: node \(a network definition changed since the plan was recorded\)/m);
   await assertNothingLeft(t, s);
 });
+
+rootTest('CHECK through the real plugins: a running pod\'s attachment checks out, and fails once its address is gone', async (t) => {
+  const s = await cniStore(t);
+  const run = s.start(['run', '--net=cbr', s.image, '--exec', '/probe', '--', 'sleep', '60']);
+  const uuid = await waitRunning(s, 60_000);
+  const podDir = join(s.dir, 'pods', 'run', uuid);
+  // stage1's own: nsenter execs skiff, which execs stage1 in place. CHECK takes the ADD's CNI_NETNS, /proc/STAGE1/ns/net.
+  const pid = String(run.child.pid);
+  // The host-up stage1 ran, as a CHECK: the same argv with check for add, placeholders filled as stage1 does.
+  const config = readFileSync(join(podDir, 'stage1.conf'), 'utf8').split('\0');
+  const up = config[config.indexOf('host-up') + 1]!.split('\t');
+  const check = up.map((a) => (a === 'add' ? 'check' : a.replace('{pod-dir}', podDir).replace('{uuid}', uuid).replace('{netns}', `/proc/${pid}/ns/net`)));
+  const ok = await s.host.netns.run(check[0]!, check.slice(1));
+  t.is(ok.code, 0, ok.stderr);
+  t.is((await s.host.netns.run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', 'addr', 'flush', 'dev', 'eth0'])).code, 0);
+  const broken = await s.host.netns.run(check[0]!, check.slice(1));
+  t.not(broken.code, 0);
+  t.regex(broken.stderr, /skiff: network cbr: CNI plugin bridge CHECK failed: /);
+  t.is((await s.skiff(['stop', uuid])).code, 0);
+});

@@ -91,6 +91,9 @@ export async function execPlugin(run: PluginRun, command: CniCommand, att: CniAt
   const timer = setTimeout(() => {
     timedOut = true;
     if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
+    // A process the plugin left behind may hold its stdout open: stop waiting for it.
+    child.stdout.destroy();
+    child.stderr.destroy();
   }, timeoutMs);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.on('error', (err) => reject(new NetworkError(`${what}: cannot run ${run.binary}: ${err.message}`, { input: run.binary, cause: err })));

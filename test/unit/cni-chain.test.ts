@@ -115,6 +115,20 @@ test('a plugin that does not answer is killed after the timeout', async (t) => {
   t.deepEqual(p.calls().map((c) => c.command), ['ADD', 'DEL'], 'and the chain is DELeted');
 });
 
+test('a plugin that exits but leaves a process holding its stdout does not hold the run past the timeout', async (t) => {
+  const p = fakePlugins(t);
+  // The leftover sleeps on in the background with the plugin's stdout; its pid is kept so the test can end it.
+  p.add('leaky', `if [ "$CNI_COMMAND" = ADD ]; then sleep 600 & echo $! > "$0.child"; exit 0; fi`);
+  t.teardown(() => {
+    try {
+      process.kill(Number(readFileSync(join(p.dir, 'leaky.child'), 'utf8')), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  await t.throwsAsync(addChain(network(['leaky']), attachment(p.dir), { timeoutMs: 300 }), { message: /CNI plugin leaky ADD: no answer within 0.3 s/ });
+});
+
 test('attachments: ADD keeps config, parameters and result in the pod dir; DEL uses them and removes the record; DEL again is success', async (t) => {
   const p = fakePlugins(t);
   p.add('first');

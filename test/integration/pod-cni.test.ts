@@ -58,6 +58,16 @@ function reservations(s: Store): string[] {
   return readdirSync(root).flatMap((net) => readdirSync(join(root, net)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).map((f) => `${net}/${f}`));
 }
 
+/** The attachment records (POD_DIR/cni/IFNAME.json) of every pod dir in the store. */
+function keptAttachments(s: Store): string[] {
+  const pods = join(s.dir, 'pods');
+  if (!existsSync(pods)) return [];
+  return readdirSync(pods).flatMap((state) => readdirSync(join(pods, state)).flatMap((uuid) => {
+    const dir = join(pods, state, uuid, 'cni');
+    return existsSync(dir) ? readdirSync(dir).map((f) => `${state}/${uuid}/cni/${f}`) : [];
+  }));
+}
+
 const tuningBackups = (s: Store) => (existsSync(join(s.state, 'tuning')) ? readdirSync(join(s.state, 'tuning')) : []);
 
 async function vethsOnHost(s: Store): Promise<string[]> {
@@ -77,6 +87,7 @@ async function assertNothingLeft(t: ExecutionContext, s: Store, options: { tunin
   t.deepEqual(veths, [], 'no veth left on the host side');
   t.deepEqual(reservations(s), [], 'every host-local reservation released');
   if (options.tuning !== false) t.deepEqual(tuningBackups(s), [], 'no tuning backup left');
+  t.deepEqual(keptAttachments(s), [], 'every DEL removed its attachment record (the pod dir\'s CNI cache)');
 }
 
 const statusOf = async (s: Store, uuid: string) => JSON.parse((await s.skiff(['--format', 'json', 'status', uuid])).stdout) as { networks: Array<Record<string, string>> };

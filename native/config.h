@@ -106,6 +106,12 @@ struct pod_net {
 	char ipam_file[PATH_MAX];
 };
 
+/* A `host-up` or `host-down` command (host-hooks.c): argv points into the config's buffer. */
+struct host_hook {
+	const char **argv;
+	size_t argc;
+};
+
 struct config {
 	char *buf;
 	size_t len;
@@ -127,6 +133,12 @@ struct config {
 	size_t n_device_rules;
 	struct app *apps;
 	size_t n_apps;
+	/* `host-up`, `host-down` (host-hooks.c) */
+	struct strv raw_host_up, raw_host_down;
+	struct host_hook *host_up, *host_down;
+	size_t n_host_up, n_host_down;
+	/* `netns new` made by the supervisor (networks to attach, or host hooks to name it), not by PID 1 */
+	bool own_netns;
 };
 
 /* stage1 writes the pod's resolv.conf itself when any of `dns`, `dns-search`, `dns-opt`, `dns-domain` is given. */
@@ -146,6 +158,10 @@ int config_check(struct config *cfg, struct s1_error *err);
 size_t config_split_tabs(char *value, char **fields, size_t max);
 /* net-config.c: the `net` keys. */
 int net_config_check(struct config *cfg, struct s1_error *err);
+
+/* host-hooks.c: the `host-up`/`host-down` keys (after net_config_check: `{ip:NAME}` names a network). */
+int host_hooks_check(struct config *cfg, struct s1_error *err);
+void host_hooks_free(struct config *cfg);
 
 /* Docker's default 14: an app without `caps`, and `enter` without --app. */
 #define CAPS_DEFAULT                                                                                     \

@@ -67,8 +67,8 @@ static int join_netns(const struct config *cfg, struct s1_error *err)
 	const char *netns = cfg->netns;
 	cleanup_fd int fd = -1;
 
-	/* With networks to attach, the supervisor made the netns before forking us (net-attach.c). */
-	if (strcmp(netns, "host") == 0 || cfg->n_nets > 0)
+	/* With networks to attach (or host hooks), the supervisor made the netns before forking us (net-attach.c). */
+	if (strcmp(netns, "host") == 0 || cfg->own_netns)
 		return 0;
 	if (strcmp(netns, "new") == 0)
 		return ns_new_netns(err);

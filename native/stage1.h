@@ -76,6 +76,20 @@ int net_attach(const struct config *cfg, struct s1_error *err);
 void net_release(const struct config *cfg);
 
 /*
+ * host-hooks.c: `host-up` after the networks are attached and before PID 1,
+ * `host-down` at teardown, each in the host's netns and pid namespace, which
+ * host_ns_open (first thing) keeps fds of.
+ */
+struct host_ns {
+	int net, pid; /* -1: not opened (no hooks) */
+};
+int host_ns_open(const struct config *cfg, struct host_ns *h, struct s1_error *err);
+void host_ns_close(struct host_ns *h);
+int host_hooks_up(const struct config *cfg, const struct host_ns *h, struct s1_error *err);
+/* Every host-down, last first; failures go to stderr only. */
+void host_hooks_down(const struct config *cfg, const struct host_ns *h);
+
+/*
  * rootfs.c: in PID 1, in this order (see init.c). `shown` is the host path
  * of the root being filled, for errors; the paths acted on are the current
  * root's.

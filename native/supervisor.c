@@ -44,6 +44,7 @@ struct supervisor {
 	bool stopping, killed;
 	struct timespec kill_at;
 	struct app_state *apps;
+	struct host_ns host; /* the host's namespaces, for the host hooks */
 };
 
 static void report(const struct config *cfg, const struct s1_error *err)
@@ -226,8 +227,11 @@ static void teardown_error(int errnum, const char *syscall, const char *path)
 }
 
 /* Every step idempotent ("already gone" is success); a failed step does not stop the others. */
-static void teardown(const struct config *cfg)
+static void teardown(const struct config *cfg, struct host_ns *host)
 {
+	/* First, while the pod's netns is still ours (the supervisor is in it). */
+	host_hooks_down(cfg, host);
+	host_ns_close(host);
 	for (size_t i = 0; i < cfg->cgroup_cleanup.n; i++) {
 		const char *dir = cfg->cgroup_cleanup.v[i];
 
@@ -276,6 +280,8 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	/* The lock stays ours for life, but no app may inherit it. */
 	if (fcntl(cfg->lock_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return s1_fail(err, errno, "lock", "fcntl(F_SETFD)", "fd %d", cfg->lock_fd);
+	if (host_ns_open(cfg, &s->host, err) < 0)
+		return -1;
 	/* Before PID 1 exists: nothing of the pod ever runs with every device. */
 	if (make_app_dirs(cfg, err) < 0 || devices_restrict(cfg, err) < 0)
 		return -1;
@@ -290,7 +296,10 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	if (pipe2(msg, O_CLOEXEC) < 0)
 		return s1_fail(err, errno, "init", "pipe2", NULL);
 	/* Before PID 1: it and every app inherit the netns the networks are attached to. */
-	if (cfg->n_nets > 0 && net_attach(cfg, err) < 0)
+	if (cfg->own_netns && (cfg->n_nets > 0 ? net_attach(cfg, err) : ns_new_netns(err)) < 0)
+		return -1;
+	/* Host side, networks attached, no app started yet (host-hooks.c). */
+	if (host_hooks_up(cfg, &s->host, err) < 0)
 		return -1;
 	/* Our next child is the new pid namespace's PID 1. */
 	if (unshare(CLONE_NEWPID) < 0)
@@ -312,7 +321,7 @@ int supervisor_run(const char *config_path)
 {
 	struct config cfg;
 	struct s1_error err = { 0 };
-	struct supervisor s = { .cfg = &cfg, .sfd = -1, .msg_fd = -1, .first_failure = -1 };
+	struct supervisor s = { .cfg = &cfg, .sfd = -1, .msg_fd = -1, .first_failure = -1, .host = { -1, -1 } };
 	int status;
 
 	if (config_read(config_path, &cfg, &err) < 0) {
@@ -325,12 +334,12 @@ int supervisor_run(const char *config_path)
 		if (s.apps == NULL)
 			s1_fail(&err, ENOMEM, "init", "calloc", NULL);
 		report(&cfg, &err);
-		teardown(&cfg);
+		teardown(&cfg, &s.host);
 		return EXIT_STAGE1_FAILURE;
 	}
 	status = supervise(&s);
 	account_pid1_exit(&s, status);
-	teardown(&cfg);
+	teardown(&cfg, &s.host);
 	status = s.failed ? EXIT_STAGE1_FAILURE : s.first_failure >= 0 ? s.first_failure : EXIT_OK;
 	free(s.apps);
 	config_free(&cfg);

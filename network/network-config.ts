@@ -6,6 +6,8 @@
  *
  * Skiff wires `"type": "bridge"` networks itself (stage1, native/net-attach.c); IPAM is
  * host-local: one file per address in `ipam.dataDir` (default /run/skiff/networks/NAME).
+ * A `.conf` of any other type (and every `.conflist`) is a CNI network, run through the real
+ * plugins (network/cni/): this loader passes over it.
  * Every problem in a file is one error naming the file and the field.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -134,6 +136,8 @@ export function loadNetworks(localConfig: string): Map<string, NetworkDef> {
       throw new NetworkError(`network config ${path} is not valid JSON: ${(err as Error).message}`, { input: path, cause: err, hint: 'fix the file' });
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(path, 'the file', 'is not a JSON object');
+    // Another type is a CNI plugin's: network/cni/cni-config.ts reads the file.
+    if ((raw as RawConf).type !== 'bridge') continue;
     const def = parseNetworkConf(raw as RawConf, path);
     if (fromFiles.has(def.name)) throw bad(path, 'name', `"${def.name}" is defined by an earlier file in ${dir} too`);
     fromFiles.add(def.name);

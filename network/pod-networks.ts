@@ -48,13 +48,18 @@ export interface JoinedNetwork {
   ip: string | undefined;
 }
 
-/** The networks a request names, checked against what is defined; errors are usage errors naming the value. */
-export function resolveNetworks(request: NetRequest, defs: Map<string, NetworkDef>): JoinedNetwork[] {
+/**
+ * The networks a request names, checked against what is defined; errors are usage errors naming the value.
+ * Names in `cni` are CNI networks (network/cni/cni-pod-networks.ts): passed over here, but they
+ * keep their place in the eth0, eth1, ... order.
+ */
+export function resolveNetworks(request: NetRequest, defs: Map<string, NetworkDef>, cni: ReadonlySet<string> = new Set()): JoinedNetwork[] {
   if (request.mode !== 'networks') return [];
-  return request.networks.map(({ name, ip }, i) => {
+  return request.networks.flatMap(({ name, ip }, i) => {
+    if (cni.has(name)) return [];
     const def = defs.get(name);
     if (def === undefined) {
-      throw new UsageError(`--net: no network named "${name}"`, { input: name, hint: `define it in net.d/ under --local-config, or use one of: none, host, ${[...defs.keys()].join(', ')}` });
+      throw new UsageError(`--net: no network named "${name}"`, { input: name, hint: `define it in net.d/ under --local-config, or use one of: none, host, ${[...defs.keys(), ...cni].join(', ')}` });
     }
     if (ip !== undefined) {
       const a = parseIpv4(ip)!;
@@ -62,7 +67,7 @@ export function resolveNetworks(request: NetRequest, defs: Map<string, NetworkDe
         throw new UsageError(`--net: ${ip} is not a free host address of network ${name} (${formatCidr(def.subnet)}, gateway ${formatIpv4(def.gateway)})`, { input: ip });
       }
     }
-    return { def, ifName: `eth${i}`, ip };
+    return [{ def, ifName: `eth${i}`, ip }];
   });
 }
 

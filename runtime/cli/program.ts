@@ -304,4 +304,23 @@ function addNetCommands(program: SkiffCommand): void {
       const { netLeases } = await import('./commands/net-overlay.js');
       await netLeases(globalOptionsOf(cmd.optsWithGlobals()), cmd.opts() as unknown as import('./commands/net-overlay.js').StoreFlags);
     });
+  // stage1's host hooks for CNI networks (network/cni/cni-pod-networks.ts): internal, so hidden.
+  const cni = net.command('cni', { hidden: true }).description('CNI attachments of a pod (run by stage1 host hooks)');
+  for (const op of ['add', 'del', 'check'] as const) {
+    cni
+      .command(op)
+      .description(`CNI ${op.toUpperCase()} of one network of a pod`)
+      .requiredOption('--pod-dir <dir>', 'the pod dir')
+      .requiredOption('--uuid <uuid>', 'the pod UUID (CNI_CONTAINERID)')
+      .requiredOption('--netns <path>', 'the pod\'s netns (CNI_NETNS; may be empty for del)')
+      .requiredOption('--ifname <name>', 'the interface in the pod (CNI_IFNAME)')
+      .requiredOption('--cni-path <dirs>', 'colon list of plugin dirs (CNI_PATH)')
+      .requiredOption('--network <json>', 'the network configuration list')
+      .option('--ip <address>', 'the address asked for (CNI_ARGS IP=)')
+      .action(async (_opts: Opts, cmd: SkiffCommand) => {
+        const commands = await import('./commands/net-cni.js');
+        const flags = cmd.opts() as unknown as import('./commands/net-cni.js').CniHookFlags;
+        await (op === 'add' ? commands.cniAdd(flags) : op === 'del' ? commands.cniDel(flags) : commands.cniCheck(flags));
+      });
+  }
 }

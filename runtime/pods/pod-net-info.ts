@@ -1,6 +1,6 @@
 /**
- * A pod's networks as stage1 left them: POD_DIR/net-info.json (native/net-attach.c), what
- * `status` and `list` show; and the release of the pod's address files when stage1 could not
+ * A pod's networks as stage1 left them: POD_DIR/net-info.json (native/net-attach.c), and its
+ * CNI networks as `skiff net cni add` left them (cni-net-info.json), what `status` and `list` show; and the release of the pod's address files when stage1 could not
  * (a kill -9): each IPAM dir its config names is searched for files holding the pod's UUID, so
  * even a kill between taking the address and writing net-info.json leaks nothing.
  */
@@ -21,13 +21,25 @@ export interface NetInfo {
 }
 
 export const NET_INFO_FILE = 'net-info.json';
+/** The CNI networks' entries, same shape, written by `skiff net cni add` (network/cni/cni-net-info.ts). */
+export const CNI_NET_INFO_FILE = 'cni-net-info.json';
 
-export function readNetInfo(podDir: string): NetInfo[] | undefined {
+function readEntries(podDir: string, file: string): NetInfo[] | undefined {
   try {
-    return JSON.parse(readFileSync(join(podDir, NET_INFO_FILE), 'utf8')) as NetInfo[];
+    return JSON.parse(readFileSync(join(podDir, file), 'utf8')) as NetInfo[];
   } catch {
     return undefined;
   }
+}
+
+const ifIndex = (n: NetInfo) => Number(/\d+$/.exec(n.ifName)?.[0] ?? 0);
+
+/** stage1's entries and the CNI ones, in interface order (eth0, eth1, ...); undefined when neither file is there. */
+export function readNetInfo(podDir: string): NetInfo[] | undefined {
+  const own = readEntries(podDir, NET_INFO_FILE);
+  const cni = readEntries(podDir, CNI_NET_INFO_FILE);
+  if (cni === undefined) return own;
+  return [...(own ?? []), ...cni].sort((a, b) => ifIndex(a) - ifIndex(b));
 }
 
 function holds(path: string, uuid: string): boolean {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileStamp } from '../file-stamp.js';
 import type { HostNetworkState } from '../../network/host-network-state.js';
 import type { JoinedNetwork } from '../../network/pod-networks.js';
+import type { HostHooks, JoinedCniNetwork } from '../../network/cni/cni-pod-networks.js';
 
 export interface PodNetworks {
   joined: JoinedNetwork[];
@@ -18,17 +19,20 @@ export interface PodNetworks {
   values: string[];
   /** [path, stamp or '-' when absent]: the definitions the values came from, for a run plan. */
   stamps: Array<[string, string]>;
+  /** The CNI networks joined (network/cni/), made by stage1 host hooks. */
+  cni: JoinedCniNetwork[];
+  hooks: HostHooks;
 }
 
-export const NO_NETWORKS: PodNetworks = { joined: [], values: [], stamps: [] };
+export const NO_NETWORKS: PodNetworks = { joined: [], values: [], stamps: [], cni: [], hooks: { up: [], down: [] } };
 
-/** The net.d dir and each *.conf in it, stamped: a replayed run of a changed definition must go to the CLI. */
+/** The net.d dir and each *.conf and *.conflist in it, stamped: a replayed run of a changed definition must go to the CLI. */
 function definitionStamps(localConfig: string): Array<[string, string]> {
   const dir = join(localConfig, 'net.d');
   const stamps: Array<[string, string]> = [[dir, fileStamp(dir) ?? '-']];
   let files: string[] = [];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort();
+    files = readdirSync(dir).filter((f) => f.endsWith('.conf') || f.endsWith('.conflist')).sort();
   } catch {
     // No net.d: the built-ins only, and the '-' stamp says so.
   }
@@ -36,15 +40,32 @@ function definitionStamps(localConfig: string): Array<[string, string]> {
   return stamps;
 }
 
+/** The CNI plugin dirs and the plugins found in them, stamped: a plugin added, moved or replaced sends a replay to the CLI. */
+function pluginStamps(cniPath: readonly string[], cni: readonly JoinedCniNetwork[]): Array<[string, string]> {
+  const paths = [...cniPath, ...new Set(cni.flatMap((n) => n.plugins))];
+  return paths.map((p): [string, string] => [p, fileStamp(p) ?? '-']);
+}
+
 export async function resolvePodNetworks(net: string, localConfig: string): Promise<PodNetworks> {
   if (net === 'none' || net === 'host') return NO_NETWORKS;
-  const [{ loadNetworks }, { parseNetArg, resolveNetworks, stage1NetValue }] = await Promise.all([
+  const [{ loadNetworks }, { parseNetArg, resolveNetworks, stage1NetValue }, { loadCniNetworks }, { resolveCniNetworks, cniHostHooks }, { cniPathFromEnv }] = await Promise.all([
     import('../../network/network-config.js'),
     import('../../network/pod-networks.js'),
+    import('../../network/cni/cni-config.js'),
+    import('../../network/cni/cni-pod-networks.js'),
+    import('../../network/cni/cni-plugin-dirs.js'),
   ]);
   const stamps = definitionStamps(localConfig);
-  const joined = resolveNetworks(parseNetArg(net), loadNetworks(localConfig));
-  return { joined, values: joined.map(stage1NetValue), stamps };
+  const request = parseNetArg(net);
+  const bridges = loadNetworks(localConfig);
+  const cniNets = loadCniNetworks(join(localConfig, 'net.d'));
+  const joined = resolveNetworks(request, bridges, new Set(cniNets.keys()));
+  // SKIFF_CNI_PATH is read only by runs that join a CNI network: a bad value never stops the others.
+  const wantsCni = request.mode === 'networks' && request.networks.some((n) => cniNets.has(n.name));
+  const cniPath = wantsCni ? cniPathFromEnv() : [];
+  const cni = resolveCniNetworks(request, cniNets, bridges, cniPath);
+  if (cni.length > 0) stamps.push(...pluginStamps(cniPath, cni));
+  return { joined, values: joined.map(stage1NetValue), stamps, cni, hooks: cniHostHooks(cni, cniPath) };
 }
 
 /** The host-wide set-up (bridges, forwarding, NAT) for the pod's networks, in the caller's netns. */

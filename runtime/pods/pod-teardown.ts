@@ -1,7 +1,7 @@
 /**
  * Removing a pod that no longer runs: undo what stage1 would have undone if it
- * had not been killed (cgroups, the netns bind mount, IPAM files, all listed
- * in the pod's stage1 config), then delete the pod dir. Every step is
+ * had not been killed (its host-down commands, cgroups, the netns bind mount, IPAM files, all
+ * listed in the pod's stage1 config), then delete the pod dir. Every step is
  * idempotent ("already gone" is success), so rm and gc can be repeated.
  */
 import { readFileSync, rmSync, unlinkSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { valuesOf } from './nul-pairs.js';
 import { removePodCgroup } from './pod-cgroup.js';
 import { readStage1Config } from './stage1-config.js';
 import { releasePodAddresses } from './pod-net-info.js';
+import { runHostDowns } from './pod-host-hooks.js';
 
 function mountedUnder(dir: string): string[] {
   const prefix = `${dir}/`;
@@ -30,6 +31,8 @@ function gone(err: unknown): boolean {
 
 export async function teardownPodLeftovers(podDir: string): Promise<void> {
   const config = readStage1Config(podDir);
+  // First, as stage1 does; a failed down (state already gone) must not keep the pod around.
+  await runHostDowns(podDir, config);
   // Idempotent, waits out a dying cgroup, names what still runs.
   await removePodCgroup(valuesOf(config, 'cgroup-cleanup'));
   for (const path of valuesOf(config, 'netns-cleanup')) {

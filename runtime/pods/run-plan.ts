@@ -235,7 +235,7 @@ export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, pr
   const cgroup = planPodCgroup(uuid, podLimits(manifest.apps));
   // Any fd serves as the sample: the check only needs \1L to come out as the real lock-fd.
   const sample: PodValues = { uuid, created: manifest.created, lockFd: 7 };
-  const pairs = stage1Pairs(runDir, manifest, sample.lockFd, cgroup.cgroup, networks.values);
+  const pairs = stage1Pairs(runDir, manifest, sample.lockFd, cgroup.cgroup, networks.values, networks.hooks);
   const config = stage1Template(pairs, manifest);
   if (expandTemplate(config, sample) !== encodeNulPairs(pairs).toString('utf8')) return false;
   const ops = cgroupPairs(cgroup.ops, uuid);

@@ -51,8 +51,14 @@ function resolverPairs(rt: PodManifest['runtime']): Stage1Pairs {
   ];
 }
 
-/** `nets`: one stage1 `net` value per network the pod joins (pod-network.ts). */
-export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs, nets: readonly string[] = []): Stage1Pairs {
+/** stage1 `host-up` and `host-down` values (tab-separated argv), e.g. of CNI networks (network/cni/cni-pod-networks.ts). */
+export interface Stage1HostHooks {
+  up: readonly string[];
+  down: readonly string[];
+}
+
+/** `nets`: one stage1 `net` value per network the pod joins (pod-network.ts); `hooks`: the host hooks its networks need. */
+export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs, nets: readonly string[] = [], hooks: Stage1HostHooks = { up: [], down: [] }): Stage1Pairs {
   const rt = manifest.runtime;
   const pairs: Stage1Pairs = [
     ['version', '1'],
@@ -65,6 +71,8 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
   for (const net of nets) pairs.push(['net', net]);
+  for (const up of hooks.up) pairs.push(['host-up', up]);
+  for (const down of hooks.down) pairs.push(['host-down', down]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
   pairs.push(...resolverPairs(rt));

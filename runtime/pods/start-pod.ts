@@ -83,7 +83,7 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     const host = options.host ?? (await setUpHostNetworks(networks));
     const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
     cgroup = applyPodCgroup(plan);
-    const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values);
+    const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values, networks.hooks);
     const config = writeStage1Config(dir, pairs);
     const stage1 = stage1Path();
     beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd, networks, host });

@@ -41,11 +41,12 @@ async function ensure(check: string[], add: string[], what: string): Promise<voi
   }
 }
 
-export function masqueradeRule(name: string, subnet: string): string[] {
-  return ['-s', subnet, '!', '-d', subnet, '-m', 'comment', '--comment', `skiff network ${name}`, '-j', 'MASQUERADE'];
+/** `exempt`: destinations left alone (default the subnet itself; an overlay network's whole range, so pods on other hosts see pod addresses). */
+export function masqueradeRule(name: string, subnet: string, exempt = subnet): string[] {
+  return ['-s', subnet, '!', '-d', exempt, '-m', 'comment', '--comment', `skiff network ${name}`, '-j', 'MASQUERADE'];
 }
 
-export async function ensureMasquerade(name: string, subnet: string): Promise<void> {
+export async function ensureMasquerade(name: string, subnet: string, exempt = subnet): Promise<void> {
   const chain = await iptables(['-L', NAT_CHAIN, '-n']);
   if (!chain.ok) {
     const made = await iptables(['-N', NAT_CHAIN]);
@@ -54,6 +55,6 @@ export async function ensureMasquerade(name: string, subnet: string): Promise<vo
     }
   }
   await ensure(['POSTROUTING', '-j', NAT_CHAIN], ['-A', 'POSTROUTING', '-j', NAT_CHAIN], `the jump to ${NAT_CHAIN}`);
-  const rule = masqueradeRule(name, subnet);
+  const rule = masqueradeRule(name, subnet, exempt);
   await ensure([NAT_CHAIN, ...rule], ['-A', NAT_CHAIN, ...rule], `masquerade for network ${name} (${subnet})`);
 }

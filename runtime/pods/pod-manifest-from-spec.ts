@@ -7,6 +7,7 @@ import type { StoredImage } from '../../image/store/stored-image.js';
 import { buildApps } from './build-apps.js';
 import type { PodManifest } from './pod-manifest.js';
 import type { PodSpec } from './pod-spec.js';
+import { imagePortNames, resolvePorts } from '../../network/port-forward.js';
 
 export function podManifestFromSpec(
   spec: PodSpec,
@@ -24,6 +25,8 @@ export function podManifestFromSpec(
     hostEnv,
   });
   const rt = spec.runtime;
+  // Named ports are the images' (each app's), looked up before anything of the pod exists.
+  const ports = (spec.ports ?? []).length === 0 ? [] : resolvePorts(spec.ports ?? [], images.flatMap((i) => imagePortNames(i.config.config.exposedPorts)));
   return {
     version: 1,
     uuid: pod.uuid,
@@ -32,6 +35,9 @@ export function podManifestFromSpec(
     noOverlay: spec.noOverlay,
     volumes: spec.volumes.map((v) => ({ ...v })),
     apps,
-    runtime: { net: rt.net, hostname: rt.hostname, dns: [...rt.dns], hostsEntries: [...rt.hostsEntries], interactive: rt.interactive },
+    runtime: {
+      net: rt.net, hostname: rt.hostname, dns: [...rt.dns], hostsEntries: [...rt.hostsEntries], interactive: rt.interactive,
+      ...(ports.length === 0 ? {} : { ports }),
+    },
   };
 }

@@ -12,6 +12,7 @@ import { removePodCgroup } from './pod-cgroup.js';
 import { readStage1Config } from './stage1-config.js';
 import { releasePodAddresses } from './pod-net-info.js';
 import { runHostDowns } from './pod-host-hooks.js';
+import { releasePortClaims } from '../../network/port-forward.js';
 
 function mountedUnder(dir: string): string[] {
   const prefix = `${dir}/`;
@@ -33,6 +34,8 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
   const config = readStage1Config(podDir);
   // First, as stage1 does; a failed down (state already gone) must not keep the pod around.
   await runHostDowns(podDir, config);
+  // After the downs, as stage1 does: a port is free only once its rules are gone.
+  releasePortClaims(valuesOf(config, 'uuid')[0] ?? '', valuesOf(config, 'port-claim'));
   // Idempotent, waits out a dying cgroup, names what still runs.
   await removePodCgroup(valuesOf(config, 'cgroup-cleanup'));
   for (const path of valuesOf(config, 'netns-cleanup')) {

@@ -190,3 +190,22 @@ test('--port needs a pod network: with --net=none or host it is a usage error, b
   }
   t.false(existsSync(join(s.dir, 'pods', 'run')) && readdirSync(join(s.dir, 'pods', 'run')).length > 0);
 });
+
+test('prepare --port: a bare run-prepared of the pod is replayed and forwards the port; the manifest keeps it', async (t) => {
+  const s = await portStore(t);
+  const opts = { env: { ...s.env, ...TRACE }, netns: s.host.netns.path };
+  // A first forwarding pod sets up the host (bridge, chains, route_localnet), which the prepared plan checks.
+  const first = await s.skiff(['run', '--net=default', '--port=18085:80', s.image, '--exec', '/probe', '--', 'exit', '0']);
+  t.is(first.code, 0, first.stderr);
+  const prepared = await runSkiff(['--dir', s.dir, 'prepare', '--net=default', '--port=18085:80', s.image, '--exec', '/probe', '--', 'serve', '80', 'prepared', '--once'], opts);
+  t.is(prepared.code, 0, prepared.stderr);
+  const uuid = prepared.stdout.trim();
+  t.deepEqual((await statusOf(s, uuid))['ports'], [{ protocol: 'tcp', hostPort: 18085, podPort: 80 }]);
+  const run = runSkiff(['--dir', s.dir, 'run-prepared', uuid], opts);
+  t.like(await reach(s.host.netns, '127.0.0.1', 18085), { ok: true, data: 'prepared\n' });
+  const r = await run;
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /^skiff launch: replay /m);
+  t.notRegex(await rules(s), new RegExp(`skiff:${uuid}`));
+  t.deepEqual(claims(s), []);
+});

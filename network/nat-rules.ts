@@ -18,10 +18,10 @@ const run = promisify(execFile);
 export const NAT_CHAIN = 'SKIFF-POSTROUTING';
 
 /** `iptables -w -t TABLE ARGS`; exported for the port-forward chains (port-forward-host.ts). */
-export async function iptables(args: string[], table = 'nat'): Promise<{ ok: boolean; stderr: string }> {
+export async function iptables(args: string[], table = 'nat'): Promise<{ ok: boolean; stderr: string; stdout?: string }> {
   try {
-    await run('iptables', ['-w', '-t', table, ...args], { timeout: 30_000 });
-    return { ok: true, stderr: '' };
+    const { stdout } = await run('iptables', ['-w', '-t', table, ...args], { timeout: 30_000 });
+    return { ok: true, stderr: '', stdout };
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; code?: unknown };
     if (e.code === 'ENOENT') {

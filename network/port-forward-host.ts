@@ -20,7 +20,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { routeLocalnetSysctl } from './host-network-state.js';
-import { ensure, ensureChain, NAT_CHAIN } from './nat-rules.js';
+import { ensure, ensureChain, iptables, NAT_CHAIN } from './nat-rules.js';
 import { DNAT_CHAIN } from './port-forward.js';
 
 export const INPUT_CHAIN = 'SKIFF-INPUT';
@@ -44,4 +44,19 @@ export async function ensurePortForwarding(name: string, bridge: string): Promis
   const path = routeLocalnetSysctl(bridge);
   if (readFileSync(path, 'utf8').trim() !== '1') writeFileSync(path, '1');
   return [[path, '1']];
+}
+
+/**
+ * `gc`/`rm`, after a pod's recorded host-downs: any SKIFF-DNAT rule still commented skiff:UUID is
+ * deleted too (a down that could not match: its `{ip:NAME}` came out empty because net-info.json
+ * was lost). Our rules hold no quoted argument but the comment, so `-S` output splits on spaces.
+ */
+export async function removePodRules(uuid: string): Promise<void> {
+  const listed = await iptables(['-S', DNAT_CHAIN]);
+  if (!listed.ok) return; // no chain: no pod ever forwarded a port here
+  for (const line of (listed.stdout ?? '').split('\n')) {
+    const args = line.split(' ').map((a) => a.replace(/^"(.*)"$/, '$1'));
+    if (args[0] !== '-A' || args[1] !== DNAT_CHAIN || !args.includes(`skiff:${uuid}`)) continue;
+    await iptables(['-D', ...args.slice(1)]);
+  }
 }

@@ -213,3 +213,43 @@ test('prepare --port: a bare run-prepared of the pod is replayed and forwards th
   t.notRegex(await rules(s), new RegExp(`skiff:${uuid}`));
   t.deepEqual(claims(s), []);
 });
+
+test('route_localnet lets no pod reach the host\'s localhost services: packets to 127.0.0.0/8 from the bridge are dropped', async (t) => {
+  const s = await portStore(t);
+  const pod = s.start(['run', '--net=default', '--port=18086:80', s.image, '--exec', '/probe', '--', 'serve', '80', 'pong']);
+  const uuid = await waitRunning(s, 60_000);
+  t.like(await reach(s.host.netns, '127.0.0.1', 18086), { ok: true, data: 'pong\n' }, 'route_localnet is on: localhost forwarding works');
+  // A hostile "pod": a netns on the bridge that routes 127.0.0.1 to the gateway (what a pod with
+  // CAP_NET_RAW can send by hand), against a service the host binds to 127.0.0.1 only.
+  const evil = await testNetns(t, 'ske');
+  const gw = `198.18.${s.host.subnet}.1`;
+  for (const [ns, args] of [
+    [s.host.netns, ['link', 'add', 'skev0', 'type', 'veth', 'peer', 'name', 'skev1', 'netns', evil.name]],
+    [s.host.netns, ['link', 'set', 'skev0', 'master', 'skiff0', 'up']],
+    [evil, ['addr', 'add', `198.18.${s.host.subnet}.250/24`, 'dev', 'skev1']], [evil, ['link', 'set', 'skev1', 'up']],
+    [evil, ['route', 'del', 'local', '127.0.0.1', 'dev', 'lo', 'table', 'local']],
+    [evil, ['route', 'del', 'local', '127.0.0.0/8', 'dev', 'lo', 'table', 'local']],
+    [evil, ['route', 'add', '127.0.0.1/32', 'via', gw, 'dev', 'skev1']],
+  ] as const) t.is((await ns.run('ip', [...args])).code, 0, args.join(' '));
+  for (const key of ['all', 'skev1']) t.is((await evil.run('sysctl', ['-qw', `net.ipv4.conf.${key}.route_localnet=1`])).code, 0);
+  const dropped = async () => {
+    const r = await s.host.netns.run('iptables', ['-w', '-t', 'filter', '-L', 'SKIFF-INPUT', '-v', '-x', '-n']);
+    return Number(/^\s*(\d+)\s+\d+\s+DROP\b/m.exec(r.stdout)?.[1] ?? NaN);
+  };
+  const before = await dropped();
+  // A port the host serves on 127.0.0.1 only (no forward): what route_localnet must not open.
+  const local = s.host.netns.spawn(await probeBinary(), ['serve', '18087', 'host-secret', '--bind', '127.0.0.1'], { stdio: 'ignore' });
+  t.teardown(() => { if (local.exitCode === null) local.kill('SIGKILL'); });
+  t.like(await reach(s.host.netns, '127.0.0.1', 18087), { ok: true, data: 'host-secret\n' });
+  t.like(await fetchFrom(evil, '127.0.0.1', 18087, false, 1000), { ok: false });
+  t.true((await dropped()) > before, 'the hostile packets met the drop rule');
+  // The control: without the drop rule the host's localhost service answers the hostile pod.
+  const answers = ['OUTPUT', '-d', `198.18.${s.host.subnet}.250`, '-p', 'tcp', '--sport', '18087'];
+  t.is((await s.host.netns.run('iptables', ['-w', '-t', 'filter', '-F', 'SKIFF-INPUT'])).code, 0);
+  t.is((await s.host.netns.run('iptables', ['-w', '-t', 'filter', '-I', ...answers])).code, 0);
+  await fetchFrom(evil, '127.0.0.1', 18087, false, 1000);
+  const counted = await s.host.netns.run('iptables', ['-w', '-t', 'filter', '-L', 'OUTPUT', '-v', '-x', '-n']);
+  t.true(Number(/^\s*(\d+)\s+\d+\s.*spt:18087/m.exec(counted.stdout)?.[1] ?? 0) > 0, counted.stdout);
+  t.is((await s.skiff(['stop', uuid])).code, 0);
+  await pod.exited;
+});

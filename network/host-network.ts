@@ -88,7 +88,7 @@ export async function ensureHostNetworks(nl: Netlink, nets: JoinedNetwork[], opt
   }
   if (ports !== undefined) {
     const { ensurePortForwarding } = await import('./port-forward-host.js');
-    state.sysctls.push(...(await ensurePortForwarding(ports.def.name, ports.def.bridge)));
+    state.sysctls.push(...(await ensurePortForwarding(ports.def.name, ports.def.bridge, formatCidr(ports.def.subnet))));
   }
   return state;
 }

@@ -7,6 +7,10 @@
  *   nat    OUTPUT      -m addrtype --dst-type LOCAL -j SKIFF-DNAT     from this host, localhost too
  *   nat    SKIFF-POSTROUTING -s 127.0.0.0/8 -o BRIDGE -j MASQUERADE   a localhost client's packets
  *          leave through the bridge with the bridge's address, so the pod's reply comes back
+ *   nat    SKIFF-POSTROUTING -s SUBNET -d SUBNET -m conntrack --ctstate DNAT -j MASQUERADE
+ *          hairpin: a pod reaching a neighbour through a host port; without it the neighbour's
+ *          reply goes straight across the bridge, never un-DNATed (unless br_netfilter happens
+ *          to be loaded), and the client drops it
  *   sysctl net.ipv4.conf.BRIDGE.route_localnet = 1   else the kernel drops a 127.0.0.0/8 source
  *          on a non-loopback link before the masquerade (CNI portmap does the same)
  *   filter INPUT -j SKIFF-INPUT
@@ -25,8 +29,8 @@ import { DNAT_CHAIN } from './port-forward.js';
 
 export const INPUT_CHAIN = 'SKIFF-INPUT';
 
-/** Sets up forwarding to pods on `bridge` (network `name`); returns the sysctls it set, for the plan. */
-export async function ensurePortForwarding(name: string, bridge: string): Promise<Array<[string, string]>> {
+/** Sets up forwarding to pods on `bridge` (network `name`, `subnet`); returns the sysctls it set, for the plan. */
+export async function ensurePortForwarding(name: string, bridge: string, subnet: string): Promise<Array<[string, string]>> {
   await ensureChain(DNAT_CHAIN);
   const local = ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', DNAT_CHAIN];
   await ensure(['PREROUTING', ...local], ['-A', 'PREROUTING', ...local], `the jump to ${DNAT_CHAIN} from PREROUTING`);
@@ -35,6 +39,8 @@ export async function ensurePortForwarding(name: string, bridge: string): Promis
   await ensure(['POSTROUTING', '-j', NAT_CHAIN], ['-A', 'POSTROUTING', '-j', NAT_CHAIN], `the jump to ${NAT_CHAIN}`);
   const masq = ['-s', '127.0.0.0/8', '-o', bridge, '-m', 'comment', '--comment', `skiff network ${name} localhost`, '-j', 'MASQUERADE'];
   await ensure([NAT_CHAIN, ...masq], ['-A', NAT_CHAIN, ...masq], `the masquerade of localhost clients on ${bridge}`);
+  const hairpin = ['-s', subnet, '-d', subnet, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', `skiff network ${name} hairpin`, '-j', 'MASQUERADE'];
+  await ensure([NAT_CHAIN, ...hairpin], ['-A', NAT_CHAIN, ...hairpin], `the hairpin masquerade of network ${name}`);
   await ensureChain(INPUT_CHAIN, 'filter');
   await ensure(['INPUT', '-j', INPUT_CHAIN], ['-I', 'INPUT', '-j', INPUT_CHAIN], `the jump to ${INPUT_CHAIN}`, 'filter');
   const drop = ['-i', bridge, '-d', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT',

@@ -7,7 +7,9 @@
  *   2. the bridge: created if missing (a link of that name that is no bridge is an error), the
  *      network's MTU, the gateway address (isGateway), up;
  *   3. forwarding (net.ipv4.ip_forward = 1) when a network routes beyond its bridge;
- *   4. masquerade (nat-rules.ts) for networks with ipMasq.
+ *   4. masquerade (nat-rules.ts) for networks with ipMasq;
+ *   5. for a pod that forwards host ports, the port-forward chains and route_localnet on the
+ *      bridge of its first network (port-forward-host.ts).
  *
  * All in the caller's network namespace. What it made is returned for the run plan, so a
  * replayed run can check that it is still there (the bridge, the sysctl) and else fall back to
@@ -94,7 +96,7 @@ function ensureSysctl(path: string, value: string): void {
   if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
 }
 
-export async function ensureHostNetworks(nl: Netlink, nets: JoinedNetwork[]): Promise<HostNetworkState> {
+export async function ensureHostNetworks(nl: Netlink, nets: JoinedNetwork[], options: { ports?: boolean } = {}): Promise<HostNetworkState> {
   const state: HostNetworkState = { bridges: [], sysctls: [] };
   for (const n of nets) {
     const existing = await nl.findLink(n.def.bridge);
@@ -104,9 +106,14 @@ export async function ensureHostNetworks(nl: Netlink, nets: JoinedNetwork[]): Pr
     if (!state.bridges.includes(n.def.bridge)) state.bridges.push(n.def.bridge);
     if (n.def.ipMasq) await ensureMasquerade(n.def.name, formatCidr(n.def.subnet), formatCidr(n.def.masqExempt ?? n.def.subnet));
   }
-  if (nets.some((n) => n.def.defaultRoute || n.def.ipMasq)) {
+  const ports = options.ports === true ? nets[0] : undefined;
+  if (nets.some((n) => n.def.defaultRoute || n.def.ipMasq) || ports !== undefined) {
     ensureSysctl(IP_FORWARD, '1');
     state.sysctls.push([IP_FORWARD, '1']);
+  }
+  if (ports !== undefined) {
+    const { ensurePortForwarding } = await import('./port-forward-host.js');
+    state.sysctls.push(...(await ensurePortForwarding(ports.def.name, ports.def.bridge, formatCidr(ports.def.subnet))));
   }
   return state;
 }

@@ -93,13 +93,13 @@ async function joinOverlays(request: NetRequest, bridges: Map<string, NetworkDef
   return stamps;
 }
 
-/** The host-wide set-up (bridges, forwarding, NAT) for the pod's networks, in the caller's netns. */
-export async function setUpHostNetworks(networks: PodNetworks): Promise<HostNetworkState> {
+/** The host-wide set-up (bridges, forwarding, NAT; the port-forward chains with `ports`) for the pod's networks, in the caller's netns. */
+export async function setUpHostNetworks(networks: PodNetworks, options: { ports?: boolean } = {}): Promise<HostNetworkState> {
   if (networks.joined.length === 0) return { bridges: [], sysctls: [] };
   const [{ openNetlink }, { ensureHostNetworks }] = await Promise.all([import('../../network/netlink/index.js'), import('../../network/host-network.js')]);
   const nl = await openNetlink();
   try {
-    return await ensureHostNetworks(nl, networks.joined);
+    return await ensureHostNetworks(nl, networks.joined, options);
   } finally {
     nl.close();
   }

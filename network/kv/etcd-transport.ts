@@ -182,10 +182,9 @@ function parseGatewayError(text: string): GatewayError {
 /** etcd lost our token (expired, or etcd restarted) or changed its auth store since it was issued. */
 export function isStaleToken(err: { code?: number; error?: string; message?: string }): boolean {
   const text = err.error ?? err.message ?? '';
-  return (
-    (err.code === GRPC.UNAUTHENTICATED && /invalid auth token/.test(text)) ||
-    /auth: revision in header is old/.test(text)
-  );
+  // A watch's cancel_reason carries no code, just the text ("rpc error: code = Unauthenticated
+  // desc = etcdserver: invalid auth token").
+  return /invalid auth token|auth: revision in header is old/.test(text);
 }
 
 export function classifyError(what: string, message: string, code: number | undefined, httpStatus?: number): KvAuthError | KvRequestError {

@@ -128,6 +128,11 @@ export class Journal {
     });
   }
 
+  /** Resolves once every transaction queued so far has finished. */
+  idle(): Promise<void> {
+    return this.#queue.then(() => undefined);
+  }
+
   /** Drops the history before `revision` (call inside transact). */
   compact(revision: number): void {
     this.#rewrite(revision);

@@ -13,7 +13,20 @@
  * Everything between taking the lock and releasing it is synchronous, so the in-memory state
  * cannot change under a decision, also not from this process's other async calls.
  */
-import { closeSync, constants as fsConstants, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
@@ -249,8 +262,16 @@ export class Journal {
     const kept = tail.filter((record, index) => record.t !== 'keep' || lastKeep.get(record.id) === index);
     const compact = foldedChanges ? folded.revision + 1 : first.compact;
     const text = [encodeRecord(folded.snapshot(compact)), ...kept.map(encodeRecord)].join('');
+    this.#removeStaleTempFiles();
     writeFileAtomic(this.path, text, 0o600);
     this.#reload(true);
+  }
+
+  /** A compaction cut short by a crash leaves its temp file; only a lock holder writes one. */
+  #removeStaleTempFiles(): void {
+    for (const name of readdirSync(this.dir)) {
+      if (name.startsWith('.journal.tmp-')) rmSync(join(this.dir, name), { force: true });
+    }
   }
 
   #damaged(at: number): KvCorruptError {

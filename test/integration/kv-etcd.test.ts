@@ -15,6 +15,7 @@ import { KvAuthError, KvUnavailableError } from '../../network/kv/kv-errors.js';
 import type { KvStore } from '../../network/kv/kv-store.js';
 import type { EtcdOptions } from '../../network/kv/etcd-endpoints.js';
 import { startEtcd, type EtcdServer } from '../support/etcd-server.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { freePort } from '../support/free-port.js';
 import { brief, kvContract, takeEvents, uniquePrefix, watchIterator } from '../support/kv-contract.js';
 
@@ -67,6 +68,26 @@ test.serial('failover: a dead endpoint first costs nothing but a refused connect
   const reasons = (err as KvUnavailableError).reasons;
   t.deepEqual(reasons.map((r) => r.endpoint), dead);
   for (const r of reasons) t.regex(r.reason, /ECONNREFUSED/);
+});
+
+test.serial('failover: an endpoint answering 503 is passed over, and the one that answered is asked first from then on', async (t) => {
+  const etcd = await shared('plain');
+  const sick = await startFaultProxy(etcd.endpoint, () => ({
+    kind: 'status',
+    status: 503,
+    body: JSON.stringify({ error: 'etcdserver: no leader', code: 14 }),
+  }));
+  t.teardown(() => sick.stop());
+  const store = openStore(t, { endpoints: [sick.url, etcd.endpoint] });
+  const key = `${uniquePrefix()}k`;
+  await store.put(key, 'v');
+  t.is(sick.requests.length, 1);
+  t.is((await store.get(key))?.value, 'v');
+  t.is(sick.requests.length, 1, 'the second call went straight to the endpoint that answered');
+  const onlySick = openStore(t, { endpoints: [sick.url] });
+  const err = await t.throwsAsync(onlySick.get(key));
+  t.true(err instanceof KvUnavailableError, String(err));
+  t.regex(err!.message, /HTTP 503: etcdserver: no leader/);
 });
 
 test.serial('failover: a watch whose endpoint dies goes on through the next endpoint from where it was', async (t) => {

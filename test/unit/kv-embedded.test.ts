@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedKvStore } from '../../network/kv/embedded-store.js';
@@ -174,7 +174,7 @@ test('damage in the middle of the journal is reported as such, not repaired', as
   t.regex(err!.message, /damaged record at byte \d+/);
 });
 
-test('compaction rewrites the journal: state and revisions survive a reopen, keepalives are folded', async (t) => {
+test('compaction rewrites the journal: state and revisions survive a reopen, keepalives are folded, a stale temp journal goes', async (t) => {
   const dir = join(tempDir(t, 'skiff-kv-'), 'kv');
   const store = await EmbeddedKvStore.open(dir);
   const lease = await store.grantLease(600);
@@ -183,8 +183,11 @@ test('compaction rewrites the journal: state and revisions survive a reopen, kee
   for (let i = 0; i < 20; i++) await store.put(`/k${i % 5}`, String(i));
   const before = await store.list('/');
   const size = readFileSync(join(dir, 'journal')).length;
+  // What a compaction cut short by a crash leaves behind.
+  writeFileSync(join(dir, '.journal.tmp-1-deadbeef'), 'half a journal');
   await store.compact(before.revision - 2);
   await store.close();
+  t.deepEqual(readdirSync(dir).sort(), ['journal', 'lock']);
   t.true(readFileSync(join(dir, 'journal')).length < size / 4);
   const reopened = await openStore(t, dir);
   t.deepEqual(await reopened.list('/'), before);

@@ -43,10 +43,19 @@ const LOCK_TIMEOUT_MS = 30_000;
  * backoff to 100 ms, a busy writer in one process starved a racing one in another.
  */
 const LOCK_POLL_MAX_MS = 4;
-/** Compact when what follows the snapshot passes this and twice the snapshot's own size. */
-const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
-/** Revisions of history kept by automatic compaction, so lagging watchers need no resync. */
-const RETAINED_REVISIONS = 1_000;
+export interface JournalOptions {
+  /**
+   * Compact automatically once what follows the snapshot passes this many bytes (and twice the
+   * snapshot, and twice what the last compaction kept, so a journal that cannot shrink is not
+   * rewritten on every write). Default 4 MiB.
+   */
+  compactMinBytes?: number;
+  /** Revisions of history automatic compaction keeps, so lagging watchers need no resync. Default 1,000. */
+  retainedRevisions?: number;
+}
+
+const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
+const DEFAULT_RETAINED_REVISIONS = 1_000;
 
 export interface Tx {
   readonly state: KvState;
@@ -64,18 +73,24 @@ export class Journal {
   #offset = 0;
   /** Where the snapshot line ends: the journal's growth is measured from here. */
   #snapshotEnd = 0;
+  /** What followed the snapshot right after the last compaction by this process. */
+  #tailAfterCompaction = 0;
+  readonly #compactMinBytes: number;
+  readonly #retainedRevisions: number;
   #state = new KvState();
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string) {
+  private constructor(dir: string, options: JournalOptions) {
+    this.#compactMinBytes = options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
+    this.#retainedRevisions = options.retainedRevisions ?? DEFAULT_RETAINED_REVISIONS;
     this.dir = dir;
     this.path = join(dir, 'journal');
     this.#lockPath = join(dir, 'lock');
   }
 
-  static async open(dir: string): Promise<Journal> {
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const journal = new Journal(dir);
+    const journal = new Journal(dir, options);
     if (!exists(journal.path)) {
       await journal.#locked(() => {
         if (!exists(journal.path)) writeFileAtomic(journal.path, encodeRecord(new KvState().snapshot(0)), 0o600);
@@ -134,8 +149,10 @@ export class Journal {
         if (pending.length > 0) this.#forget();
         throw err;
       }
-      if (this.#offset - this.#snapshotEnd > Math.max(COMPACT_MIN_BYTES, 2 * this.#snapshotEnd)) {
-        this.#rewrite(Math.max(this.#state.compactRevision, this.#state.revision - RETAINED_REVISIONS + 1));
+      const tail = this.#offset - this.#snapshotEnd;
+      if (tail > Math.max(this.#compactMinBytes, 2 * this.#snapshotEnd, 2 * this.#tailAfterCompaction)) {
+        this.#rewrite(Math.max(this.#state.compactRevision, this.#state.revision - this.#retainedRevisions + 1));
+        this.#tailAfterCompaction = this.#offset - this.#snapshotEnd;
       }
       return result;
     });

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../runtime/errors.js';
-import { Journal, type Tx } from './embedded-journal.js';
+import { Journal, type JournalOptions, type Tx } from './embedded-journal.js';
 import { ChangeNotifier } from './embedded-watch.js';
 import { KvCorruptError, KvRequestError } from './kv-errors.js';
 import type {
@@ -43,9 +43,9 @@ export class EmbeddedKvStore implements KvStore {
     this.#notifier = new ChangeNotifier(journal.dir);
   }
 
-  /** Opens (creating if needed) the store in `dir`, e.g. `<--dir>/kv`. */
-  static async open(dir: string): Promise<EmbeddedKvStore> {
-    return new EmbeddedKvStore(await Journal.open(dir));
+  /** Opens (creating if needed) the store in `dir`, e.g. `<--dir>/kv`. Options: tests' small thresholds. */
+  static async open(dir: string, options: JournalOptions = {}): Promise<EmbeddedKvStore> {
+    return new EmbeddedKvStore(await Journal.open(dir, options));
   }
 
   get describe(): string {

@@ -151,8 +151,15 @@ export class Journal {
       }
       const tail = this.#offset - this.#snapshotEnd;
       if (tail > Math.max(this.#compactMinBytes, 2 * this.#snapshotEnd, 2 * this.#tailAfterCompaction)) {
-        this.#rewrite(Math.max(this.#state.compactRevision, this.#state.revision - this.#retainedRevisions + 1));
-        this.#tailAfterCompaction = this.#offset - this.#snapshotEnd;
+        try {
+          this.#rewrite(Math.max(this.#state.compactRevision, this.#state.revision - this.#retainedRevisions + 1));
+          this.#tailAfterCompaction = this.#offset - this.#snapshotEnd;
+        } catch {
+          // The write above is durable and the old journal whole (the rewrite is a rename);
+          // a disk too full to compact only means a longer journal, tried again once it doubled.
+          this.#tailAfterCompaction = tail;
+          this.#forget();
+        }
       }
       return result;
     });

@@ -16,6 +16,8 @@ const READY_TIMEOUT_MS = 20_000;
 export interface EtcdOptions {
   /** HTTPS on the client URL with client certificates required (--client-cert-auth). */
   tls?: boolean;
+  /** With tls: false serves HTTPS but asks for no client certificate (a CA is all a client needs). */
+  clientCertAuth?: boolean;
 }
 
 export interface EtcdServer {
@@ -29,11 +31,22 @@ export interface EtcdServer {
   dispatcher: Dispatcher;
   dataDir: string;
   logPath: string;
-  pid: number;
+  /** The current process (changes on restart). */
+  readonly pid: number;
   /** The temp dir holding data, certs and log; gone after stop(). */
   dir: string;
   /** Idempotent; stops the process by PID and removes the temp dir. */
   stop(): Promise<void>;
+  /**
+   * Stops etcd (SIGTERM) keeping its data, runs `whileDown` if given, and starts it again on the
+   * same ports and data; resolves once the gateway answers again.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
+  /**
+   * Turns on etcd authentication with user `root` (role root) and this password, through the
+   * gateway. From then on every request needs a token (POST /v3/auth/authenticate).
+   */
+  enableAuth(password: string): Promise<void>;
 }
 
 export function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
@@ -67,47 +80,61 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
       '--logger', 'zap',
       '--log-outputs', 'stderr',
     ];
+    const clientCertAuth = opts.clientCertAuth ?? true;
     if (pki) {
-      args.push(
-        '--cert-file', pki.paths.serverCert,
-        '--key-file', pki.paths.serverKey,
-        '--trusted-ca-file', pki.paths.caCert,
-        '--client-cert-auth',
-      );
+      args.push('--cert-file', pki.paths.serverCert, '--key-file', pki.paths.serverKey);
+      // etcd 3.4 asks every client for a certificate once it has --trusted-ca-file, with or
+      // without --client-cert-auth: a server-only TLS etcd must not get one.
+      if (clientCertAuth) args.push('--trusted-ca-file', pki.paths.caCert, '--client-cert-auth');
     }
 
     dispatcher = new Agent(
       pki ? { connect: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } } : {},
     );
-    proc = await ManagedProcess.start({
-      name: 'etcd',
-      command: ETCD_BIN,
-      args,
-      logPath,
-      ownedDir: dir,
-      env: scrubbedEnv('ETCD'),
-    });
+    const launch = (): Promise<ManagedProcess> =>
+      ManagedProcess.start({
+        name: 'etcd',
+        command: ETCD_BIN,
+        args,
+        logPath,
+        ownedDir: dir,
+        env: scrubbedEnv('ETCD'),
+      });
+    proc = await launch();
 
     const agent = dispatcher;
     // A range through the gateway proves the member has a leader and the gateway reaches it;
-    // /health alone can answer before the gateway is wired.
-    await proc.waitUntil(
-      async (signal) => {
-        const res = await request(`${endpoint}/v3/kv/range`, {
-          method: 'POST',
-          dispatcher: agent,
-          signal,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') }),
-        });
-        await res.body.dump();
-        return res.statusCode === 200;
-      },
-      { timeoutMs: READY_TIMEOUT_MS, what: `POST ${endpoint}/v3/kv/range answers 200` },
-    );
+    // /health alone can answer before the gateway is wired. With auth on, "user name is empty"
+    // is the member answering too.
+    const waitReady = (running: ManagedProcess): Promise<void> =>
+      running.waitUntil(
+        async (signal) => {
+          const res = await request(`${endpoint}/v3/kv/range`, {
+            method: 'POST',
+            dispatcher: agent,
+            signal,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') }),
+          });
+          const text = await res.body.text();
+          return res.statusCode === 200 || text.includes('user name is empty');
+        },
+        { timeoutMs: READY_TIMEOUT_MS, what: `POST ${endpoint}/v3/kv/range answers 200` },
+      );
+    await waitReady(proc);
 
-    const running = proc;
+    let running = proc;
     let stopping: Promise<void> | undefined;
+    const gateway = async (path: string, body: object): Promise<void> => {
+      const res = await request(`${endpoint}/v3/${path}`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`etcd ${path}: HTTP ${res.statusCode} ${text}`);
+    };
     return {
       endpoint,
       tls,
@@ -117,9 +144,24 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
       dispatcher: agent,
       dataDir,
       logPath,
-      pid: running.pid,
+      get pid() {
+        return running.pid;
+      },
       dir,
       stop: () => (stopping ??= Promise.all([agent.close(), running.stop()]).then(() => undefined)),
+      restart: async (whileDown) => {
+        if (stopping !== undefined) throw new Error('etcd: restart after stop');
+        await running.stop({ keepDir: true });
+        await whileDown?.();
+        running = await launch();
+        await waitReady(running);
+      },
+      enableAuth: async (password) => {
+        await gateway('auth/role/add', { name: 'root' });
+        await gateway('auth/user/add', { name: 'root', password });
+        await gateway('auth/user/grant', { user: 'root', role: 'root' });
+        await gateway('auth/enable', {});
+      },
     };
   } catch (err) {
     await Promise.all([dispatcher?.close(), proc?.stop()]);

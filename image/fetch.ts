@@ -24,7 +24,7 @@ import { parseImageConfig } from './image-config.js';
 import { MAX_CONFIG_BYTES, parseManifest, type ImageManifest } from './manifest.js';
 import { selectPlatform, type NormalPlatform } from './platform.js';
 import { refuseOversized, type ImageSource } from './source.js';
-import { hasBlob, ingestBlob, putBlob, readBlob } from './store/blob-store.js';
+import { hasBlob, ingestBlob, putBlob, readBlob, removeBlob } from './store/blob-store.js';
 import { withGcLock } from './store/gc-lock.js';
 import { recordImage, type ImageRecord } from './store/image-index.js';
 import { chainIds } from './store/chain-id.js';
@@ -40,6 +40,12 @@ export interface FetchOptions {
   listener?: FetchListener;
   /** The cap on each layer's unpacked size (SKIFF_MAX_LAYER_SIZE); default 64 GiB. */
   maxLayerBytes?: number;
+  /**
+   * Drop each layer's compressed blob once the layer is unpacked, verified and in place
+   * (containerd's discard_unpacked_layers): the store then holds a layer once, not twice.
+   * What needs the blob later (export, --no-overlay, extract) says so (layer-blobs.ts).
+   */
+  discardBlobs?: boolean;
 }
 
 /** Layers fetched and unpacked at once. */
@@ -158,14 +164,16 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
       const listener = options.listener;
       let downloaded = false;
       let unpacked = false;
-      if (!hasBlob(paths, layer.digest)) {
+      let stored = storedLayer(paths, layer.diffId, layer.chainId);
+      // A stored layer needs its blob only to be kept: a fetch that discards does not download it again.
+      if (!hasBlob(paths, layer.digest) && !(stored !== undefined && options.discardBlobs === true)) {
         listener?.layerStart?.(layer.digest, 'download', layer.size);
         const counter = new Counter((n) => listener?.layerProgress?.(layer.digest, 'download', n));
         const stream = (await source.openBlob(layer)).pipe(counter);
         await ingestBlob(paths, layer, stream, source.name);
         downloaded = true;
       }
-      let stored = storedLayer(paths, layer.diffId, layer.chainId);
+      if (stored === undefined) stored = storedLayer(paths, layer.diffId, layer.chainId);
       if (stored === undefined) {
         listener?.layerStart?.(layer.digest, 'unpack', layer.size);
         const done = await unpackLayer(paths, layer, source.name, {
@@ -177,6 +185,9 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
         stored = done.chained ? { dir: done.dir, chainId: layer.chainId } : { dir: done.dir };
         unpacked = true;
       }
+      // Only now: the layer is whole and durable in the store (unpackLayer syncs before its rename).
+      // A kill before this line leaves the blob, which the next fetch or gc finds as it is.
+      if (options.discardBlobs === true) removeBlob(paths, layer.digest);
       outcome.resolve(stored);
       listener?.layerDone?.(layer.digest, { downloaded, unpacked, bytes: layer.size, seconds: (Date.now() - started) / 1000 });
     } catch (err) {

@@ -23,6 +23,8 @@ export interface PullOptions extends SourceOptions {
   listener?: FetchListener;
   /** The cap on each layer's unpacked size (SKIFF_MAX_LAYER_SIZE); default 64 GiB. */
   maxLayerBytes?: number;
+  /** Drop layer blobs once unpacked (fetch.ts). */
+  discardBlobs?: boolean;
 }
 
 export async function pullImage(paths: StorePaths, input: string, options: PullOptions): Promise<ImageRecord> {
@@ -51,5 +53,6 @@ export async function pullImage(paths: StorePaths, input: string, options: PullO
     platform: options.platform,
     listener: options.listener,
     ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
+    ...(options.discardBlobs === true ? { discardBlobs: true } : {}),
   });
 }

@@ -14,15 +14,28 @@ export function storeOf(global: GlobalOptions): StorePaths {
 }
 
 /** Where a fetch gets its image from, and the cap on each layer it unpacks. */
-export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = process.env): SourceOptions & { maxLayerBytes?: number } {
+export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = process.env): SourceOptions & { maxLayerBytes?: number; discardBlobs?: boolean } {
   const maxLayerBytes = maxLayerBytesOf(env);
+  const discardBlobs = discardBlobsOf(env);
   return {
     // The fetch options only: `seccomp` is the run path's (build-apps.ts).
     insecure: new Set([...global.insecureOptions].filter((o): o is Exclude<InsecureOption, 'seccomp'> => o !== 'seccomp')),
     certsDir: env['SKIFF_CERTS_DIR'] ?? DEFAULT_CERTS_DIR,
     ...(env['SKIFF_DOCKER_CONFIG'] === undefined ? {} : { dockerConfigPath: env['SKIFF_DOCKER_CONFIG'] }),
     ...(maxLayerBytes === undefined ? {} : { maxLayerBytes }),
+    ...(discardBlobs ? { discardBlobs } : {}),
   };
+}
+
+/**
+ * SKIFF_DISCARD_BLOBS=1: the host's setting for every fetch (`fetch --discard-blobs` for one):
+ * layer blobs are dropped once unpacked. 0 or unset: kept. Anything else is a usage error.
+ */
+export function discardBlobsOf(env: NodeJS.ProcessEnv = process.env): boolean {
+  const text = env['SKIFF_DISCARD_BLOBS'];
+  if (text === undefined || text === '' || text === '0') return false;
+  if (text === '1') return true;
+  throw new UsageError(`SKIFF_DISCARD_BLOBS "${text}" is not 0 or 1`, { input: text, hint: 'set 1 to drop layer blobs once unpacked, 0 or unset to keep them' });
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };

@@ -42,6 +42,7 @@ export function buildProgram(): SkiffCommand {
     .argument('<image...>', 'docker://HOST/REPO[:TAG|@DIGEST], a bare name, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG]')
     .option('--platform <os/arch[/variant]>', "the platform to pick from a multi-platform image (default: this host's)")
     .option('--quiet', 'no progress output', false)
+    .option('--discard-blobs', 'drop each layer\'s compressed blob once it is unpacked (env SKIFF_DISCARD_BLOBS=1 for every fetch); export and --no-overlay then need a fetch without it', false)
     .addOption(new Option('--pull-policy <policy>', 'new: only if not stored; update: always check; never: store only').choices(['new', 'update', 'never']).default('update'))
     .action(async (images: string[], _opts: Opts, cmd: SkiffCommand) => {
       const { default: run } = await import('./commands/fetch.js');
@@ -50,6 +51,7 @@ export function buildProgram(): SkiffCommand {
         ...(typeof o['platform'] === 'string' ? { platform: o['platform'] } : {}),
         quiet: o['quiet'] === true,
         pullPolicy: o['pullPolicy'] as 'new' | 'update' | 'never',
+        discardBlobs: o['discardBlobs'] === true,
       });
     });
 

@@ -9,6 +9,8 @@ export interface FetchFlags {
   platform?: string;
   quiet: boolean;
   pullPolicy: PullPolicy;
+  /** --discard-blobs: drop layer blobs once unpacked (else SKIFF_DISCARD_BLOBS decides). */
+  discardBlobs?: boolean;
 }
 
 export default async function fetch(global: GlobalOptions, images: string[], flags: FetchFlags): Promise<void> {
@@ -18,6 +20,7 @@ export default async function fetch(global: GlobalOptions, images: string[], fla
     records.push(
       await pullImage(paths, image, {
         ...sourceOptionsOf(global),
+        ...(flags.discardBlobs === true ? { discardBlobs: true } : {}),
         policy: flags.pullPolicy,
         ...(flags.platform === undefined ? {} : { platform: parsePlatform(flags.platform) }),
         listener: progressFor(flags.quiet || global.format === 'json'),

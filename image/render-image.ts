@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline as connect } from 'node:stream';
-import { syncTree } from '../native/syncfs.js';
+import { syncTree } from '../native/bindings/syncfs.js';
 import { fsyncDir } from '../runtime/atomic-file.js';
 import { ImageError, VerifyError } from '../runtime/errors.js';
 import { removeTreeAt, type ApplyResult, type DevicePolicy } from './applier/index.js';

@@ -4,7 +4,7 @@
  * named networks from `LOCAL_CONFIG/net.d/*.conf` (rkt's and CNI's file format, read in
  * lexicographic order; a file naming `default` or `default-restricted` overrides the built-in).
  *
- * Skiff wires `"type": "bridge"` networks itself (stage1, native/net-attach.c); IPAM is
+ * Skiff wires `"type": "bridge"` networks itself (stage1, native/stage1/net-attach.c); IPAM is
  * host-local: one file per address in `ipam.dataDir` (default /run/skiff/networks/NAME).
  * A `.conf` of any other type (and every `.conflist`) is a CNI network, run through the real
  * plugins (network/cni/): this loader passes over it.

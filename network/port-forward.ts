@@ -11,13 +11,13 @@
  * (eth0), which must be a bridge network of ours (not none or host).
  *
  * Per pod, one DNAT rule per forward in the nat chain SKIFF-DNAT (host-wide: port-forward-host.ts),
- * added by stage1's `host-up` and removed by its `host-down` (native/host-hooks.c), with the pod's
+ * added by stage1's `host-up` and removed by its `host-down` (native/stage1/host-hooks.c), with the pod's
  * address as stage1's `{ip:NAME}` placeholder and the comment `skiff:{uuid}`: the argv holds no
  * per-pod value but the UUID, so a run plan replays it as it is, and `gc` finds a pod's rules by
  * comment.
  *
  * Each host port is claimed by a file `PROTO-HOSTPORT` in the ports dir (stage1's `port-claim`,
- * native/port-claim.c) before anything is wired: two pods never forward one host port, whichever
+ * native/stage1/port-claim.c) before anything is wired: two pods never forward one host port, whichever
  * path (CLI or replayed plan) started them. A claim covers every host address: a port forwarded
  * on 127.0.0.1 and the same port on all addresses would shadow each other.
  */

@@ -1,6 +1,6 @@
 /**
  * The `*at` system calls the layer applier makes, declared through koffi
- * (native/libc.ts). Every path argument is a NUL-terminated Buffer of raw
+ * (native/bindings/libc.ts). Every path argument is a NUL-terminated Buffer of raw
  * bytes: tar names are bytes, not UTF-8, and are passed to the kernel exactly
  * as the archive holds them (entry paths travel as latin1 "binary strings",
  * one char per byte; see tar-reader.ts).
@@ -9,7 +9,7 @@
  * decide, because EEXIST/ENOENT/ELOOP are expected outcomes here, not faults.
  */
 import { constants as fsConstants } from 'node:fs';
-import { libc, lastErrno } from '../../native/libc.js';
+import { libc, lastErrno } from '../../native/bindings/libc.js';
 
 /** Linux open(2) flags. fs.constants lacks O_CLOEXEC and O_PATH (same value on x86_64 and arm64). */
 export const O_RDONLY = fsConstants.O_RDONLY;

@@ -13,7 +13,7 @@
  * own, and layers may not carry them).
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
-import { ERRNO } from '../../native/libc.js';
+import { ERRNO } from '../../native/bindings/libc.js';
 import {
   AT_SYMLINK_NOFOLLOW,
   fchmod,

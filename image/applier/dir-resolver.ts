@@ -14,7 +14,7 @@
  * mid-archive is looked up again, and refused.
  */
 import { closeSync } from 'node:fs';
-import { ERRNO } from '../../native/libc.js';
+import { ERRNO } from '../../native/bindings/libc.js';
 import {
   cPath,
   fchmod,

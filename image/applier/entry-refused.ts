@@ -3,7 +3,7 @@
  * reason; apply-layer.ts adds the layer and the entry and turns it into the
  * ImageError the caller sees.
  */
-import { errnoName, lastErrno } from '../../native/libc.js';
+import { errnoName, lastErrno } from '../../native/bindings/libc.js';
 import { NativeError } from '../../runtime/errors.js';
 
 export class EntryRefused extends Error {}

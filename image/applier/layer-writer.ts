@@ -38,7 +38,7 @@
  * instead (render-whiteouts.ts), and nothing of overlayfs is written.
  */
 import { closeSync, ftruncateSync } from 'node:fs';
-import { ERRNO } from '../../native/libc.js';
+import { ERRNO } from '../../native/bindings/libc.js';
 import {
   AT_REMOVEDIR,
   AT_SYMLINK_NOFOLLOW,

@@ -44,7 +44,7 @@
  * on its own diffID: the store keeps it under its chainID (layer-store.ts).
  */
 import { closeSync, openSync, constants as fsConstants } from 'node:fs';
-import { ERRNO } from '../../native/libc.js';
+import { ERRNO } from '../../native/bindings/libc.js';
 import { cPath, fgetxattr, lastErrno, lstatAt, openat2, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, type Stat } from './at-syscalls.js';
 import { DIR_FLAGS, RESOLVE_SAFE } from './dir-resolver.js';
 import { showName } from './entry-path.js';

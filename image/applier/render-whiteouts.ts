@@ -27,7 +27,7 @@
  * left can lead a removal outside the target.
  */
 import { closeSync } from 'node:fs';
-import { ERRNO } from '../../native/libc.js';
+import { ERRNO } from '../../native/bindings/libc.js';
 import { cPath, lastErrno, openat2 } from './at-syscalls.js';
 import { DIR_FLAGS, RESOLVE_SAFE, type DirResolver } from './dir-resolver.js';
 import { showName } from './entry-path.js';

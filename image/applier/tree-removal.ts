@@ -23,7 +23,7 @@
  */
 import { closeSync, openSync, readdirSync, constants as fsConstants } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { ERRNO } from '../../native/libc.js';
+import { ERRNO } from '../../native/bindings/libc.js';
 import { ImageError, SkiffError } from '../../runtime/errors.js';
 import { AT_REMOVEDIR, cPath, lastErrno, openat2, unlinkat } from './at-syscalls.js';
 import { DIR_FLAGS, RESOLVE_SAFE } from './dir-resolver.js';

@@ -11,7 +11,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { koffi } from '../../native/libc.js';
+import { koffi } from '../../native/bindings/libc.js';
 import { ImageError } from '../../runtime/errors.js';
 
 interface ZstdApi {

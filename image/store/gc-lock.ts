@@ -6,7 +6,7 @@
  * the modes of the store's root-only dirs (private-dirs.ts).
  */
 import { mkdirSync } from 'node:fs';
-import { lockPath } from '../../native/flock.js';
+import { lockPath } from '../../native/bindings/flock.js';
 import { ensurePrivateDirs } from './private-dirs.js';
 import type { StorePaths } from './store-paths.js';
 

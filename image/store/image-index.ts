@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, uti
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { ImageError } from '../../runtime/errors.js';
-import { lockPath, type HeldLock } from '../../native/flock.js';
+import { lockPath, type HeldLock } from '../../native/bindings/flock.js';
 import type { StorePaths } from './store-paths.js';
 
 export interface ImageLayerRecord {

@@ -38,7 +38,7 @@ import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'nod
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
-import { syncTree } from '../../native/syncfs.js';
+import { syncTree } from '../../native/bindings/syncfs.js';
 import { fsyncDir } from '../../runtime/atomic-file.js';
 import { VerifyError } from '../../runtime/errors.js';
 import { applyLayer, LowersPending, type ApplyOptions, type ApplyResult } from '../applier/index.js';

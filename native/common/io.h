@@ -1,7 +1,7 @@
 /*
  * Small file helpers shared by stage1 and the `skiff` launcher: errno only
  * (no s1_error), so either binary reports failures its own way (stage1's
- * util.c wraps them into its errors).
+ * stage1/util.c wraps them into its errors).
  */
 #ifndef SKIFF_COMMON_IO_H
 #define SKIFF_COMMON_IO_H

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { LockHeldError } from '../../runtime/errors.js';
-import { tryFlock } from '../../native/flock.js';
+import { tryFlock } from '../../native/bindings/flock.js';
 import { encodeRecord, parseRecords, type LogRecord } from './embedded-log.js';
 import { KvState } from './embedded-state.js';
 import { KvCorruptError } from './kv-errors.js';
@@ -39,7 +39,7 @@ import { KvCorruptError } from './kv-errors.js';
 const LOCK_TIMEOUT_MS = 30_000;
 /**
  * Waiting for the lock polls (a blocking flock would stall Node's event loop). The holder keeps it
- * for a millisecond or so (one fdatasync), so the poll stays short: with native/flock.ts's
+ * for a millisecond or so (one fdatasync), so the poll stays short: with native/bindings/flock.ts's
  * backoff to 100 ms, a busy writer in one process starved a racing one in another.
  */
 const LOCK_POLL_MAX_MS = 4;

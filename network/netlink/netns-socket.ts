@@ -13,7 +13,7 @@
  * setns(CLONE_NEWNET) works from a multithreaded process, unlike mnt/user.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { check, libc } from '../../native/libc.js';
+import { check, libc } from '../../native/bindings/libc.js';
 import { asSkiffError, NetworkError } from '../../runtime/errors.js';
 
 const CLONE_NEWNET = 0x40000000;

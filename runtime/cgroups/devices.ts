@@ -8,7 +8,7 @@
  * cgroup (`devices.deny a`, then one `devices.allow` per line), and stage0
  * sends it to stage1 as `device-allow` keys, which stage1 turns into a BPF
  * device program on the pod's cgroup2 dir (cgroup v2 has no devices
- * controller; native/devices.c). The pod's /dev, its root and its volumes are
+ * controller; native/stage1/devices.c). The pod's /dev, its root and its volumes are
  * also nodev (stage1), so a node only opens from stage1's own /dev entries.
  */
 export const DEFAULT_DEVICE_RULES: readonly string[] = [

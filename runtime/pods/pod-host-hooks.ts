@@ -1,5 +1,5 @@
 /**
- * The pod's `host-down` commands (native/stage1-protocol.md, native/host-hooks.c), run by `rm`
+ * The pod's `host-down` commands (native/stage1-protocol.md, native/stage1/host-hooks.c), run by `rm`
  * and `gc` when stage1 could not run them itself (it was SIGKILLed). Same argv, same
  * placeholders, same fixed environment as stage1's, with the values the pod left behind:
  * `{uuid}` and `{pod-dir}` from its stage1 config (the pod-dir stage1 saw, also when the pod has
@@ -26,7 +26,7 @@ export interface HookValues {
   ips: ReadonlyMap<string, string>;
 }
 
-/** One hook argument with its placeholders replaced, as native/host-hooks.c's expand(); other braces stay. */
+/** One hook argument with its placeholders replaced, as native/stage1/host-hooks.c's expand(); other braces stay. */
 export function expandHookArg(arg: string, v: HookValues): string {
   return arg.replace(/\{(netns|uuid|pod-dir|ip:[^}]*)\}/g, (_, name: string) => {
     if (name === 'netns') return v.netns;

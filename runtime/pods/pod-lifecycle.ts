@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tryLockDir, type HeldLock } from '../../native/flock.js';
+import { tryLockDir, type HeldLock } from '../../native/bindings/flock.js';
 import { InvalidStateError, LockHeldError } from '../errors.js';
 import { podDir, type PodDirState } from './pod-dirs.js';
 import { podCreated, podState, readPodPid } from './pod-state.js';

@@ -1,5 +1,5 @@
 /**
- * A pod's networks as stage1 left them: POD_DIR/net-info.json (native/net-attach.c), and its
+ * A pod's networks as stage1 left them: POD_DIR/net-info.json (native/stage1/net-attach.c), and its
  * CNI networks as `skiff net cni add` left them (cni-net-info.json), what `status` and `list` show; and the release of the pod's address files when stage1 could not
  * (a kill -9): each IPAM dir its config names is searched for files holding the pod's UUID, so
  * even a kill between taking the address and writing net-info.json leaks nothing.

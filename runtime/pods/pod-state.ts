@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { tryLockDir, type HeldLock } from '../../native/flock.js';
+import { tryLockDir, type HeldLock } from '../../native/bindings/flock.js';
 import { NativeError } from '../errors.js';
 import { POD_FILES, podDir, type PodDirState } from './pod-dirs.js';
 import type { PodLocation } from './pod-uuid.js';

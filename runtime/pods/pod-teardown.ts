@@ -46,7 +46,7 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
   // Idempotent, waits out a dying cgroup, names what still runs.
   await removePodCgroup(valuesOf(config, 'cgroup-cleanup'));
   for (const path of valuesOf(config, 'netns-cleanup')) {
-    const { unmountDetached } = await import('../../native/mount.js');
+    const { unmountDetached } = await import('../../native/bindings/mount.js');
     unmountDetached(path);
     try {
       unlinkSync(path);

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { lockDir, type HeldLock } from '../../native/flock.js';
+import { lockDir, type HeldLock } from '../../native/bindings/flock.js';
 import { pullImage, type PullOptions } from '../../image/pull.js';
 import { POD_IMAGES_FILE } from '../../image/store/images-in-use.js';
 import { loadStoredImage, type StoredImage } from '../../image/store/stored-image.js';

@@ -10,8 +10,8 @@
  */
 import { mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { execInPlace } from '../../native/exec.js';
-import type { HeldLock } from '../../native/flock.js';
+import { execInPlace } from '../../native/bindings/exec.js';
+import type { HeldLock } from '../../native/bindings/flock.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { asSkiffError, InvalidStateError } from '../errors.js';
 import { STAGE1_PATH_ENV, stage1Path } from '../install-paths.js';

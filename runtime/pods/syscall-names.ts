@@ -1,6 +1,6 @@
 /**
  * The syscall names `--seccomp` accepts: every name skiff-stage1's filter
- * table knows (native/seccomp-syscalls.c; test/unit/seccomp-option.test.ts
+ * table knows (native/stage1/seccomp-syscalls.c; test/unit/seccomp-option.test.ts
  * keeps the two in step). Some exist on x86_64 only (open, stat, ...); stage1
  * built for another architecture refuses those in its config check.
  */

@@ -1,7 +1,7 @@
 /**
  * kill -9 of stage1 in the middle of attaching a pod to its network, at exact points, then `gc`:
  * nothing may be left (no claim or address file, no veth, no pod dir). The points are syscalls of
- * the attach (native/net-attach.c), hit by strace's fault injection (`-e inject=SYSCALL:signal=
+ * the attach (native/stage1/net-attach.c), hit by strace's fault injection (`-e inject=SYSCALL:signal=
  * SIGKILL:when=N`, counted per process): first a traced run records the attaching process's
  * syscalls in order, then each case kills a fresh run at the Nth call of one of them. Each case
  * also checks the kill landed where it says (the state it leaves before gc), so a change of the

@@ -1,5 +1,5 @@
 /**
- * stage1's seccomp assembler (native/seccomp.c) against libseccomp (Debian
+ * stage1's seccomp assembler (native/stage1/seccomp.c) against libseccomp (Debian
  * libseccomp-dev, .ci/install-deps): test/fixtures/seccomp-check/check.c is
  * compiled here with stage1's own seccomp sources, checks every syscall
  * number of stage1's table against libseccomp's, and runs stage1's program
@@ -23,7 +23,7 @@ interface Report {
 test('stage1\'s filter makes the same decisions as libseccomp\'s for the same rules, with the same syscall numbers', (t) => {
   const root = packageRoot();
   const binary = join(tempDir(t, 'skiff-seccomp-check-'), 'check');
-  const native = join(root, 'native');
+  const native = join(root, 'native', 'stage1');
   execFileSync('gcc', [
     '-O1', '-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', '-iquote', native, '-o', binary,
     join(root, 'test', 'fixtures', 'seccomp-check', 'check.c'),
@@ -35,5 +35,5 @@ test('stage1\'s filter makes the same decisions as libseccomp\'s for the same ru
   t.deepEqual(report.mismatches, [], 'every number libseccomp knows is the same');
   t.deepEqual(report.diffs, [], 'every decision is the same');
   t.true(report.compared > 100_000, `${report.compared} inputs compared`);
-  t.log(`names newer than this libseccomp (numbers from the libc or native/seccomp-syscalls.c): ${report.newer.join(' ')}`);
+  t.log(`names newer than this libseccomp (numbers from the libc or native/stage1/seccomp-syscalls.c): ${report.newer.join(' ')}`);
 });

@@ -1,5 +1,5 @@
 /**
- * stage1's host hooks (`host-up`, `host-down`; native/host-hooks.c): commands the supervisor
+ * stage1's host hooks (`host-up`, `host-down`; native/stage1/host-hooks.c): commands the supervisor
  * runs on the host side after the networks are attached and at teardown. Each test runs stage1
  * inside a throwaway "host" netns (nsenter --net) with a bridge on 198.18.0.0/16; the hooks are
  * /bin/sh scripts that record what they saw (argv, namespaces, fds, env, stdin) into a host dir,

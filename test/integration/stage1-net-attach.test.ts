@@ -1,5 +1,5 @@
 /**
- * stage1's network attach (`net` keys, native/net-attach.c): the supervisor makes the pod's
+ * stage1's network attach (`net` keys, native/stage1/net-attach.c): the supervisor makes the pod's
  * netns, takes an address from the network's IPAM dir, and wires a veth from the host's bridge
  * into the pod. Every test runs stage1 inside a throwaway "host" netns of its own (nsenter
  * --net: iproute2's netns exec would remount /sys), on a bridge it made there, with

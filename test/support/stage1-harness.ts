@@ -16,7 +16,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { tryFlock } from '../../native/flock.js';
+import { tryFlock } from '../../native/bindings/flock.js';
 import { packageRoot } from '../../runtime/install-paths.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../runtime/pods/stage1-pairs.js';
 import { cgroupMounts, removeCgroupTree } from './cgroup-cleanup.js';

@@ -44,8 +44,8 @@ test('--insecure-options=seccomp turns the filter off, and still checks the flag
   t.false(parseInsecureOptions('all-fetch').has('seccomp'));
 });
 
-test('the names are exactly skiff-stage1\'s table (native/seccomp-syscalls.c)', (t) => {
-  const source = readFileSync(join(packageRoot(), 'native', 'seccomp-syscalls.c'), 'utf8');
+test('the names are exactly skiff-stage1\'s table (native/stage1/seccomp-syscalls.c)', (t) => {
+  const source = readFileSync(join(packageRoot(), 'native', 'stage1', 'seccomp-syscalls.c'), 'utf8');
   const inTable = [...source.matchAll(/^\t.*$/gm)]
     .flatMap((line) => [...line[0].matchAll(/\b[ACDX]\((\w+)/g)].map((m) => m[1] as string));
   t.true(inTable.length > 300);

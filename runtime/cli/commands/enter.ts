@@ -1,5 +1,5 @@
 /** `skiff enter [--app NAME] UUID [CMD...]`: stage1 joins the running pod and runs CMD (default /bin/sh). */
-import { execInPlace } from '../../../native/exec.js';
+import { execInPlace } from '../../../native/bindings/exec.js';
 import { InvalidStateError } from '../../errors.js';
 import { STAGE1_PATH_ENV, stage1Path } from '../../install-paths.js';
 import { podDir } from '../../pods/pod-dirs.js';

@@ -133,7 +133,7 @@ export async function netDaemon(global: GlobalOptions, f: DaemonFlags): Promise<
   const [{ runOverlayDaemon }, { openNetlink }, { sdNotify }] = await Promise.all([
     import('../../../network/overlay/overlay-daemon.js'),
     import('../../../network/netlink/index.js'),
-    import('../../../native/sd-notify.js'),
+    import('../../../native/bindings/sd-notify.js'),
   ]);
   const kv = await openStore(global, f);
   const nl = await openNetlink();

@@ -1,7 +1,7 @@
 /** `skiff run`, `prepare` and `run-prepared`: prepare a pod and hand it to stage1. */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { lockDir, type HeldLock } from '../../../native/flock.js';
+import { lockDir, type HeldLock } from '../../../native/bindings/flock.js';
 import { InvalidStateError, UsageError } from '../../errors.js';
 import { podDir } from '../../pods/pod-dirs.js';
 import { preparePod } from '../../pods/prepare-pod.js';

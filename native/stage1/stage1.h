@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "common/io.h"
+#include "../common/io.h"
 #include "config.h"
 #include "error.h"
 #include "linux-compat.h"
@@ -156,7 +156,7 @@ int app_identity_apply(const struct app *app, int cap_last, const char *step, st
 int exec_in_env(const char *file, char *const argv[], char *const envp[], const char *step, struct s1_error *err);
 int signals_reset(void);
 
-/* util.c (and common/io.h: write_all, write_atomic, read_small_file, mkdir_ok) */
+/* util.c (and ../common/io.h: write_all, write_atomic, read_small_file, mkdir_ok) */
 int write_file_atomic(const char *path, const char *content, struct s1_error *err, const char *step);
 int mkdir_p(const char *path, mode_t mode, const char *step, const char *shown, struct s1_error *err);
 void time_rfc3339(const struct timespec *ts, char *buf, size_t len);

@@ -10,7 +10,7 @@
  */
 import koffi from 'koffi';
 import { constants } from 'node:os';
-import { NativeError } from '../runtime/errors.js';
+import { NativeError } from '../../runtime/errors.js';
 
 export const libc = koffi.load('libc.so.6');
 export { koffi };

@@ -8,7 +8,7 @@
  * stdio; and every other fd Node holds is CLOEXEC already (libuv), so only
  * the fds named in `keepFds` (the pod lock) are made inheritable.
  */
-import { NativeError } from '../runtime/errors.js';
+import { NativeError } from '../../runtime/errors.js';
 import { check, errnoName, lastErrno, libc } from './libc.js';
 
 const F_GETFD = 1;

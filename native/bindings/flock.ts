@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync, constants as fsConstants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LockHeldError } from '../runtime/errors.js';
+import { LockHeldError } from '../../runtime/errors.js';
 import { check, ERRNO, libc } from './libc.js';
 
 const LOCK_SH = 1;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 /*
- * temp + rename (common/io.c): a reader (stage0's status, enter, stop) sees
+ * temp + rename (../common/io.c): a reader (stage0's status, enter, stop) sees
  * the old file or the whole new one, never a half-written one. No fsync:
  * these files describe a running pod and mean nothing after a host crash.
  */

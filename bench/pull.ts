@@ -2,13 +2,18 @@
  * bench/pull: fetch + unpack of a ~100 MB image (one gzip layer of real files
  * from this host's /usr) from a local registry, by Skiff, by `skopeo copy` +
  * `umoci unpack`, and by `podman pull`, in the same run, on tmpfs and on disk.
- * Reports median and min seconds, MB/s of the compressed layer, and ratios.
+ * Reports median and min seconds, MB/s of the compressed layer, the peak RSS
+ * of each tool's process (GNU time's %M) and the disk it left (du), and ratios;
+ * `skiff fetch --discard-blobs` gets a row of its own.
  *
  * Run as root after `npm ci`: `node dist/bench/pull.js [runs]`. Needs the
  * peers from Debian (`bench/install-peers`); a missing peer is reported as
- * such, not skipped silently. Goals (issue 3): ≥ 5× podman pull's throughput,
- * ≥ 1.0× skopeo + umoci.
+ * such, not skipped silently. Goals: ≥ 5× podman pull's throughput, ≥ 1.0×
+ * skopeo + umoci (issue 3); peak RSS ≤ 60 MB, and with --discard-blobs a store
+ * ≤ 1.1× podman's (issue 16).
  */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { largeImage } from '../test/support/large-image.js';
 import { pushImage } from '../test/support/registry-push.js';
@@ -21,27 +26,44 @@ const runs = Number(process.argv[2] ?? 5);
 interface Tool {
   name: string;
   available: boolean;
-  /** Runs one pull into `dir` (fresh), returns ms or throws. */
-  run(dir: string, ref: string): number;
+  /** Runs one pull into `dir` (fresh); returns ms and the peak RSS in KB of its biggest process, or throws. */
+  run(dir: string, ref: string): Run;
 }
 
-function must(name: string, t: ReturnType<typeof timeCommand>): number {
-  if (!t.ok) throw new Error(`${name} failed: ${t.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  return t.ms;
+interface Run {
+  ms: number;
+  peakKb: number;
 }
+
+/** `command` under GNU time: wall ms and the peak RSS (%M, KB) of the command's process. */
+function timed(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const t = timeCommand('/usr/bin/time', ['-f', 'SKIFF-BENCH-PEAK %M', command, ...args], env);
+  const peak = /SKIFF-BENCH-PEAK (\d+)/.exec(t.stderr);
+  if (!t.ok || peak === null) throw new Error(`${name} failed: ${t.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return { ms: t.ms, peakKb: Number(peak[1]) };
+}
+
+/** Disk use in MB of what a tool left in `dir` (du, allocated blocks). */
+function diskMb(dir: string): number {
+  const out = spawnSync('du', ['-sk', dir], { encoding: 'utf8' }).stdout;
+  return Number(out.split('\t')[0]) / 1024;
+}
+
+// Same environment for every tool: NODE_EXTRA_CA_CERTS alone adds ~50 ms and memory to every Node start.
+const env = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
+const skiffFetch = (dir: string, ref: string, extra: string[]) =>
+  timed('skiff', process.execPath, [skiffBin(), '--dir', join(dir, 'store'), '--insecure-options=http', 'fetch', '--quiet', ...extra, `docker://${ref}`], env);
 
 const tools: Tool[] = [
-  {
-    name: 'skiff fetch',
-    available: true,
-    run: (dir, ref) => must('skiff', timeCommand(process.execPath, [skiffBin(), '--dir', join(dir, 'store'), '--insecure-options=http', 'fetch', '--quiet', `docker://${ref}`])),
-  },
+  { name: 'skiff fetch', available: true, run: (dir, ref) => skiffFetch(dir, ref, []) },
+  { name: 'skiff fetch --discard-blobs', available: true, run: (dir, ref) => skiffFetch(dir, ref, ['--discard-blobs']) },
   {
     name: 'skopeo copy + umoci unpack',
     available: has('skopeo') && has('umoci'),
     run(dir, ref) {
-      const copy = must('skopeo', timeCommand('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}/oci:big`]));
-      return copy + must('umoci', timeCommand('umoci', ['unpack', '--image', `${dir}/oci:big`, `${dir}/bundle`]));
+      const copy = timed('skopeo', 'skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}/oci:big`]);
+      const unpack = timed('umoci', 'umoci', ['unpack', '--image', `${dir}/oci:big`, `${dir}/bundle`]);
+      return { ms: copy.ms + unpack.ms, peakKb: Math.max(copy.peakKb, unpack.peakKb) };
     },
   },
   {
@@ -49,10 +71,8 @@ const tools: Tool[] = [
     available: has('podman'),
     run(dir, ref) {
       freshDir(dir, 'tmp');
-      const env = podmanEnv(dir);
-      const ms = must('podman', timeCommand('podman', ['pull', '-q', '--tls-verify=false', ref], env));
-      timeCommand('podman', ['rmi', '-a', '-f'], env);
-      return ms;
+      // podman's storage stays in `dir` until the disk use is measured; the next run starts fresh.
+      return timed('podman', 'podman', ['pull', '-q', '--tls-verify=false', ref], podmanEnv(dir));
     },
   },
 ];
@@ -70,11 +90,14 @@ async function main(): Promise<void> {
 
     const rows: string[][] = [];
     const medians = new Map<string, number>();
+    const blank = ['', '', '', '', '', '', ''];
     // Tools take turns run by run, so load from elsewhere on the machine falls on all of them alike.
     for (const fs of ['tmpfs', 'disk'] as const) {
       const available = tools.filter((tool) => tool.available);
-      for (const tool of tools.filter((x) => !x.available)) rows.push([fs, tool.name, 'not installed', '', '', '']);
+      for (const tool of tools.filter((x) => !x.available)) rows.push([fs, tool.name, 'not installed', ...blank.slice(3)]);
       const times = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
+      const peaks = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
+      const disks = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
       const failed = new Map<string, string>();
       const space = scratch('pull', fs === 'tmpfs');
       try {
@@ -82,7 +105,13 @@ async function main(): Promise<void> {
           for (const tool of available) {
             if (failed.has(tool.name)) continue;
             try {
-              times.get(tool.name)?.push(tool.run(freshDir(space.dir, `${tool.name.split(' ')[0]}-${i}`), ref));
+              const dir = freshDir(space.dir, `${tool.name.replace(/\W+/g, '-')}-${i}`);
+              const r = tool.run(dir, ref);
+              times.get(tool.name)?.push(r.ms);
+              peaks.get(tool.name)?.push(r.peakKb / 1024);
+              disks.get(tool.name)?.push(diskMb(dir));
+              if (tool.name === 'podman pull') timeCommand('podman', ['rmi', '-a', '-f'], podmanEnv(dir));
+              rmSync(dir, { recursive: true, force: true });
             } catch (err) {
               failed.set(tool.name, (err as Error).message.slice(0, 160));
             }
@@ -95,21 +124,23 @@ async function main(): Promise<void> {
         const ts = times.get(tool.name) ?? [];
         const why = failed.get(tool.name);
         if (why !== undefined || ts.length === 0) {
-          rows.push([fs, tool.name, `failed: ${why ?? 'no runs'}`, '', '', '']);
+          rows.push([fs, tool.name, `failed: ${why ?? 'no runs'}`, ...blank.slice(3)]);
           continue;
         }
         const med = median(ts) / 1000;
         medians.set(`${fs}:${tool.name}`, med);
-        rows.push([fs, tool.name, med.toFixed(2), (min(ts) / 1000).toFixed(2), (mb / med).toFixed(0), '']);
-        console.log(`${fs} ${tool.name}: median ${med.toFixed(2)} s, min ${(min(ts) / 1000).toFixed(2)} s`);
+        const peak = median(peaks.get(tool.name) ?? []);
+        const disk = median(disks.get(tool.name) ?? []);
+        rows.push([fs, tool.name, med.toFixed(2), (min(ts) / 1000).toFixed(2), (mb / med).toFixed(0), peak.toFixed(0), disk.toFixed(0), '']);
+        console.log(`${fs} ${tool.name}: median ${med.toFixed(2)} s, min ${(min(ts) / 1000).toFixed(2)} s, peak RSS ${peak.toFixed(0)} MB, disk ${disk.toFixed(0)} MB`);
       }
     }
     for (const row of rows) {
       const skiff = medians.get(`${row[0]}:skiff fetch`);
       const mine = medians.get(`${row[0]}:${row[1]}`);
-      if (skiff !== undefined && mine !== undefined) row[5] = `${(mine / skiff).toFixed(2)}×`;
+      if (skiff !== undefined && mine !== undefined) row[7] = `${(mine / skiff).toFixed(2)}×`;
     }
-    console.log(`\n${markdownTable(['fs', 'tool', 'median s', 'min s', 'MB/s (gzip)', 'skiff speed-up'], rows)}`);
+    console.log(`\n${markdownTable(['fs', 'tool', 'median s', 'min s', 'MB/s (gzip)', 'peak RSS MB', 'disk MB', 'skiff speed-up'], rows)}`);
   } finally {
     await registry.stop();
   }

@@ -41,6 +41,7 @@ import { withGcLock } from './store/gc-lock.js';
 import type { ImageLayerRecord, ImageRecord } from './store/image-index.js';
 import { applyVerifiedLayer } from './store/layer-store.js';
 import { blobPath, type StorePaths } from './store/store-paths.js';
+import { requireLayerBlobs } from './store/layer-blobs.js';
 
 const nameOf = (record: ImageRecord): string => record.names[0] ?? record.id;
 
@@ -96,6 +97,7 @@ export interface RenderOptions {
  * existing empty dir). On failure `target` holds a partial render: remove it.
  */
 export async function renderImage(paths: StorePaths, record: ImageRecord, target: string, options: RenderOptions = {}): Promise<SkippedDevices> {
+  requireLayerBlobs(paths, record, 'a rendered copy of the image (--no-overlay, image extract)');
   const skipped: SkippedDevices = { count: 0, examples: [] };
   for (const layer of record.layers) {
     const result = await renderLayer(paths, layer, nameOf(record), target, options);

@@ -17,6 +17,7 @@ import { fsyncDir, tempPathFor } from '../../runtime/atomic-file.js';
 import { ImageError } from '../../runtime/errors.js';
 import { OCI_INDEX } from '../media-types.js';
 import { blobPath, digestHex, type StorePaths } from '../store/store-paths.js';
+import { requireLayerBlobs } from '../store/layer-blobs.js';
 import type { ImageRecord } from '../store/image-index.js';
 import { TAR_END, tarEntry, tarFileHeader, tarPadding } from './tar-writer.js';
 
@@ -39,6 +40,7 @@ export async function exportImage(
   if (existsSync(file) && options.overwrite !== true) {
     throw new ImageError(`${file} exists`, { input: file, hint: 'pass --overwrite to replace it' });
   }
+  requireLayerBlobs(paths, image, 'image export');
   const tmp = tempPathFor(file);
   let out: FileHandle;
   try {

@@ -225,7 +225,15 @@ static void __attribute__((noreturn)) exec_stage1(const char *stage1, const char
 		fail_after_run(run_dir, stage1, errno);
 	stdio_for_stage1();
 	char *argv[] = { (char *) "skiff-stage1", (char *) "run", config, NULL };
-	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	/* systemd's socket is this invocation's, never the plan's: passed through as it is now. */
+	const char *notify = getenv("NOTIFY_SOCKET");
+	char notify_env[sizeof "NOTIFY_SOCKET=" + 108];
+	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+
+	if (notify != NULL && strlen(notify) < 108) {
+		snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", notify);
+		envp[1] = notify_env;
+	}
 	execve(stage1, argv, envp);
 	fail_after_run(run_dir, stage1, errno);
 }

@@ -130,6 +130,10 @@ int app_root_enter(const char *name, const char *step, struct s1_error *err);
 /* volumes.c: host binds opened before pivot, attached after */
 struct binds;
 int etc_files_write(const struct config *cfg, struct s1_error *err);
+
+/* sd-notify.c: READY=1 and STOPPING=1 to systemd's NOTIFY_SOCKET, when it is set. */
+void sd_notify_open(void);
+void sd_notify_send(const char *state);
 int binds_open(const struct config *cfg, const struct app *only, struct binds **out, struct s1_error *err);
 int binds_attach(const char *shown, struct binds *b, struct s1_error *err);
 void binds_free(struct binds *b);

@@ -104,9 +104,18 @@ static void begin_stop(struct supervisor *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
+	sd_notify_send("STOPPING=1");
 	kill(s->pid1, SIGTERM); /* PID 1 forwards it to the apps */
 	clock_gettime(CLOCK_MONOTONIC, &s->kill_at);
 	s->kill_at.tv_sec += s->cfg->stop_timeout;
+}
+
+static bool all_started(const struct supervisor *s)
+{
+	for (size_t i = 0; i < s->cfg->n_apps; i++)
+		if (!s->apps[i].started)
+			return false;
+	return true;
 }
 
 static void handle_msg(struct supervisor *s, const struct s1_msg *m)
@@ -133,6 +142,10 @@ static void handle_msg(struct supervisor *s, const struct s1_msg *m)
 		time_rfc3339(&m->time, text, sizeof text - 1);
 		strcat(text, "\n");
 		write_state(s->cfg, "started", s->cfg->apps[m->app].name, text);
+		if (all_started(s) && !s->stopping) {
+			snprintf(text, sizeof text, "READY=1\nMAINPID=%d\n", (int) getpid());
+			sd_notify_send(text);
+		}
 		break;
 	case MSG_APP_EXITED:
 		if (!is_app)
@@ -327,6 +340,8 @@ int supervisor_run(const char *config_path)
 	struct supervisor s = { .cfg = &cfg, .sfd = -1, .msg_fd = -1, .first_failure = -1, .host = { -1, -1 } };
 	int status;
 
+	/* Before any namespace changes: see sd-notify.c. */
+	sd_notify_open();
 	if (config_read(config_path, &cfg, &err) < 0) {
 		report(&cfg, &err);
 		config_free(&cfg);

@@ -91,7 +91,9 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     const config = writeStage1Config(dir, pairs);
     const stage1 = stage1Path();
     beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd, networks, host });
-    execInPlace(stage1, ['skiff-stage1', 'run', config], [STAGE1_PATH_ENV], [lock.fd]);
+    // systemd's NOTIFY_SOCKET reaches stage1 (the unit's main process), never the apps (native/stage1/sd-notify.c).
+    const notify = process.env['NOTIFY_SOCKET'];
+    execInPlace(stage1, ['skiff-stage1', 'run', config], [STAGE1_PATH_ENV, ...(notify === undefined || notify === '' ? [] : [`NOTIFY_SOCKET=${notify}`])], [lock.fd]);
   } catch (err) {
     if (cgroup !== undefined) await removePodCgroup(cgroup.cleanup).catch(() => undefined);
     const e = asSkiffError(err);

@@ -1,0 +1,280 @@
+/**
+ * The overlay end to end (issue 9, "Tests"): real `skiff net daemon` processes, one per network
+ * namespace "host" on a switched underlay (198.19.0.0/24, test/support/overlay-hosts.ts), leasing
+ * subnets of 198.18.0.0/16 from a real etcd (plain, or TLS with client certificates; it runs in the
+ * switch's netns on 198.19.0.254) or from the embedded store all hosts share under one --dir.
+ * Each host gets a bridge with its subnet's first address (where its pods' gateway would be), and
+ * the bridges ping each other across the vxlan devices. The root namespace is never touched.
+ *
+ * Waits are bounded: for the daemons' log lines, or polls of a host's kernel state.
+ */
+import type { ExecutionContext } from 'ava';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { formatIpv4, parseCidr } from '../../network/ipv4.js';
+import { startEtcd } from '../support/etcd-server.js';
+import { testWhen } from '../support/host-condition.js';
+import { probeBinary } from '../support/probe-binary.js';
+import {
+  addPodBridge, deviceMac, forgets, kernelState, leaseKey, leases, leaseValue, makeUnderlay, OVERLAY_CONFIG, OverlayDaemon, peerFacts, ping,
+  programs, setConfig, skiffNet, storeOps, subnetOf, UNDERLAY_GATEWAY, waitKernel, type OverlayHost, type OverlayStore, type Underlay,
+} from '../support/overlay-hosts.js';
+import { tempDir } from '../support/temp-dir.js';
+
+type StoreKind = 'etcd' | 'etcd-tls' | 'embedded';
+
+interface Overlay {
+  dir: string;
+  underlay: Underlay;
+  store: OverlayStore;
+  start(host: OverlayHost, extra?: string[]): Promise<OverlayDaemon>;
+}
+
+async function overlay(t: ExecutionContext, kind: StoreKind, hosts: number, config: unknown = OVERLAY_CONFIG): Promise<Overlay> {
+  const dir = tempDir(t, 'skiff-ovl-');
+  const underlay = await makeUnderlay(t, dir, hosts);
+  let store: OverlayStore = { kind: 'embedded' };
+  if (kind !== 'embedded') {
+    const etcd = await startEtcd({ tls: kind === 'etcd-tls', netns: { path: underlay.switchNs.path, ip: UNDERLAY_GATEWAY } });
+    t.teardown(() => etcd.stop());
+    store = { kind: 'etcd', etcd };
+  }
+  if (config !== undefined) await setConfig(dir, store, config);
+  return { dir, underlay, store, start: (host, extra = []) => OverlayDaemon.start(t, dir, host, store, extra) };
+}
+
+/** Starts a daemon on every host, waits until each is ready and programs every other one. */
+async function startAll(o: Overlay, hosts = o.underlay.hosts): Promise<OverlayDaemon[]> {
+  const daemons = await Promise.all(hosts.map((h) => o.start(h)));
+  await Promise.all(daemons.map((d) => d.ready()));
+  await converged(hosts);
+  return daemons;
+}
+
+/** Every host's kernel holds the route, neighbour and FDB entry of every other host. */
+async function converged(hosts: OverlayHost[]): Promise<void> {
+  const facts = await Promise.all(hosts.map(peerFacts));
+  await Promise.all(hosts.map((h, i) => waitKernel(h, (s) => facts.every((f, j) => i === j || programs(s, f)), `it programs ${hosts.filter((_, j) => j !== i).map((x) => x.name).join(', ')}`)));
+}
+
+/** A bridge with the subnet's first address on each host; their addresses. */
+const podBridges = (hosts: OverlayHost[]) => Promise.all(hosts.map((h) => addPodBridge(h, subnetOf(h))));
+
+async function pingsAll(t: ExecutionContext, hosts: OverlayHost[], addresses: string[]): Promise<void> {
+  for (const [i, from] of hosts.entries()) {
+    for (const [j, to] of addresses.entries()) {
+      if (i === j) continue;
+      const r = await ping(from, addresses[i]!, to);
+      t.true(r.ok, r.output);
+    }
+  }
+}
+
+/** What a probe `fetch` on `client` reads from a probe `serve` on `server` (all its addresses), across the overlay. */
+async function tcpAcross(t: ExecutionContext, server: OverlayHost, serverIp: string, client: OverlayHost): Promise<string> {
+  const probe = await probeBinary();
+  const listener = server.ns.spawn(probe, ['serve', '7070', 'skiff-across-the-overlay', '--once'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(listener, 'exit');
+  t.teardown(() => { if (listener.exitCode === null) listener.kill('SIGKILL'); });
+  await once(createInterface({ input: listener.stdout! }), 'line');
+  const r = await client.ns.run(probe, ['fetch', serverIp, '7070', '5000']);
+  await exited;
+  if (r.code !== 0) throw new Error(`probe fetch ${serverIp}:7070 from ${client.name}: ${r.stdout}${r.stderr}`);
+  return (JSON.parse(r.stdout) as { data: string }).data;
+}
+
+for (const kind of ['etcd', 'etcd-tls', 'embedded'] as const) {
+  const what = kind === 'etcd' ? 'etcd' : kind === 'etcd-tls' ? 'etcd over TLS with client certificates' : 'the embedded store';
+  testWhen('root')(`three hosts on ${what}: each programs the others, their bridges ping each other and talk TCP across the overlay`, async (t) => {
+    const o = await overlay(t, kind, 3);
+    const hosts = o.underlay.hosts;
+    await startAll(o);
+    const subnets = hosts.map(subnetOf);
+    t.is(new Set(subnets.map((s) => formatIpv4(s.network))).size, 3, 'three distinct subnets');
+    const rows = await leases(o.dir, o.store);
+    t.deepEqual(rows.map((r) => r.publicIp).sort(), hosts.map((h) => h.publicIp).sort());
+    for (const h of hosts) t.is(rows.find((r) => r.publicIp === h.publicIp)?.vtepMac, await deviceMac(h), `${h.name}'s lease publishes its device's MAC`);
+    const addresses = await podBridges(hosts);
+    await pingsAll(t, hosts, addresses);
+    t.is(await tcpAcross(t, hosts[2]!, addresses[2]!, hosts[0]!), 'skiff-across-the-overlay\n');
+  });
+}
+
+testWhen('root')('a daemon restart keeps its subnet and its MAC, even when its device was deleted meanwhile; peers see no change', async (t) => {
+  const o = await overlay(t, 'embedded', 2);
+  const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+  const [da] = await startAll(o);
+  const before = { subnet: subnetOf(a), mac: await deviceMac(a), lease: (await leases(o.dir, o.store)).find((r) => r.publicIp === a.publicIp) };
+  await da!.stop();
+  t.regex(da!.log(), /event=stopping signal=SIGTERM lease=kept/);
+  // The MAC must now come from the daemon's state, not from the device.
+  t.is((await a.ns.run('ip', ['link', 'del', 'skiff.1'])).code, 0);
+  const again = await o.start(a);
+  const subnet = await again.ready();
+  t.regex(again.log(), new RegExp(`event=lease-acquired subnet=${formatIpv4(before.subnet.network)}/24 how=reused`));
+  t.is(formatIpv4(subnet.network), formatIpv4(before.subnet.network));
+  t.is(await deviceMac(a), before.mac);
+  t.deepEqual((await leases(o.dir, o.store)).find((r) => r.publicIp === a.publicIp)?.vtepMac, before.lease?.vtepMac);
+  await converged([a, b]);
+  const [ga, gb] = await podBridges([a, b]);
+  await pingsAll(t, [a, b], [ga!, gb!]);
+});
+
+testWhen('root')('a host that leaves is removed from the others when its lease is deleted from the store (embedded store)', async (t) => {
+  const o = await overlay(t, 'embedded', 3);
+  const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
+  const [da, db, dc] = await startAll(o);
+  const gone = await peerFacts(c);
+  await dc!.stop();
+  const row = (await leases(o.dir, o.store)).find((r) => r.publicIp === c.publicIp);
+  t.truthy(row, 'SIGTERM kept the lease');
+  const marks = [da!.mark(), db!.mark()];
+  await storeOps(o.dir, o.store).del(leaseKey(parseCidr(row!.subnet)!));
+  const removed = new RegExp(`event=peer-removed subnet=${formatIpv4(gone.subnet.network)}/24 public-ip=${c.publicIp}`);
+  await Promise.all([da!.waitFor(removed, marks[0]), db!.waitFor(removed, marks[1])]);
+  for (const h of [a, b]) t.true(forgets(await kernelState(h), gone.subnet, gone.mac), `${h.name} forgot ${c.name}`);
+  t.true(programs(await kernelState(a), await peerFacts(b)), 'the others stay');
+});
+
+testWhen('root')('a host that leaves is removed from the others when its lease expires (etcd, a short --subnet-lease-ttl, kill -9)', async (t) => {
+  const o = await overlay(t, 'etcd', 3);
+  const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
+  const [da, db] = await startAll(o, [a, b]);
+  const dc = await o.start(c, ['--subnet-lease-ttl', '3s']);
+  await dc.ready();
+  await converged([a, b, c]);
+  const gone = await peerFacts(c);
+  const marks = [da!.mark(), db!.mark()];
+  await dc.kill();
+  const removed = new RegExp(`event=peer-removed subnet=${formatIpv4(gone.subnet.network)}/24 public-ip=${c.publicIp}`);
+  await Promise.all([da!.waitFor(removed, marks[0]), db!.waitFor(removed, marks[1])]);
+  for (const h of [a, b]) t.true(forgets(await kernelState(h), gone.subnet, gone.mac), `${h.name} forgot ${c.name}`);
+  t.false((await leases(o.dir, o.store)).some((r) => r.publicIp === c.publicIp), 'the lease is gone from the store');
+});
+
+testWhen('root')('etcd stopped mid-run: the data path stays, the daemons retry; once etcd is back a new host joining is programmed', async (t) => {
+  const o = await overlay(t, 'etcd', 3);
+  const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
+  if (o.store.kind !== 'etcd') throw new Error('etcd expected');
+  const etcd = o.store.etcd;
+  const [da, db] = await startAll(o, [a, b]);
+  const [ga, gb] = await podBridges([a, b]);
+  const marks = [da!.mark(), db!.mark()];
+  await etcd.halt();
+  await Promise.all([da!.waitFor(/event=store-unavailable/, marks[0]), db!.waitFor(/event=store-unavailable/, marks[1])]);
+  await pingsAll(t, [a, b], [ga!, gb!]);
+  t.true(programs(await kernelState(a), await peerFacts(b)), 'a still programs b while etcd is down');
+  await etcd.start();
+  const dc = await o.start(c);
+  await dc.ready();
+  await converged([a, b, c]);
+  const gc = await addPodBridge(c, subnetOf(c));
+  await pingsAll(t, [a, b, c], [ga!, gb!, gc]);
+  t.is(da!.proc.exitStatus, undefined, 'the daemons kept running');
+});
+
+testWhen('root')('two daemons racing for the last free subnet: one wins, the other exits 254 saying "out of subnets"', async (t) => {
+  // One subnet in the whole config.
+  const o = await overlay(t, 'etcd', 2, { ...OVERLAY_CONFIG, SubnetMin: '198.18.7.0', SubnetMax: '198.18.7.0' });
+  const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+  const daemons = await Promise.all([o.start(a), o.start(b)]);
+  // Whichever loses exits; the other is then ready with the only subnet.
+  const deadline = Date.now() + 30_000;
+  let loser: OverlayDaemon | undefined;
+  while (loser === undefined) {
+    loser = daemons.find((d) => d.proc.exitStatus !== undefined);
+    if (loser === undefined && Date.now() > deadline) throw new Error(`neither daemon exited:\n${daemons.map((d) => d.log()).join('\n')}`);
+    if (loser === undefined) await new Promise((r) => setTimeout(r, 50));
+  }
+  const winner = daemons.find((d) => d !== loser)!;
+  t.is((await winner.ready()).network, parseCidr('198.18.7.0/24')!.network);
+  t.deepEqual(await loser.exited(), { code: 254, signal: null });
+  t.regex(loser.log(), /out of subnets: every \/24 of 198\.18\.0\.0\/16 between SubnetMin and SubnetMax is leased/);
+  t.deepEqual((await leases(o.dir, o.store)).map((r) => [r.subnet, r.publicIp]), [['198.18.7.0/24', winner.host.publicIp]]);
+});
+
+testWhen('root')('a stale route, neighbour and FDB entry planted while the daemon was down are removed at start', async (t) => {
+  const o = await overlay(t, 'embedded', 2);
+  const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+  const [da] = await startAll(o);
+  await da!.stop();
+  // A host that left while the daemon was down, as flannel would have left it.
+  const ghost = { subnet: parseCidr('198.18.250.0/24')!, mac: '02:5e:00:00:00:fa' };
+  for (const [cmd, args] of [
+    ['ip', ['neigh', 'add', '198.18.250.0', 'lladdr', ghost.mac, 'dev', 'skiff.1', 'nud', 'permanent']],
+    ['bridge', ['fdb', 'add', ghost.mac, 'dev', 'skiff.1', 'dst', '198.19.0.250', 'self', 'permanent']],
+    ['ip', ['route', 'add', '198.18.250.0/24', 'via', '198.18.250.0', 'dev', 'skiff.1', 'onlink']],
+  ] as const) {
+    const r = await a.ns.run(cmd, [...args]);
+    t.is(r.code, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+  }
+  t.false(forgets(await kernelState(a), ghost.subnet, ghost.mac));
+  const again = await o.start(a);
+  await again.ready();
+  t.regex(again.log(), /event=reconciled peers=1 stale-removed=3/);
+  const state = await kernelState(a);
+  t.true(forgets(state, ghost.subnet, ghost.mac), JSON.stringify(state));
+  t.true(programs(state, await peerFacts(b)));
+  const [ga, gb] = await podBridges([a, b]);
+  await pingsAll(t, [a, b], [ga!, gb!]);
+});
+
+for (const kind of ['etcd', 'embedded'] as const) {
+  testWhen('root')(`a watch resumed past a compaction resyncs: changes made while the daemon was stopped are all in its kernel (${kind})`, async (t) => {
+    const o = await overlay(t, kind, 2);
+    const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+    const [da] = await startAll(o);
+    const ops = storeOps(o.dir, o.store);
+    // Hosts that exist only in the store: one that will leave, one that will come and go, one that will join.
+    const leaving = { subnet: parseCidr('198.18.201.0/24')!, publicIp: '198.19.0.201', mac: '02:5e:00:00:00:c9' };
+    const flicker = { subnet: parseCidr('198.18.202.0/24')!, publicIp: '198.19.0.202', mac: '02:5e:00:00:00:ca' };
+    const joining = { subnet: parseCidr('198.18.203.0/24')!, publicIp: '198.19.0.203', mac: '02:5e:00:00:00:cb' };
+    await ops.put(leaseKey(leaving.subnet), leaseValue(leaving.publicIp, leaving.mac));
+    await waitKernel(a, (s) => programs(s, leaving), 'it programs the host that will leave');
+    da!.pause();
+    // With etcd, the daemon's watch stream must break while it cannot read it, so that it
+    // resumes from its old revision (compacted by then) instead of reading buffered events.
+    if (o.store.kind === 'etcd') {
+      await o.store.etcd.halt();
+      await o.store.etcd.start();
+    }
+    await ops.del(leaseKey(leaving.subnet));
+    await ops.put(leaseKey(flicker.subnet), leaseValue(flicker.publicIp, flicker.mac));
+    await ops.del(leaseKey(flicker.subnet));
+    await ops.put(leaseKey(joining.subnet), leaseValue(joining.publicIp, joining.mac));
+    await ops.compact();
+    const mark = da!.mark();
+    da!.resume();
+    await da!.waitFor(/event=reconciled peers=2/, mark);
+    await waitKernel(a, (s) => programs(s, joining) && forgets(s, leaving.subnet, leaving.mac) && forgets(s, flicker.subnet, flicker.mac), 'it holds exactly the store\'s hosts');
+    t.true(programs(await kernelState(a), await peerFacts(b)));
+    const [ga, gb] = await podBridges([a, b]);
+    await pingsAll(t, [a, b], [ga!, gb!]);
+  });
+}
+
+testWhen('root')('without a config the daemon waits, saying so, and proceeds once `net config set` stores one', async (t) => {
+  const o = await overlay(t, 'embedded', 1, undefined);
+  const d = await o.start(o.underlay.hosts[0]!);
+  await d.waitFor(/event=waiting-for-config key=\/coreos\.com\/network\/config .*hint="skiff net config set FILE"/);
+  await setConfig(o.dir, o.store);
+  const subnet = await d.ready();
+  t.is(formatIpv4(subnetOf(o.underlay.hosts[0]!).network), formatIpv4(subnet.network));
+});
+
+testWhen('root')('bad input: an invalid config is refused (exit 2, naming the field); --iface nosuch exits 2', async (t) => {
+  const o = await overlay(t, 'embedded', 1);
+  for (const [config, field] of [
+    [{ Network: '198.18.0.0/16', Backend: { Type: 'udp' } }, /Backend\.Type is "udp": Skiff's overlay is vxlan only/],
+    [{ Network: '198.18.0.0/16', SubnetLen: 31, Backend: { Type: 'vxlan' } }, /SubnetLen 31 is above 30/],
+    [{ Backend: { Type: 'vxlan' } }, /Network is missing/],
+  ] as const) {
+    const r = await skiffNet(o.dir, o.store, ['net', 'config', 'set', '-'], JSON.stringify(config));
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, field);
+  }
+  t.deepEqual(JSON.parse((await skiffNet(o.dir, o.store, ['net', 'config', 'get'])).stdout), OVERLAY_CONFIG, 'the good config stays');
+  const d = await o.start(o.underlay.hosts[0]!, ['--iface', 'nosuch']);
+  t.deepEqual(await d.exited(), { code: 2, signal: null });
+  t.regex(d.log(), /--iface nosuch: no such link or address on this host/);
+});

@@ -39,7 +39,8 @@ async function overlay(t: ExecutionContext, kind: StoreKind, hosts: number, conf
     t.teardown(() => etcd.stop());
     store = { kind: 'etcd', etcd };
   }
-  if (config !== undefined) await setConfig(dir, store, config);
+  // null: no config (a test of the daemon waiting for one).
+  if (config !== null) await setConfig(dir, store, config);
   return { dir, underlay, store, start: (host, extra = []) => OverlayDaemon.start(t, dir, host, store, extra) };
 }
 
@@ -254,7 +255,7 @@ for (const kind of ['etcd', 'embedded'] as const) {
 }
 
 testWhen('root')('without a config the daemon waits, saying so, and proceeds once `net config set` stores one', async (t) => {
-  const o = await overlay(t, 'embedded', 1, undefined);
+  const o = await overlay(t, 'embedded', 1, null);
   const d = await o.start(o.underlay.hosts[0]!);
   await d.waitFor(/event=waiting-for-config key=\/coreos\.com\/network\/config .*hint="skiff net config set FILE"/);
   await setConfig(o.dir, o.store);

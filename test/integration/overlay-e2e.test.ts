@@ -10,6 +10,8 @@
  */
 import type { ExecutionContext } from 'ava';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatIpv4, parseCidr } from '../../network/ipv4.js';
 import { startEtcd } from '../support/etcd-server.js';
@@ -117,6 +119,65 @@ testWhen('root')('a daemon restart keeps its subnet and its MAC, even when its d
   t.is(await deviceMac(a), before.mac);
   t.deepEqual((await leases(o.dir, o.store)).find((r) => r.publicIp === a.publicIp)?.vtepMac, before.lease?.vtepMac);
   await converged([a, b]);
+  const [ga, gb] = await podBridges([a, b]);
+  await pingsAll(t, [a, b], [ga!, gb!]);
+});
+
+testWhen('root')('a host back with a new VTEP MAC (device and daemon state lost) keeps its subnet; the others drop its old FDB entry', async (t) => {
+  const o = await overlay(t, 'embedded', 2);
+  const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+  const [da, db] = await startAll(o);
+  const old = await peerFacts(b);
+  await db!.stop();
+  t.is((await b.ns.run('ip', ['link', 'del', 'skiff.1'])).code, 0);
+  rmSync(join(o.dir, 'overlay', `vtep-mac-1-${b.publicIp}`));
+  const mark = da!.mark();
+  const again = await o.start(b);
+  await again.ready();
+  const fresh = await peerFacts(b);
+  t.not(fresh.mac, old.mac);
+  t.is(formatIpv4(fresh.subnet.network), formatIpv4(old.subnet.network), 'the lease is reused by PublicIP');
+  await da!.waitFor(new RegExp(`event=peer-added subnet=${formatIpv4(fresh.subnet.network)}/24 public-ip=${b.publicIp} vtep=${fresh.mac}`), mark);
+  await waitKernel(a, (s) => programs(s, fresh) && !s.fdb.includes(old.mac), `it programs ${b.name}'s new MAC and holds no FDB entry for the old one`);
+  const [ga, gb] = await podBridges([a, b]);
+  await pingsAll(t, [a, b], [ga!, gb!]);
+});
+
+testWhen('root')('a daemon whose own lease is deleted from the store takes its subnet again, and the others program it again', async (t) => {
+  const o = await overlay(t, 'embedded', 2);
+  const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+  const [da, db] = await startAll(o);
+  const own = await peerFacts(a);
+  const net = `${formatIpv4(own.subnet.network)}/24`;
+  const marks = [da!.mark(), db!.mark()];
+  await storeOps(o.dir, o.store).del(leaseKey(own.subnet));
+  await da!.waitFor(new RegExp(`event=lease-lost subnet=${net} why="deleted from the store"[^]*event=lease-acquired subnet=${net} how=subnet-file`), marks[0]);
+  await db!.waitFor(new RegExp(`event=peer-removed subnet=${net}[^]*event=peer-added subnet=${net} public-ip=${a.publicIp} vtep=${own.mac}`), marks[1]);
+  await waitKernel(b, (s) => programs(s, own), `it programs ${a.name} again`);
+  t.true((await leases(o.dir, o.store)).some((r) => r.subnet === net && r.publicIp === a.publicIp));
+  const [ga, gb] = await podBridges([a, b]);
+  await pingsAll(t, [a, b], [ga!, gb!]);
+});
+
+testWhen('root')('a daemon frozen past its lease\'s TTL takes its subnet again when it wakes (flannel #904 exited instead)', async (t) => {
+  const o = await overlay(t, 'embedded', 2);
+  const [a, b] = o.underlay.hosts as [OverlayHost, OverlayHost];
+  const db = await o.start(b);
+  await db.ready();
+  const da = await o.start(a, ['--subnet-lease-ttl', '3s']);
+  await da.ready();
+  await converged([a, b]);
+  const own = await peerFacts(a);
+  const net = `${formatIpv4(own.subnet.network)}/24`;
+  const marks = [da.mark(), db.mark()];
+  da.pause();
+  // b's watch records the expiry.
+  await db.waitFor(new RegExp(`event=peer-removed subnet=${net}`), marks[1]);
+  da.resume();
+  await da.waitFor(new RegExp(`event=lease-lost subnet=${net} [^]*event=lease-acquired subnet=${net}`), marks[0]);
+  await db.waitFor(new RegExp(`event=peer-added subnet=${net} public-ip=${a.publicIp}`), marks[1]);
+  await waitKernel(b, (s) => programs(s, own), `it programs ${a.name} again`);
+  t.is(da.proc.exitStatus, undefined, 'the daemon did not exit');
   const [ga, gb] = await podBridges([a, b]);
   await pingsAll(t, [a, b], [ga!, gb!]);
 });

@@ -182,6 +182,20 @@ testWhen('root')('a daemon frozen past its lease\'s TTL takes its subnet again w
   await pingsAll(t, [a, b], [ga!, gb!]);
 });
 
+testWhen('root')('a lease TTL of 30 days: the lease says so and the renewal waits (no timer overflow firing it every millisecond)', async (t) => {
+  const o = await overlay(t, 'embedded', 1);
+  const [a] = o.underlay.hosts as [OverlayHost];
+  const d = await o.start(a, ['--subnet-lease-ttl', '30d']);
+  await d.ready();
+  // Something after ready, when the renewal loop has set its first timer.
+  const peer = { subnet: parseCidr('198.18.230.0/24')!, publicIp: '198.19.0.230', mac: '02:5e:00:00:00:e6' };
+  await storeOps(o.dir, o.store).put(leaseKey(peer.subnet), leaseValue(peer.publicIp, peer.mac));
+  await d.waitFor(/event=peer-added subnet=198\.18\.230\.0\/24/);
+  t.notRegex(d.log(), /TimeoutOverflowWarning/);
+  const expires = Date.parse((await leases(o.dir, o.store)).find((r) => r.publicIp === a.publicIp)!.expires!);
+  t.true(expires > Date.now() + 29 * 86_400_000, `expires ${new Date(expires).toISOString()}`);
+});
+
 testWhen('root')('a host that leaves is removed from the others when its lease is deleted from the store (embedded store)', async (t) => {
   const o = await overlay(t, 'embedded', 3);
   const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
@@ -214,7 +228,7 @@ testWhen('root')('a host that leaves is removed from the others when its lease e
   t.false((await leases(o.dir, o.store)).some((r) => r.publicIp === c.publicIp), 'the lease is gone from the store');
 });
 
-testWhen('root')('etcd stopped mid-run: the data path stays, the daemons retry; once etcd is back a new host joining is programmed', async (t) => {
+testWhen('root')('etcd stopped mid-run: the data path stays, the daemons retry; a host starting meanwhile waits for etcd, and once it is back is programmed', async (t) => {
   const o = await overlay(t, 'etcd', 3);
   const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
   if (o.store.kind !== 'etcd') throw new Error('etcd expected');
@@ -226,8 +240,10 @@ testWhen('root')('etcd stopped mid-run: the data path stays, the daemons retry; 
   await Promise.all([da!.waitFor(/event=store-unavailable/, marks[0]), db!.waitFor(/event=store-unavailable/, marks[1])]);
   await pingsAll(t, [a, b], [ga!, gb!]);
   t.true(programs(await kernelState(a), await peerFacts(b)), 'a still programs b while etcd is down');
-  await etcd.start();
+  // A host (re)booting during the outage waits for the store instead of exiting.
   const dc = await o.start(c);
+  await dc.waitFor(/event=store-unavailable during="reading the config"/);
+  await etcd.start();
   await dc.ready();
   await converged([a, b, c]);
   const gc = await addPodBridge(c, subnetOf(c));

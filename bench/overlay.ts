@@ -24,7 +24,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { release, tmpdir } from 'node:os';
+import { loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { formatIpv4, parseCidr, type Cidr } from '../network/ipv4.js';
@@ -40,7 +40,7 @@ import { has, markdownTable, median } from './bench-util.js';
 
 const which = process.argv[2] ?? 'both';
 const CONVERGENCE_RUNS = 20;
-const IPERF_RUNS = 3;
+const IPERF_RUNS = 5;
 const IPERF_SECONDS = 5;
 /** /27 leases: 2,048 subnets in the /16, room for 1,000 simulated hosts and the real ones. */
 const CONFIG = { Network: '198.18.0.0/16', SubnetLen: 27, Backend: { Type: 'vxlan' } };
@@ -362,6 +362,7 @@ async function benchStore(kind: 'embedded' | 'etcd', lines: string[], measureThr
 }
 
 async function main(): Promise<void> {
+  const startLoad = loadavg().map((x) => x.toFixed(1)).join(' ');
   if (!has('iperf3')) throw new Error('iperf3 is not installed (apt-get install iperf3)');
   const lines: string[] = [];
   try {
@@ -375,7 +376,7 @@ async function main(): Promise<void> {
     while (teardowns.length > 0) await Promise.resolve(teardowns.pop()!()).catch((err: unknown) => log(`cleanup: ${String(err)}`));
   }
   const date = new Date().toISOString().slice(0, 10);
-  const head = [`# bench/overlay, ${date}`, '', `Linux ${release()}, Node ${process.version}; hosts are netns on one machine (2 shared cores).`, ''];
+  const head = [`# bench/overlay, ${date}`, '', `Linux ${release()}, Node ${process.version}; hosts are netns on one machine (2 shared cores; load average at the start ${startLoad}, at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}).`, ''];
   const report = [...head, ...lines].join('\n');
   process.stdout.write(`${report}\n`);
   const out = join(packageRoot(), 'bench', 'results', `overlay-${date}.md`);

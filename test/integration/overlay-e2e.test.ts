@@ -10,7 +10,7 @@
  */
 import type { ExecutionContext } from 'ava';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatIpv4, parseCidr } from '../../network/ipv4.js';
@@ -194,6 +194,37 @@ testWhen('root')('a lease TTL of 30 days: the lease says so and the renewal wait
   t.notRegex(d.log(), /TimeoutOverflowWarning/);
   const expires = Date.parse((await leases(o.dir, o.store)).find((r) => r.publicIp === a.publicIp)!.expires!);
   t.true(expires > Date.now() + 29 * 86_400_000, `expires ${new Date(expires).toISOString()}`);
+});
+
+testWhen('root')('a daemon whose expired subnet was taken meanwhile moves to a free one: device address, subnet.env and every peer follow', async (t) => {
+  // Three subnets in all: a's, b's, and one free.
+  const o = await overlay(t, 'embedded', 3, { ...OVERLAY_CONFIG, SubnetMin: '198.18.1.0', SubnetMax: '198.18.3.0' });
+  const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
+  const db = await o.start(b);
+  await db.ready();
+  const da = await o.start(a, ['--subnet-lease-ttl', '3s']);
+  await da.ready();
+  await converged([a, b]);
+  const before = subnetOf(a);
+  const old = `${formatIpv4(before.network)}/24`;
+  const marks = [da.mark(), db.mark()];
+  da.pause();
+  await db.waitFor(new RegExp(`event=peer-removed subnet=${old}`), marks[1]);
+  // c takes a's subnet: its subnet.env (from an earlier life) names it.
+  writeFileSync(c.subnetFile, `FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=${formatIpv4(before.network + 1)}/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
+  const dc = await o.start(c);
+  t.is(formatIpv4((await dc.ready()).network), formatIpv4(before.network));
+  t.regex(dc.log(), new RegExp(`event=lease-acquired subnet=${old} how=subnet-file`));
+  da.resume();
+  await da.waitFor(new RegExp(`event=lease-lost subnet=${old} [^]*event=lease-acquired subnet=(?!${old})`), marks[0]);
+  await da.waitFor(/event=reconciled peers=2/, marks[0]);
+  const moved = subnetOf(a);
+  t.not(formatIpv4(moved.network), formatIpv4(before.network));
+  const address = await a.ns.run('ip', ['-4', 'addr', 'show', 'dev', 'skiff.1']);
+  t.regex(address.stdout, new RegExp(`inet ${formatIpv4(moved.network).replace(/\./g, '\\.')}/32`));
+  t.notRegex(address.stdout, new RegExp(`inet ${formatIpv4(before.network).replace(/\./g, '\\.')}/32`));
+  await converged([a, b, c]);
+  await pingsAll(t, [a, b, c], await podBridges([a, b, c]));
 });
 
 testWhen('root')('a host that leaves is removed from the others when its lease is deleted from the store (embedded store)', async (t) => {

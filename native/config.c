@@ -52,6 +52,7 @@ static const struct key_def keys[] = {
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
 	P("device-allow", K_LIST, raw_device_rules),
 	P("host-up", K_LIST, raw_host_up), P("host-down", K_LIST, raw_host_down),
+	P("port-claim", K_LIST, raw_port_claims),
 	A("exec", K_STR, exec), A("arg", K_LIST, args), A("env", K_LIST, env), A("working-dir", K_STR, working_dir),
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),
 	A("caps", K_STR, raw_caps), A("ambient-caps", K_STR, raw_ambient_caps), A("no-new-privs", K_STR, raw_nnp), A("rlimit", K_LIST, raw_rlimits),
@@ -169,7 +170,7 @@ int config_read(const char *path, struct config *cfg, struct s1_error *err)
 	}
 	if (parse_pairs(cfg, err) < 0 || config_check(cfg, err) < 0)
 		return -1;
-	return host_hooks_check(cfg, err);
+	return host_hooks_check(cfg, err) < 0 ? -1 : port_claims_check(cfg, err);
 }
 
 void config_free(struct config *cfg)
@@ -178,7 +179,8 @@ void config_free(struct config *cfg)
 				 &cfg->file_cleanup, &cfg->dns, &cfg->dns_search, &cfg->dns_opts,
 				 &cfg->hosts_entries, &cfg->mask_paths,
 				 &cfg->readonly_paths, &cfg->raw_volumes, &cfg->raw_nets,
-				 &cfg->raw_device_rules, &cfg->raw_host_up, &cfg->raw_host_down };
+				 &cfg->raw_device_rules, &cfg->raw_host_up, &cfg->raw_host_down,
+				 &cfg->raw_port_claims };
 
 	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
 		free(lists[i]->v);
@@ -194,6 +196,7 @@ void config_free(struct config *cfg)
 	free(cfg->nets);
 	free(cfg->device_rules);
 	host_hooks_free(cfg);
+	free(cfg->port_claims);
 	free(cfg->buf);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -112,6 +112,14 @@ struct host_hook {
 	size_t argc;
 };
 
+/* A `port-claim` (port-claim.c): the file DIR/PROTO-PORT, held once linked. */
+struct port_claim {
+	const char *dir, *proto;
+	unsigned int port;
+	char path[PATH_MAX];
+	bool held;
+};
+
 struct config {
 	char *buf;
 	size_t len;
@@ -137,6 +145,9 @@ struct config {
 	struct strv raw_host_up, raw_host_down;
 	struct host_hook *host_up, *host_down;
 	size_t n_host_up, n_host_down;
+	struct strv raw_port_claims;
+	struct port_claim *port_claims;
+	size_t n_port_claims;
 	/* `netns new` made by the supervisor (networks to attach, or host hooks to name it), not by PID 1 */
 	bool own_netns;
 };
@@ -162,6 +173,8 @@ int net_config_check(struct config *cfg, struct s1_error *err);
 /* host-hooks.c: the `host-up`/`host-down` keys (after net_config_check: `{ip:NAME}` names a network). */
 int host_hooks_check(struct config *cfg, struct s1_error *err);
 void host_hooks_free(struct config *cfg);
+/* port-claim.c: the `port-claim` keys. */
+int port_claims_check(struct config *cfg, struct s1_error *err);
 
 /* Docker's default 14: an app without `caps`, and `enter` without --app. */
 #define CAPS_DEFAULT                                                                                     \

@@ -280,8 +280,9 @@ out:
 	return r;
 }
 
-int host_hooks_up(const struct config *cfg, const struct host_ns *h, struct s1_error *err)
+int host_hooks_up(const struct config *cfg, struct host_ns *h, struct s1_error *err)
 {
+	h->up_started = cfg->n_host_up > 0;
 	for (size_t i = 0; i < cfg->n_host_up; i++)
 		if (run_hook("host-up", &cfg->host_up[i], cfg, h, err) < 0)
 			return -1;
@@ -292,7 +293,14 @@ void host_hooks_down(const struct config *cfg, const struct host_ns *h)
 {
 	char line[4096];
 
-	/* All of them, last first, whatever failed: each down is idempotent. */
+	/*
+	 * Before the first up nothing of the hooks' can exist (a start that failed
+	 * earlier: a taken port, a failed attach), and a down of what is not
+	 * there only fails noisily. From then on all of them, last first,
+	 * whatever failed: each down is idempotent.
+	 */
+	if (!h->up_started && cfg->n_host_up > 0)
+		return;
 	for (size_t i = cfg->n_host_down; i-- > 0;) {
 		struct s1_error err = { 0 };
 

@@ -81,13 +81,18 @@ void net_release(const struct config *cfg);
  * host_ns_open (first thing) keeps fds of.
  */
 struct host_ns {
-	int net, pid; /* -1: not opened (no hooks) */
+	int net, pid;    /* -1: not opened (no hooks) */
+	bool up_started; /* the first host-up ran: from then on teardown runs the downs */
 };
 int host_ns_open(const struct config *cfg, struct host_ns *h, struct s1_error *err);
 void host_ns_close(struct host_ns *h);
-int host_hooks_up(const struct config *cfg, const struct host_ns *h, struct s1_error *err);
-/* Every host-down, last first; failures go to stderr only. */
+int host_hooks_up(const struct config *cfg, struct host_ns *h, struct s1_error *err);
+/* Every host-down, last first, once a host-up ran; failures go to stderr only. */
 void host_hooks_down(const struct config *cfg, const struct host_ns *h);
+
+/* port-claim.c: the host ports the pod forwards, claimed before anything is wired; released at teardown. */
+int port_claims_take(const struct config *cfg, struct s1_error *err);
+void port_claims_release(const struct config *cfg);
 
 /*
  * rootfs.c: in PID 1, in this order (see init.c). `shown` is the host path

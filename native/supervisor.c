@@ -232,6 +232,8 @@ static void teardown(const struct config *cfg, struct host_ns *host)
 	/* First, while the pod's netns is still ours (the supervisor is in it). */
 	host_hooks_down(cfg, host);
 	host_ns_close(host);
+	/* After the downs: the port is free only once its rules are gone. */
+	port_claims_release(cfg);
 	for (size_t i = 0; i < cfg->cgroup_cleanup.n; i++) {
 		const char *dir = cfg->cgroup_cleanup.v[i];
 
@@ -280,7 +282,8 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	/* The lock stays ours for life, but no app may inherit it. */
 	if (fcntl(cfg->lock_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return s1_fail(err, errno, "lock", "fcntl(F_SETFD)", "fd %d", cfg->lock_fd);
-	if (host_ns_open(cfg, &s->host, err) < 0)
+	/* Before anything is wired: a host port another pod forwards stops us here. */
+	if (port_claims_take(cfg, err) < 0 || host_ns_open(cfg, &s->host, err) < 0)
 		return -1;
 	/* Before PID 1 exists: nothing of the pod ever runs with every device. */
 	if (make_app_dirs(cfg, err) < 0 || devices_restrict(cfg, err) < 0)

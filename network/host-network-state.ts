@@ -2,6 +2,11 @@
 
 export const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
+/** Port forwarding to a bridge's pods from this host's localhost needs it (port-forward-host.ts). */
+export function routeLocalnetSysctl(bridge: string): string {
+  return `/proc/sys/net/ipv4/conf/${bridge}/route_localnet`;
+}
+
 export interface HostNetworkState {
   /** Bridges the pod's networks attach to. */
   bridges: string[];

@@ -17,10 +17,11 @@ import { NetworkError } from '../runtime/errors.js';
 const run = promisify(execFile);
 export const NAT_CHAIN = 'SKIFF-POSTROUTING';
 
-async function iptables(args: string[]): Promise<{ ok: boolean; stderr: string }> {
+/** `iptables -w -t TABLE ARGS`; exported for the port-forward chains (port-forward-host.ts). */
+export async function iptables(args: string[], table = 'nat'): Promise<{ ok: boolean; stderr: string; stdout?: string }> {
   try {
-    await run('iptables', ['-w', '-t', 'nat', ...args], { timeout: 30_000 });
-    return { ok: true, stderr: '' };
+    const { stdout } = await run('iptables', ['-w', '-t', table, ...args], { timeout: 30_000 });
+    return { ok: true, stderr: '', stdout };
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; code?: unknown };
     if (e.code === 'ENOENT') {
@@ -32,28 +33,33 @@ async function iptables(args: string[]): Promise<{ ok: boolean; stderr: string }
   }
 }
 
-async function ensure(check: string[], add: string[], what: string): Promise<void> {
-  if ((await iptables(['-C', ...check])).ok) return;
-  const added = await iptables(add);
+/** Adds a rule unless `-C` finds it (idempotent; a concurrent add is fine). */
+export async function ensure(check: string[], add: string[], what: string, table = 'nat'): Promise<void> {
+  if ((await iptables(['-C', ...check], table)).ok) return;
+  const added = await iptables(add, table);
   // Another run may have added it between our check and our add: check once more before failing.
-  if (!added.ok && !(await iptables(['-C', ...check])).ok) {
+  if (!added.ok && !(await iptables(['-C', ...check], table)).ok) {
     throw new NetworkError(`iptables: cannot add ${what}: ${added.stderr}`, { input: what, hint: 'check that the nat table is available (iptables -t nat -L)' });
   }
 }
 
-export function masqueradeRule(name: string, subnet: string): string[] {
-  return ['-s', subnet, '!', '-d', subnet, '-m', 'comment', '--comment', `skiff network ${name}`, '-j', 'MASQUERADE'];
+/** `exempt`: destinations left alone (default the subnet itself; an overlay network's whole range, so pods on other hosts see pod addresses). */
+export function masqueradeRule(name: string, subnet: string, exempt = subnet): string[] {
+  return ['-s', subnet, '!', '-d', exempt, '-m', 'comment', '--comment', `skiff network ${name}`, '-j', 'MASQUERADE'];
 }
 
-export async function ensureMasquerade(name: string, subnet: string): Promise<void> {
-  const chain = await iptables(['-L', NAT_CHAIN, '-n']);
-  if (!chain.ok) {
-    const made = await iptables(['-N', NAT_CHAIN]);
-    if (!made.ok && !(await iptables(['-L', NAT_CHAIN, '-n'])).ok) {
-      throw new NetworkError(`iptables: cannot create the nat chain ${NAT_CHAIN}: ${made.stderr}`, { input: NAT_CHAIN });
-    }
+/** Creates a chain of ours unless it exists (a concurrent create is fine). */
+export async function ensureChain(chain: string, table = 'nat'): Promise<void> {
+  if ((await iptables(['-L', chain, '-n'], table)).ok) return;
+  const made = await iptables(['-N', chain], table);
+  if (!made.ok && !(await iptables(['-L', chain, '-n'], table)).ok) {
+    throw new NetworkError(`iptables: cannot create the ${table} chain ${chain}: ${made.stderr}`, { input: chain });
   }
+}
+
+export async function ensureMasquerade(name: string, subnet: string, exempt = subnet): Promise<void> {
+  await ensureChain(NAT_CHAIN);
   await ensure(['POSTROUTING', '-j', NAT_CHAIN], ['-A', 'POSTROUTING', '-j', NAT_CHAIN], `the jump to ${NAT_CHAIN}`);
-  const rule = masqueradeRule(name, subnet);
+  const rule = masqueradeRule(name, subnet, exempt);
   await ensure([NAT_CHAIN, ...rule], ['-A', NAT_CHAIN, ...rule], `masquerade for network ${name} (${subnet})`);
 }

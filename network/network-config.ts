@@ -33,6 +33,10 @@ export interface NetworkDef {
   /** A default route via the gateway in the pod (`routes: [{dst: "0.0.0.0/0"}]`). */
   defaultRoute: boolean;
   dataDir: string;
+  /** Destinations the masquerade leaves alone (default: the subnet): the overlay network for an overlay network. */
+  masqExempt?: Cidr;
+  /** An overlay network (overlay-network.ts): the whole overlay and the subnet.env it came from. */
+  overlay?: { network: Cidr; subnetFile: string };
 }
 
 export const DEFAULT_RUN_DIR = '/run/skiff/networks';

@@ -95,7 +95,8 @@ export function loadCniNetworks(netDir: string): Map<string, CniNetwork> {
     const path = join(netDir, file);
     const raw = readJson(path);
     const list = file.endsWith('.conflist');
-    if (!list && typeof raw === 'object' && raw !== null && (raw as { type?: unknown }).type === BUILT_IN_TYPE) continue;
+    // Skiff's own types: the bridge (network-config.ts) and the overlay (overlay-network.ts, rkt+flannel's "flannel").
+    if (!list && typeof raw === 'object' && raw !== null && [BUILT_IN_TYPE, 'flannel'].includes((raw as { type?: unknown }).type as string)) continue;
     const net = parseCniConfig(raw, path, list);
     const earlier = nets.get(net.name);
     if (earlier !== undefined) throw bad(path, 'name', `"${net.name}" is defined by ${earlier.source} too`);

@@ -13,7 +13,20 @@
  * Everything between taking the lock and releasing it is synchronous, so the in-memory state
  * cannot change under a decision, also not from this process's other async calls.
  */
-import { closeSync, constants as fsConstants, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
@@ -30,10 +43,19 @@ const LOCK_TIMEOUT_MS = 30_000;
  * backoff to 100 ms, a busy writer in one process starved a racing one in another.
  */
 const LOCK_POLL_MAX_MS = 4;
-/** Compact when what follows the snapshot passes this and twice the snapshot's own size. */
-const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
-/** Revisions of history kept by automatic compaction, so lagging watchers need no resync. */
-const RETAINED_REVISIONS = 1_000;
+export interface JournalOptions {
+  /**
+   * Compact automatically once what follows the snapshot passes this many bytes (and twice the
+   * snapshot, and twice what the last compaction kept, so a journal that cannot shrink is not
+   * rewritten on every write). Default 4 MiB.
+   */
+  compactMinBytes?: number;
+  /** Revisions of history automatic compaction keeps, so lagging watchers need no resync. Default 1,000. */
+  retainedRevisions?: number;
+}
+
+const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
+const DEFAULT_RETAINED_REVISIONS = 1_000;
 
 export interface Tx {
   readonly state: KvState;
@@ -51,18 +73,24 @@ export class Journal {
   #offset = 0;
   /** Where the snapshot line ends: the journal's growth is measured from here. */
   #snapshotEnd = 0;
+  /** What followed the snapshot right after the last compaction by this process. */
+  #tailAfterCompaction = 0;
+  readonly #compactMinBytes: number;
+  readonly #retainedRevisions: number;
   #state = new KvState();
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string) {
+  private constructor(dir: string, options: JournalOptions) {
+    this.#compactMinBytes = options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
+    this.#retainedRevisions = options.retainedRevisions ?? DEFAULT_RETAINED_REVISIONS;
     this.dir = dir;
     this.path = join(dir, 'journal');
     this.#lockPath = join(dir, 'lock');
   }
 
-  static async open(dir: string): Promise<Journal> {
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const journal = new Journal(dir);
+    const journal = new Journal(dir, options);
     if (!exists(journal.path)) {
       await journal.#locked(() => {
         if (!exists(journal.path)) writeFileAtomic(journal.path, encodeRecord(new KvState().snapshot(0)), 0o600);
@@ -121,11 +149,25 @@ export class Journal {
         if (pending.length > 0) this.#forget();
         throw err;
       }
-      if (this.#offset - this.#snapshotEnd > Math.max(COMPACT_MIN_BYTES, 2 * this.#snapshotEnd)) {
-        this.#rewrite(Math.max(this.#state.compactRevision, this.#state.revision - RETAINED_REVISIONS + 1));
+      const tail = this.#offset - this.#snapshotEnd;
+      if (tail > Math.max(this.#compactMinBytes, 2 * this.#snapshotEnd, 2 * this.#tailAfterCompaction)) {
+        try {
+          this.#rewrite(Math.max(this.#state.compactRevision, this.#state.revision - this.#retainedRevisions + 1));
+          this.#tailAfterCompaction = this.#offset - this.#snapshotEnd;
+        } catch {
+          // The write above is durable and the old journal whole (the rewrite is a rename);
+          // a disk too full to compact only means a longer journal, tried again once it doubled.
+          this.#tailAfterCompaction = tail;
+          this.#forget();
+        }
       }
       return result;
     });
+  }
+
+  /** Resolves once every transaction queued so far has finished. */
+  idle(): Promise<void> {
+    return this.#queue.then(() => undefined);
   }
 
   /** Drops the history before `revision` (call inside transact). */
@@ -244,8 +286,16 @@ export class Journal {
     const kept = tail.filter((record, index) => record.t !== 'keep' || lastKeep.get(record.id) === index);
     const compact = foldedChanges ? folded.revision + 1 : first.compact;
     const text = [encodeRecord(folded.snapshot(compact)), ...kept.map(encodeRecord)].join('');
+    this.#removeStaleTempFiles();
     writeFileAtomic(this.path, text, 0o600);
     this.#reload(true);
+  }
+
+  /** A compaction cut short by a crash leaves its temp file; only a lock holder writes one. */
+  #removeStaleTempFiles(): void {
+    for (const name of readdirSync(this.dir)) {
+      if (name.startsWith('.journal.tmp-')) rmSync(join(this.dir, name), { force: true });
+    }
   }
 
   #damaged(at: number): KvCorruptError {

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../runtime/errors.js';
-import { Journal, type Tx } from './embedded-journal.js';
+import { Journal, type JournalOptions, type Tx } from './embedded-journal.js';
 import { ChangeNotifier } from './embedded-watch.js';
 import { KvCorruptError, KvRequestError } from './kv-errors.js';
 import type {
@@ -43,9 +43,9 @@ export class EmbeddedKvStore implements KvStore {
     this.#notifier = new ChangeNotifier(journal.dir);
   }
 
-  /** Opens (creating if needed) the store in `dir`, e.g. `<--dir>/kv`. */
-  static async open(dir: string): Promise<EmbeddedKvStore> {
-    return new EmbeddedKvStore(await Journal.open(dir));
+  /** Opens (creating if needed) the store in `dir`, e.g. `<--dir>/kv`. Options: tests' small thresholds. */
+  static async open(dir: string, options: JournalOptions = {}): Promise<EmbeddedKvStore> {
+    return new EmbeddedKvStore(await Journal.open(dir, options));
   }
 
   get describe(): string {
@@ -91,7 +91,7 @@ export class EmbeddedKvStore implements KvStore {
     return channel;
   }
 
-  grantLease(ttlSeconds: number): Promise<Lease> {
+  async grantLease(ttlSeconds: number): Promise<Lease> {
     const ttl = leaseTtl(ttlSeconds);
     return this.#transact((tx) => ({ id: grant(tx, ttl), ttl }));
   }
@@ -134,8 +134,8 @@ export class EmbeddedKvStore implements KvStore {
     for (const w of this.#watches) w.end();
     this.#watches.clear();
     this.#notifier.close();
-    // Writes already queued still run (they hold the lock briefly and close nothing).
-    await this.#journal.transact(() => undefined).catch(() => undefined);
+    // Writes already queued still run before the file is closed.
+    await this.#journal.idle();
     this.#journal.close();
   }
 
@@ -155,13 +155,14 @@ export class EmbeddedKvStore implements KvStore {
     return result;
   }
 
-  #conditionalPut(
+  async #conditionalPut(
     key: string,
     value: string,
     holds: (current: KeyValue | undefined) => boolean,
     options: WriteOptions,
     what: string,
   ): Promise<WriteResult> {
+    checkWriteOptions(options, what);
     const ttl = options.ttl === undefined ? undefined : leaseTtl(options.ttl);
     return this.#transact((tx): WriteResult => {
       const current = tx.state.keys.get(key);
@@ -190,7 +191,8 @@ export class EmbeddedKvStore implements KvStore {
               if (key.startsWith(prefix)) push(event);
             }
           }
-          next = state.revision + 1;
+          // A watch from a future revision waits for it.
+          next = Math.max(next, state.revision + 1);
           failures = 0;
           const expiry = state.nextExpiry();
           if (expiry !== undefined) waitMs = expiry - Date.now() + 1;
@@ -229,6 +231,12 @@ function grant(tx: Tx, ttl: number): LeaseId {
   } while (id === '0' || tx.state.leases.has(id));
   tx.append({ t: 'grant', id, ttl, exp: Date.now() + ttl * 1000 });
   return id;
+}
+
+function checkWriteOptions(options: WriteOptions, what: string): void {
+  if (options.ttl !== undefined && options.lease !== undefined) {
+    throw new UsageError(`${what}: give a lease or a TTL, not both`);
+  }
 }
 
 function leaseTtl(seconds: number): number {

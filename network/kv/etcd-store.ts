@@ -10,6 +10,7 @@ import { decodeKv, headerRevision, int64, leaseId, toBase64, type RawHeader, typ
 import type { EtcdOptions } from './etcd-endpoints.js';
 import { EtcdTransport, GRPC } from './etcd-transport.js';
 import { etcdWatch } from './etcd-watch.js';
+import { UsageError } from '../../runtime/errors.js';
 import { KvRequestError } from './kv-errors.js';
 import {
   prefixRangeEnd,
@@ -49,6 +50,7 @@ export class EtcdKvStore implements KvStore {
   readonly kind = 'etcd';
   readonly #transport: EtcdTransport;
   readonly #watches = new Set<WatchChannel<WatchEvent>>();
+  #closed = false;
 
   constructor(options: EtcdOptions) {
     this.#transport = new EtcdTransport(options);
@@ -104,6 +106,7 @@ export class EtcdKvStore implements KvStore {
   }
 
   watch(prefix: string, options: WatchOptions = {}): AsyncIterable<WatchEvent> {
+    this.#assertOpen();
     const channel = etcdWatch(this.#transport, prefix, options, (p) => this.list(p));
     this.#watches.add(channel);
     return channel;
@@ -152,13 +155,20 @@ export class EtcdKvStore implements KvStore {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const w of this.#watches) w.end();
     this.#watches.clear();
     await this.#transport.close();
   }
 
   #call<T>(path: string, body: object, what: string): Promise<T> {
+    this.#assertOpen();
     return this.#transport.call<T>(`/v3/${path}`, body, what);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new UsageError(`${this.describe} is closed`);
   }
 
   async #conditionalPut(
@@ -168,6 +178,7 @@ export class EtcdKvStore implements KvStore {
     options: WriteOptions,
     what: string,
   ): Promise<WriteResult> {
+    if (options.ttl !== undefined && options.lease !== undefined) throw new UsageError(`${what}: give a lease or a TTL, not both`);
     const granted = options.ttl === undefined ? undefined : await this.grantLease(options.ttl);
     const lease = granted?.id ?? options.lease;
     let res: TxnResponse;

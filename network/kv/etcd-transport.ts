@@ -20,6 +20,12 @@ import { KvAuthError, KvRequestError, KvUnavailableError } from './kv-errors.js'
 
 const CONNECT_TIMEOUT_MS = 3_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * A watch asks for progress notifications, which etcd sends every 10 minutes on a quiet watch:
+ * a stream silent for longer sits on a connection that died without a reset (a partition), and
+ * is dropped and re-created.
+ */
+const WATCH_IDLE_TIMEOUT_MS = 11 * 60_000;
 
 /** gRPC status codes etcd puts in its error bodies. */
 export const GRPC = {
@@ -77,7 +83,7 @@ export class EtcdTransport {
 
   /** A streaming call (the watch): the open response body, read by the caller until it ends. */
   async stream(path: string, body: object, what: string, signal: AbortSignal): Promise<Dispatcher.ResponseData['body']> {
-    const res = await this.#send(path, body, what, { timeoutMs: 0, signal });
+    const res = await this.#send(path, body, what, { timeoutMs: WATCH_IDLE_TIMEOUT_MS, signal });
     return res.body;
   }
 
@@ -117,7 +123,7 @@ export class EtcdTransport {
             headers,
             body: JSON.stringify(body),
             signal: opts.signal,
-            headersTimeout: opts.timeoutMs === 0 ? REQUEST_TIMEOUT_MS : opts.timeoutMs,
+            headersTimeout: REQUEST_TIMEOUT_MS,
             bodyTimeout: opts.timeoutMs,
           });
           if (res.statusCode === 200) {
@@ -182,10 +188,9 @@ function parseGatewayError(text: string): GatewayError {
 /** etcd lost our token (expired, or etcd restarted) or changed its auth store since it was issued. */
 export function isStaleToken(err: { code?: number; error?: string; message?: string }): boolean {
   const text = err.error ?? err.message ?? '';
-  return (
-    (err.code === GRPC.UNAUTHENTICATED && /invalid auth token/.test(text)) ||
-    /auth: revision in header is old/.test(text)
-  );
+  // A watch's cancel_reason carries no code, just the text ("rpc error: code = Unauthenticated
+  // desc = etcdserver: invalid auth token").
+  return /invalid auth token|auth: revision in header is old/.test(text);
 }
 
 export function classifyError(what: string, message: string, code: number | undefined, httpStatus?: number): KvAuthError | KvRequestError {

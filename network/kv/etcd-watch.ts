@@ -15,7 +15,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeKv, headerRevision, int64, toBase64, type RawEvent, type RawHeader } from './etcd-json.js';
 import { classifyError, isStaleToken, type EtcdTransport } from './etcd-transport.js';
-import { KvAuthError, KvRequestError } from './kv-errors.js';
+import { KvAuthError, KvCompactedError, KvRequestError } from './kv-errors.js';
 import { prefixRangeEnd, type ListResult, type WatchEvent, type WatchOptions } from './kv-store.js';
 import { WatchChannel } from './watch-channel.js';
 
@@ -65,13 +65,7 @@ export function etcdWatch(
           const res = msg.result ?? {};
           if (res.canceled) {
             const compacted = int64(res.compact_revision);
-            if (compacted > 0) {
-              const fresh = await list(prefix);
-              push({ type: 'resync', revision: fresh.revision, kvs: fresh.kvs });
-              next = fresh.revision + 1;
-              reopen = true;
-              break;
-            }
+            if (compacted > 0) throw new KvCompactedError(compacted);
             const reason = res.cancel_reason ?? 'no reason given';
             if (isStaleToken({ error: reason }) && authRetries < MAX_AUTH_RETRIES) {
               authRetries++;
@@ -87,19 +81,32 @@ export function etcdWatch(
             if (next === undefined) next = headerRevision(res) + 1;
             continue;
           }
-          const events = res.events ?? [];
-          for (const raw of events) {
-            const event = decodeEvent(raw);
-            if (event.revision < (next ?? 0)) continue;
-            push(event);
-            next = event.revision + 1;
-          }
-          if (events.length === 0 && next !== undefined) next = Math.max(next, headerRevision(res) + 1);
+          // One message holds all the events of a revision (a txn, a lease revoke deleting several
+          // keys share one): `next` moves past them only once the whole message is delivered.
+          const from = next ?? 0;
+          const events = (res.events ?? []).map(decodeEvent).filter((e) => e.revision >= from);
+          for (const event of events) push(event);
+          const last = events.at(-1);
+          if (last !== undefined) next = last.revision + 1;
+          else if (res.events === undefined && next !== undefined) next = Math.max(next, headerRevision(res) + 1);
         }
         if (!reopen) throw new Error('etcd closed the watch stream');
       } catch (err) {
         if (signal.aborted) return;
         if (err instanceof KvAuthError || err instanceof KvRequestError) throw err;
+        if (err instanceof KvCompactedError) {
+          try {
+            const fresh = await list(prefix);
+            push({ type: 'resync', revision: fresh.revision, kvs: fresh.kvs });
+            next = fresh.revision + 1;
+            failures = 0;
+            continue;
+          } catch (listErr) {
+            if (signal.aborted) return;
+            if (listErr instanceof KvAuthError) throw listErr;
+            err = listErr;
+          }
+        }
         failures++;
         options.onRetry?.(err instanceof Error ? err : new Error(String(err)));
         const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 1), BACKOFF_MAX_MS) * (0.8 + 0.4 * Math.random());

@@ -28,6 +28,7 @@ export const POD_FLAGS: Record<string, FlagSpec> = {
   'dns-domain': { value: true, help: 'DOMAIN: the local domain for the generated /etc/resolv.conf' },
   'hosts-entry': { value: true, repeat: true, help: 'IP=HOSTNAME: a line for /etc/hosts, one RFC 1123 name (repeatable)' },
   volume: { value: true, repeat: true, help: 'NAME,kind=host|empty,source=PATH,readOnly=true|false (repeatable)' },
+  port: { value: true, repeat: true, help: 'NAME:[HOSTIP:]HOSTPORT (an image port, named PORT-PROTO: 8080-tcp) or HOSTPORT:PODPORT[/tcp|udp]: forward a host port to the pod (repeatable)' },
   interactive: { value: false, help: 'keep stdin and the terminal (one app only)' },
   'set-env': { value: true, repeat: true, help: 'K=V for every app (repeatable)' },
   'set-env-file': { value: true, repeat: true, help: 'FILE of K=V lines for every app (repeatable)' },

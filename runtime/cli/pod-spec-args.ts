@@ -21,6 +21,7 @@ import { seccompSetting } from '../pods/seccomp-option.js';
 import { NAME, parseMount, parseVolume } from '../pods/volumes.js';
 import { bool, single, type AppArgs, type FlagValues, type PodArgs } from './pod-args.js';
 import { parseNetArg } from '../../network/pod-networks.js';
+import { parsePortArg } from '../../network/port-forward.js';
 
 /** A `run` or `prepare` command line: the pod's spec, and what only the command uses. */
 export interface PodCommandLine {
@@ -155,6 +156,7 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
     env: { files: pod.get('set-env-file') ?? [], set, inherit: bool(pod, 'inherit-env') },
     noOverlay: bool(pod, 'no-overlay'),
     pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },
+    ...(pod.has('port') ? { ports: (pod.get('port') ?? []).map(parsePortArg) } : {}),
   };
   checkPodSpec(spec);
   return { spec, quiet: bool(pod, 'quiet'), uuidFileSave: single(pod, 'uuid-file-save') };

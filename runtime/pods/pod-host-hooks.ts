@@ -59,6 +59,7 @@ function runOne(argv: string[]): Promise<string | undefined> {
 
 /** Runs the pod's host-down commands (see above); returns one line per failed command. */
 export async function runHostDowns(podDir: string, config: NulPairs): Promise<string[]> {
+  if (valuesOf(config, 'host-down').length === 0) return [];
   const uuid = valuesOf(config, 'uuid')[0] ?? '';
   const ips = new Map((readNetInfo(podDir) ?? []).map((n) => [n.name, n.ip] as const));
   const commands = hostDownCommands(config, { netns: '', uuid, podDir: valuesOf(config, 'pod-dir')[0] ?? podDir, ips });

@@ -10,6 +10,7 @@ import { podCreated, podState, readAppExit, readAppStarted, readPodPid, readStag
 import type { PodLocation } from './pod-uuid.js';
 import { readNetInfo } from './pod-net-info.js';
 import { compareStrings } from '../compare-strings.js';
+import type { PortForward } from '../../network/port-forward.js';
 
 export interface AppInfo {
   name: string;
@@ -43,6 +44,8 @@ export interface PodInfo {
   apps: AppInfo[];
   /** What stage1 attached (net-info.json); before that, or for none/host, the names only. */
   networks: NetworkStatus[];
+  /** Host ports forwarded to the pod (`--port`), from its manifest. */
+  ports: PortForward[];
   /**
    * The pod's overall status when exited: first failing app's code, else 0; 254 when stage1
    * failed before any app ran. null when the outcome is unknown (see `reason`): a pod whose
@@ -95,6 +98,7 @@ export function podInfo(storeDir: string, location: PodLocation): PodInfo {
     pid: state === 'running' ? readPodPid(dir) : undefined,
     apps,
     networks: networksOf(dir, manifest),
+    ports: manifest?.runtime.ports ?? [],
     exitCode: !ended ? undefined : unknown ? null : error !== undefined && exits.length === 0 ? 254 : (firstFailure?.code ?? 0),
     reason: unknown ? unknownReason(unrecorded) : undefined,
     error,

@@ -7,6 +7,7 @@ import type { StoredImage } from '../../image/store/stored-image.js';
 import { buildApps } from './build-apps.js';
 import type { PodManifest } from './pod-manifest.js';
 import type { PodSpec } from './pod-spec.js';
+import { imagePortNames, resolvePorts } from '../../network/port-forward.js';
 
 export function podManifestFromSpec(
   spec: PodSpec,
@@ -24,6 +25,8 @@ export function podManifestFromSpec(
     hostEnv,
   });
   const rt = spec.runtime;
+  // Named ports are the images' (each app's), looked up before anything of the pod exists.
+  const ports = (spec.ports ?? []).length === 0 ? [] : resolvePorts(spec.ports ?? [], images.flatMap((i) => imagePortNames(i.config.config.exposedPorts)));
   return {
     version: 1,
     uuid: pod.uuid,
@@ -41,6 +44,7 @@ export function podManifestFromSpec(
       dnsDomain: rt.dnsDomain,
       hostsEntries: [...rt.hostsEntries],
       interactive: rt.interactive,
+      ...(ports.length === 0 ? {} : { ports }),
     },
   };
 }

@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../atomic-file.js';
 import type { PodLimits } from '../cgroups/index.js';
 import { InvalidStateError } from '../errors.js';
 import { POD_FILES } from './pod-dirs.js';
+import type { PortForward } from '../../network/port-forward.js';
 
 /** An app's limits are the pod cgroup's kinds; the pod's are their sums (podLimits). */
 export type AppLimits = PodLimits;
@@ -73,6 +74,8 @@ export interface PodManifest {
     dnsDomain: string | undefined;
     hostsEntries: string[];
     interactive: boolean;
+    /** Host ports forwarded to the pod's first network (`--port`); absent: none. */
+    ports?: PortForward[];
   };
 }
 

@@ -10,7 +10,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileStamp } from '../file-stamp.js';
 import type { HostNetworkState } from '../../network/host-network-state.js';
-import type { JoinedNetwork } from '../../network/pod-networks.js';
+import type { JoinedNetwork, NetRequest } from '../../network/pod-networks.js';
+import type { NetworkDef } from '../../network/network-config.js';
+import { NetworkError } from '../errors.js';
 import type { HostHooks, JoinedCniNetwork } from '../../network/cni/cni-pod-networks.js';
 
 export interface PodNetworks {
@@ -58,6 +60,7 @@ export async function resolvePodNetworks(net: string, localConfig: string): Prom
   const stamps = definitionStamps(localConfig);
   const request = parseNetArg(net);
   const bridges = loadNetworks(localConfig);
+  stamps.push(...(await joinOverlays(request, bridges, localConfig)));
   const cniNets = loadCniNetworks(join(localConfig, 'net.d'));
   const joined = resolveNetworks(request, bridges, new Set(cniNets.keys()));
   // SKIFF_CNI_PATH is read only by runs that join a CNI network: a bad value never stops the others.
@@ -68,13 +71,35 @@ export async function resolvePodNetworks(net: string, localConfig: string): Prom
   return { joined, values: joined.map(stage1NetValue), stamps, cni, hooks: cniHostHooks(cni, cniPath) };
 }
 
-/** The host-wide set-up (bridges, forwarding, NAT) for the pod's networks, in the caller's netns. */
-export async function setUpHostNetworks(networks: PodNetworks): Promise<HostNetworkState> {
+/**
+ * The overlay networks the request joins, added to `bridges` as the bridge networks they are on
+ * this host (overlay-network.ts reads their subnet.env now, and only theirs); their subnet files'
+ * stamps, for the run plan. A net.d bridge file of the same name wins over the built-in overlay.
+ */
+async function joinOverlays(request: NetRequest, bridges: Map<string, NetworkDef>, localConfig: string): Promise<Array<[string, string]>> {
+  if (request.mode !== 'networks') return [];
+  const { loadOverlayNetworks, overlayNetworkDef } = await import('../../network/overlay-network.js');
+  const overlays = loadOverlayNetworks(localConfig);
+  const stamps: Array<[string, string]> = [];
+  for (const { name } of request.networks) {
+    const spec = overlays.get(name);
+    if (spec === undefined || (bridges.has(name) && spec.source === 'built-in')) continue;
+    if (bridges.has(name)) {
+      throw new NetworkError(`network ${name} is defined by ${bridges.get(name)!.source} and by ${spec.source}`, { input: name, hint: 'remove or rename one of them' });
+    }
+    stamps.push([spec.subnetFile, fileStamp(spec.subnetFile) ?? '-']);
+    bridges.set(name, overlayNetworkDef(spec));
+  }
+  return stamps;
+}
+
+/** The host-wide set-up (bridges, forwarding, NAT; the port-forward chains with `ports`) for the pod's networks, in the caller's netns. */
+export async function setUpHostNetworks(networks: PodNetworks, options: { ports?: boolean } = {}): Promise<HostNetworkState> {
   if (networks.joined.length === 0) return { bridges: [], sysctls: [] };
   const [{ openNetlink }, { ensureHostNetworks }] = await Promise.all([import('../../network/netlink/index.js'), import('../../network/host-network.js')]);
   const nl = await openNetlink();
   try {
-    return await ensureHostNetworks(nl, networks.joined);
+    return await ensureHostNetworks(nl, networks.joined, options);
   } finally {
     nl.close();
   }

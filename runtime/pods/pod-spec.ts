@@ -16,6 +16,7 @@
  * still before any cgroup exists, and the half-made pod dir is removed.
  */
 import type { NormalPlatform } from '../../image/platform.js';
+import type { PortRequest } from '../../network/port-forward.js';
 import type { PullPolicy } from '../../image/pull.js';
 import { UsageError } from '../errors.js';
 import type { AppLimits, PodManifest, VolumeManifest } from './pod-manifest.js';
@@ -63,6 +64,8 @@ export interface PodSpec {
   /** A rendered copy of the image instead of an overlay of the cached layers. */
   noOverlay: boolean;
   pull: { policy: PullPolicy; platform?: NormalPlatform | undefined };
+  /** Host ports forwarded to the pod (`--port`; network/port-forward.ts), named ones resolved against the images when the pod is made. */
+  ports?: PortRequest[] | undefined;
 }
 
 /** A spec's runtime settings when none are given: rkt's defaults. */
@@ -81,6 +84,11 @@ export function checkPodSpec(spec: PodSpec): void {
   if (spec.apps.length === 0) throw new UsageError('no image given', { hint: 'skiff run [pod flags] IMAGE [app flags] [-- ARGS]' });
   if (spec.runtime.interactive && spec.apps.length > 1) {
     throw new UsageError('--interactive needs a pod with one app', { hint: 'drop --interactive or run one image' });
+  }
+  if ((spec.ports ?? []).length > 0 && (spec.runtime.net === 'none' || spec.runtime.net === 'host')) {
+    throw new UsageError(`--port needs a pod network to forward to, not --net=${spec.runtime.net}`, {
+      input: spec.runtime.net, hint: 'use --net=default (or a network of net.d/), or drop --port',
+    });
   }
   const volumes = new Set<string>();
   for (const v of spec.volumes) {

@@ -12,6 +12,7 @@ import { removePodCgroup } from './pod-cgroup.js';
 import { readStage1Config } from './stage1-config.js';
 import { releasePodAddresses } from './pod-net-info.js';
 import { runHostDowns } from './pod-host-hooks.js';
+import { releasePortClaims } from '../../network/port-forward.js';
 
 function mountedUnder(dir: string): string[] {
   const prefix = `${dir}/`;
@@ -31,8 +32,17 @@ function gone(err: unknown): boolean {
 
 export async function teardownPodLeftovers(podDir: string): Promise<void> {
   const config = readStage1Config(podDir);
+  const uuid = valuesOf(config, 'uuid')[0];
   // First, as stage1 does; a failed down (state already gone) must not keep the pod around.
   await runHostDowns(podDir, config);
+  const claims = valuesOf(config, 'port-claim');
+  if (claims.length > 0 && uuid !== undefined) {
+    // A forwarding rule a down could not match (net-info.json lost) is still found by its comment.
+    const { removePodRules } = await import('../../network/port-forward-host.js');
+    await removePodRules(uuid).catch(() => undefined);
+  }
+  // After the rules, as stage1 does: a port is free only once its rules are gone.
+  releasePortClaims(uuid ?? '', claims);
   // Idempotent, waits out a dying cgroup, names what still runs.
   await removePodCgroup(valuesOf(config, 'cgroup-cleanup'));
   for (const path of valuesOf(config, 'netns-cleanup')) {
@@ -44,7 +54,6 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
       if (!gone(err)) throw err;
     }
   }
-  const uuid = valuesOf(config, 'uuid')[0];
   if (uuid !== undefined) releasePodAddresses(uuid, config);
   for (const path of valuesOf(config, 'file-cleanup')) {
     try {

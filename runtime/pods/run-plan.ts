@@ -50,7 +50,7 @@ import { encodeNulPairs, type NulPairs } from './nul-pairs.js';
 import { defaultHostname, stage1Pairs } from './stage1-pairs.js';
 import type { Stage1Pairs } from './stage1-config.js';
 import type { PodNetworks } from './pod-network.js';
-import { IP_FORWARD, type HostNetworkState } from '../../network/host-network-state.js';
+import { IP_FORWARD, routeLocalnetSysctl, type HostNetworkState } from '../../network/host-network-state.js';
 import type { PodSpec } from './pod-spec.js';
 
 /** Where `prepare` leaves the plan of a bare `run-prepared` (native/launcher/replay-prepared.c). */
@@ -174,6 +174,15 @@ function networkPairs(networks: PodNetworks, bridges: readonly string[], sysctls
   ];
 }
 
+/** The sysctls the host set-up of a prepared pod's networks will have set (host-network.ts), for its plan to check. */
+function preparedSysctls(networks: PodNetworks, ports: boolean): Array<[string, string]> {
+  const first = networks.joined[0];
+  const sysctls: Array<[string, string]> = [];
+  if (networks.joined.some((n) => n.def.defaultRoute || n.def.ipMasq) || (ports && first !== undefined)) sysctls.push([IP_FORWARD, '1']);
+  if (ports && first !== undefined) sysctls.push([routeLocalnetSysctl(first.def.bridge), '1']);
+  return sysctls;
+}
+
 /** Writes a plan: atomic (a reader sees a whole plan or none) but, being a cache, not durable. */
 function writePlan(path: string, pairs: NulPairs): void {
   writeFileAtomic(path, encodeNulPairs(pairs), 0o600, { durable: false });
@@ -245,7 +254,7 @@ export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, pr
     ...ops,
     ...layerPairs(pairs),
     // The host set-up has not run yet: its bridges must be there by run-prepared, else the CLI makes them.
-    ...networkPairs(networks, [...new Set(networks.joined.map((n) => n.def.bridge))], networks.joined.some((n) => n.def.defaultRoute || n.def.ipMasq) ? [[IP_FORWARD, '1']] : []),
+    ...networkPairs(networks, [...new Set(networks.joined.map((n) => n.def.bridge))], preparedSysctls(networks, (manifest.runtime.ports ?? []).length > 0)),
     ['stage1-config', config],
   ];
   writePlan(join(preparedDir, PREPARED_PLAN_FILE), plan);

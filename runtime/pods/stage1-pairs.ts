@@ -9,6 +9,8 @@ import { POD_FILES } from './pod-dirs.js';
 import { rootfsCopyDir, type PodManifest } from './pod-manifest.js';
 import type { Stage1Pairs } from './stage1-config.js';
 import { hostResolvConf } from './host-resolv-conf.js';
+import { UsageError } from '../errors.js';
+import { iptablesPath, portForwardPairs, portsDir } from '../../network/port-forward.js';
 
 /** Docker's masked and read-only /proc and /sys paths. */
 export const MASKED_PATHS = [
@@ -57,6 +59,19 @@ export interface Stage1HostHooks {
   down: readonly string[];
 }
 
+/** `--port`: claims and DNAT hooks to the pod's address on its first network (network/port-forward.ts). */
+function portPairs(manifest: PodManifest, nets: readonly string[]): Stage1Pairs {
+  const ports = manifest.runtime.ports ?? [];
+  if (ports.length === 0) return [];
+  const first = nets[0]?.split('\t')[0];
+  if (first === undefined) {
+    throw new UsageError(`the pod forwards host ports, so it needs a pod network, not --net=${manifest.runtime.net}`, {
+      input: manifest.runtime.net, hint: 'give a network (--net=default) or run a pod without --port',
+    });
+  }
+  return portForwardPairs(ports, first, { iptables: iptablesPath(), portsDir: portsDir() });
+}
+
 /** `nets`: one stage1 `net` value per network the pod joins (pod-network.ts); `hooks`: the host hooks its networks need. */
 export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: number, cgroup: PodCgroupDirs, nets: readonly string[] = [], hooks: Stage1HostHooks = { up: [], down: [] }): Stage1Pairs {
   const rt = manifest.runtime;
@@ -86,6 +101,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   for (const path of MASKED_PATHS) pairs.push(['mask-path', path]);
   for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
   pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);
+  pairs.push(...portPairs(manifest, nets));
   for (const app of manifest.apps) {
     pairs.push(['app', app.name]);
     if (manifest.layers === undefined) pairs.push(...rootPairs(podDir, manifest, app.layers, app.name));

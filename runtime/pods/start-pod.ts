@@ -24,6 +24,7 @@ import { stage1Pairs } from './stage1-pairs.js';
 import { DEFAULT_LOCAL_CONFIG } from '../local-config.js';
 import { resolvePodNetworks, setUpHostNetworks, type PodNetworks } from './pod-network.js';
 import type { HostNetworkState } from '../../network/host-network-state.js';
+import { assertPortsFree, portsDir } from '../../network/port-forward.js';
 
 /** Moves a locked pod to run/. Losing a race (another run-prepared) is an InvalidStateError. */
 export function moveToRun(storeDir: string, uuid: string, from: PodDirState): string {
@@ -80,7 +81,10 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     }
     // Networks first: a bad network name or definition fails before any cgroup exists.
     const networks = options.networks ?? (await resolvePodNetworks(manifest.runtime.net, options.localConfig ?? DEFAULT_LOCAL_CONFIG));
-    const host = options.host ?? (await setUpHostNetworks(networks));
+    const ports = manifest.runtime.ports ?? [];
+    // A host port another pod forwards: an error before anything is wired (stage1's claim decides a race).
+    if (ports.length > 0) assertPortsFree(portsDir(), ports);
+    const host = options.host ?? (await setUpHostNetworks(networks, { ports: ports.length > 0 }));
     const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
     cgroup = applyPodCgroup(plan);
     const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values, networks.hooks);

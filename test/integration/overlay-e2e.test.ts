@@ -267,15 +267,16 @@ testWhen('root')('etcd stopped mid-run: the data path stays, the daemons retry; 
   const [da, db] = await startAll(o, [a, b]);
   const [ga, gb] = await podBridges([a, b]);
   const marks = [da!.mark(), db!.mark()];
-  await etcd.halt();
-  await Promise.all([da!.waitFor(/event=store-unavailable/, marks[0]), db!.waitFor(/event=store-unavailable/, marks[1])]);
-  await pingsAll(t, [a, b], [ga!, gb!]);
-  t.true(programs(await kernelState(a), await peerFacts(b)), 'a still programs b while etcd is down');
-  // A host (re)booting during the outage waits for the store instead of exiting.
-  const dc = await o.start(c);
-  await dc.waitFor(/event=store-unavailable during="reading the config"/);
-  await etcd.start();
-  await dc.ready();
+  let dc: OverlayDaemon | undefined;
+  await etcd.restart(async () => {
+    await Promise.all([da!.waitFor(/event=store-unavailable/, marks[0]), db!.waitFor(/event=store-unavailable/, marks[1])]);
+    await pingsAll(t, [a, b], [ga!, gb!]);
+    t.true(programs(await kernelState(a), await peerFacts(b)), 'a still programs b while etcd is down');
+    // A host (re)booting during the outage waits for the store instead of exiting.
+    dc = await o.start(c);
+    await dc.waitFor(/event=store-unavailable during="reading the config"/);
+  });
+  await dc!.ready();
   await converged([a, b, c]);
   const gc = await addPodBridge(c, subnetOf(c));
   await pingsAll(t, [a, b, c], [ga!, gb!, gc]);
@@ -344,8 +345,7 @@ for (const kind of ['etcd', 'embedded'] as const) {
     // With etcd, the daemon's watch stream must break while it cannot read it, so that it
     // resumes from its old revision (compacted by then) instead of reading buffered events.
     if (o.store.kind === 'etcd') {
-      await o.store.etcd.halt();
-      await o.store.etcd.start();
+      await o.store.etcd.restart();
     }
     await ops.del(leaseKey(leaving.subnet));
     await ops.put(leaseKey(flicker.subnet), leaseValue(flicker.publicIp, flicker.mac));

@@ -293,7 +293,7 @@ test('pod usage errors exit 2 with one line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['run'], /no image given/],
     [['run', s.image, '--bogus'], /unknown app flag '--bogus'/],
-    [['run', '--net=overlay', s.image], /--net: no network named "overlay"/],
+    [['run', '--net=nosuch', s.image], /--net: no network named "nosuch"/],
     [['run', s.image, '--memory', 'lots'], /--memory "lots" is not a memory size/],
     [['run', s.image, '--caps-retain', 'cap_flying'], /unknown capability "cap_flying"/],
     [['status', 'zzzz'], /is not a pod UUID/],

@@ -61,7 +61,7 @@ test('--net=default is the default: eth0 on the bridge, the first address, a def
 
 test('status and list show the networks with address, interface, MAC and gateway', async (t) => {
   const s = await networkStore(t);
-  s.start(['run', '--net=default', s.image, '--exec', '/probe', '--', 'sleep', '30']);
+  s.start(['run', '--net=default', s.image, '--exec', '/probe', '--', 'sleep', '600']); // stopped below: a loaded host must not end it mid-test
   const uuid = await waitRunning(s, 60_000);
   const status = JSON.parse((await s.skiff(['--format', 'json', 'status', uuid])).stdout) as { networks: Array<Record<string, string>> };
   t.like(status.networks[0], { name: 'default', ifName: 'eth0', ip: `198.18.${s.host.subnet}.2`, gateway: `198.18.${s.host.subnet}.1` });

@@ -6,7 +6,7 @@
  * which the pod also mounts as a volume, so the app can show that the up ran before it.
  */
 import test, { type ExecutionContext } from 'ava';
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { teardownPodLeftovers } from '../../runtime/pods/pod-teardown.js';
 import { createPod, sharedProbeRootfs, startPod, type AppSpec } from '../support/stage1-harness.js';
@@ -127,6 +127,35 @@ test('a failing host-up stops the pod before any app with one error line; every 
   t.is(r.state.apps['sh']?.started, undefined, 'no app started');
   t.is(read(dir, 'log'), 'up1\ndown3\ndown1', 'the later up never ran; every down did, a failing one included');
   t.regex(r.stderr, /teardown: host-down \/bin\/false: exit 1/);
+});
+
+test('a start that fails before any host-up (a taken port claim) runs no host-down: nothing of the hooks can exist', async (t) => {
+  const dir = tempDir(t, 'skiff-hooks-');
+  const ports = tempDir(t, 'skiff-ports-');
+  writeFileSync(join(ports, 'tcp-8080'), 'another-pod\n');
+  const { running } = await start(t, undefined, [
+    ['port-claim', `${ports}\ttcp\t8080`], ['port-claim', `${ports}\tudp\t53`],
+    ['host-up', hook(dir, 'up')], ['host-down', hook(dir, 'down')],
+  ], [shApp('echo app ran')], dir);
+  const r = await running.result;
+  t.is(r.code, 254);
+  t.is(r.state.stage1Error, `ports: host port 8080/tcp is taken by pod another-pod (claim ${ports}/tcp-8080; if that pod is gone, 'skiff gc' releases it)\n`);
+  t.false(existsSync(join(dir, 'log')), 'neither an up nor a down ran');
+  t.deepEqual(readdirSync(ports).sort(), ['tcp-8080'], 'the other pod\'s claim is left alone, and nothing else was claimed');
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
+
+test('port claims: taken whole while the pod runs, released at exit', async (t) => {
+  const dir = tempDir(t, 'skiff-hooks-');
+  const ports = join(tempDir(t, 'skiff-ports-'), 'made-by-stage1');
+  const { pod, running } = await start(t, undefined, [['port-claim', `${ports}\ttcp\t8080`], ['port-claim', `${ports}\tudp\t8080`]],
+    [shApp('sleep 0.2')], dir);
+  await running.waitForPid1();
+  t.deepEqual(readdirSync(ports).sort(), ['tcp-8080', 'udp-8080']);
+  t.is(readFileSync(join(ports, 'tcp-8080'), 'utf8'), `${pod.uuid}\n`);
+  const r = await running.result;
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(readdirSync(ports), []);
 });
 
 test('a host-up that cannot be executed: host-up ARGV0: execve: ENOENT', async (t) => {

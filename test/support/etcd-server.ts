@@ -3,7 +3,6 @@
 // so an undici dispatcher is all a test needs. ETCD_* variables act as flags, so they are scrubbed.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,10 +19,12 @@ const READY_TIMEOUT_MS = 20_000;
 export interface EtcdOptions {
   /** HTTPS on the client URL with client certificates required (--client-cert-auth). */
   tls?: boolean;
+  /** With tls: false serves HTTPS but asks for no client certificate (a CA is all a client needs). */
+  clientCertAuth?: boolean;
   /**
    * Run etcd inside this test netns (nsenter --net), its client URL on `ip` port 2379, so daemons
-   * in other test netns reach it over their underlay (the root netns cannot: `dispatcher` is then
-   * of no use, talk to it with `ctl`).
+   * in other test netns reach it over their underlay. The root netns cannot reach it: `dispatcher`,
+   * `enableAuth` are then of no use; talk to it with `ctl`.
    */
   netns?: { path: string; ip: string };
 }
@@ -39,7 +40,7 @@ export interface EtcdServer {
   dispatcher: Dispatcher;
   dataDir: string;
   logPath: string;
-  /** The running process's PID (a new one after restart()). */
+  /** The current process (changes on restart). */
   readonly pid: number;
   /** The temp dir holding data, certs and log; gone after stop(). */
   dir: string;
@@ -47,12 +48,18 @@ export interface EtcdServer {
   netnsPath?: string;
   /** Idempotent; stops the process by PID and removes the temp dir. */
   stop(): Promise<void>;
-  /** Stops the process (by PID, SIGTERM) and keeps its data: an etcd outage until start(). */
-  halt(): Promise<void>;
-  /** Starts it again after halt(), same data, same endpoint; resolves once it answers. */
-  start(): Promise<void>;
   /** etcdctl (v3) against it, with its certificates, run where it is reachable (its netns). */
   ctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /**
+   * Stops etcd (SIGTERM) keeping its data, runs `whileDown` if given, and starts it again on the
+   * same ports and data; resolves once the gateway answers again.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
+  /**
+   * Turns on etcd authentication with user `root` (role root) and this password, through the
+   * gateway. From then on every request needs a token (POST /v3/auth/authenticate).
+   */
+  enableAuth(password: string): Promise<void>;
 }
 
 export function startEtcd(opts: EtcdOptions = {}): Promise<EtcdServer> {
@@ -65,14 +72,28 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
   let proc: ManagedProcess | undefined;
   let dispatcher: Agent | undefined;
   try {
+    // A netns of the test's own has every port free.
     const [clientPort, peerPort] = opts.netns === undefined ? await twoFreePorts() : [2379, 2380];
-    const host = opts.netns?.ip ?? '127.0.0.1';
-    const endpoint = `${tls ? 'https' : 'http'}://${host}:${clientPort}`;
+    const endpoint = `${tls ? 'https' : 'http'}://${opts.netns?.ip ?? '127.0.0.1'}:${clientPort}`;
     // The peer URL stays plain HTTP on loopback: a single member never talks to peers.
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     const dataDir = join(dir, 'data');
     const logPath = join(dir, 'etcd.log');
     const pki = tls ? await makePki(await mkdirp(join(dir, 'pki')), opts.netns === undefined ? [] : [opts.netns.ip]) : undefined;
+    const inNetns = (argv: string[]): [string, string[]] =>
+      opts.netns === undefined ? [argv[0]!, argv.slice(1)] : ['nsenter', [`--net=${opts.netns.path}`, '--', ...argv]];
+    const certArgs = pki === undefined ? [] : ['--cacert', pki.paths.caCert, ...(clientCertAuthOf(opts) ? ['--cert', pki.paths.clientCert, '--key', pki.paths.clientKey] : [])];
+    const ctl = async (ctlArgs: string[]) => {
+      const [command, argv] = inNetns(['etcdctl', `--endpoints=${endpoint}`, ...certArgs, ...ctlArgs]);
+      try {
+        const { stdout, stderr } = await execFileAsync(command, argv, { env: { ...scrubbedEnv('ETCDCTL'), ETCDCTL_API: '3' } });
+        return { code: 0, stdout, stderr };
+      } catch (err) {
+        const e = err as { code?: unknown; stdout?: string; stderr?: string };
+        if (typeof e.code !== 'number') throw err;
+        return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+      }
+    };
 
     const args = [
       '--name', MEMBER_NAME,
@@ -87,65 +108,63 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
       '--logger', 'zap',
       '--log-outputs', 'stderr',
     ];
+    const clientCertAuth = clientCertAuthOf(opts);
     if (pki) {
-      args.push(
-        '--cert-file', pki.paths.serverCert,
-        '--key-file', pki.paths.serverKey,
-        '--trusted-ca-file', pki.paths.caCert,
-        '--client-cert-auth',
-      );
+      args.push('--cert-file', pki.paths.serverCert, '--key-file', pki.paths.serverKey);
+      // etcd 3.4 asks every client for a certificate once it has --trusted-ca-file, with or
+      // without --client-cert-auth: a server-only TLS etcd must not get one.
+      if (clientCertAuth) args.push('--trusted-ca-file', pki.paths.caCert, '--client-cert-auth');
     }
 
     dispatcher = new Agent(
       pki ? { connect: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } } : {},
     );
+    const [command, argv] = inNetns([ETCD_BIN, ...args]);
+    const launch = (): Promise<ManagedProcess> =>
+      ManagedProcess.start({
+        name: 'etcd',
+        command,
+        args: argv,
+        logPath,
+        ownedDir: dir,
+        env: scrubbedEnv('ETCD'),
+      });
+    proc = await launch();
+
     const agent = dispatcher;
-    const certArgs = pki ? ['--cacert', pki.paths.caCert, '--cert', pki.paths.clientCert, '--key', pki.paths.clientKey] : [];
-    const inNetns = (argv: string[]): [string, string[]] =>
-      opts.netns === undefined ? [argv[0]!, argv.slice(1)] : ['nsenter', [`--net=${opts.netns.path}`, '--', ...argv]];
-    const ctl = async (ctlArgs: string[]) => {
-      const [command, argv] = inNetns(['etcdctl', `--endpoints=${endpoint}`, ...certArgs, ...ctlArgs]);
-      try {
-        const { stdout, stderr } = await execFileAsync(command, argv, { env: { ...scrubbedEnv('ETCDCTL'), ETCDCTL_API: '3' } });
-        return { code: 0, stdout, stderr };
-      } catch (err) {
-        const e = err as { code?: unknown; stdout?: string; stderr?: string };
-        if (typeof e.code !== 'number') throw err;
-        return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-      }
-    };
     // A range through the gateway proves the member has a leader and the gateway reaches it;
-    // /health alone can answer before the gateway is wired. In a netns, curl asks from there.
-    const rangeBody = JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') });
-    const answers = async (signal: AbortSignal): Promise<boolean> => {
-      if (opts.netns !== undefined) {
-        const curlCerts = pki ? ['--cacert', pki.paths.caCert, '--cert', pki.paths.clientCert, '--key', pki.paths.clientKey] : [];
-        const [command, argv] = inNetns(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', ...curlCerts,
-          '-H', 'content-type: application/json', '-d', rangeBody, `${endpoint}/v3/kv/range`]);
-        const { stdout } = await execFileAsync(command, argv, { signal }).catch(() => ({ stdout: '' }));
-        return stdout === '200';
-      }
-      const res = await request(`${endpoint}/v3/kv/range`, {
+    // /health alone can answer before the gateway is wired. With auth on, "user name is empty"
+    // is the member answering too.
+    const waitReady = (running: ManagedProcess): Promise<void> =>
+      running.waitUntil(
+        async (signal) => {
+          if (opts.netns !== undefined) return answersInNetns(inNetns, endpoint, certArgs, signal);
+          const res = await request(`${endpoint}/v3/kv/range`, {
+            method: 'POST',
+            dispatcher: agent,
+            signal,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') }),
+          });
+          const text = await res.body.text();
+          return res.statusCode === 200 || text.includes('user name is empty');
+        },
+        { timeoutMs: READY_TIMEOUT_MS, what: `POST ${endpoint}/v3/kv/range answers 200` },
+      );
+    await waitReady(proc);
+
+    let running = proc;
+    let stopping: Promise<void> | undefined;
+    const gateway = async (path: string, body: object): Promise<void> => {
+      const res = await request(`${endpoint}/v3/${path}`, {
         method: 'POST',
         dispatcher: agent,
-        signal,
         headers: { 'content-type': 'application/json' },
-        body: rangeBody,
+        body: JSON.stringify(body),
       });
-      await res.body.dump();
-      return res.statusCode === 200;
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`etcd ${path}: HTTP ${res.statusCode} ${text}`);
     };
-    // The data dir outlives a halt(), so the process does not own the dir; stop() removes it.
-    const launch = async () => {
-      const [command, argv] = inNetns([ETCD_BIN, ...args]);
-      const p = await ManagedProcess.start({ name: 'etcd', command, args: argv, logPath, env: scrubbedEnv('ETCD') });
-      proc = p;
-      await p.waitUntil(answers, { timeoutMs: READY_TIMEOUT_MS, what: `POST ${endpoint}/v3/kv/range answers 200` });
-    };
-    ownedDirs.add(dir);
-    await launch();
-
-    let stopping: Promise<void> | undefined;
     return {
       endpoint,
       tls,
@@ -156,36 +175,42 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
       dataDir,
       logPath,
       get pid() {
-        return proc!.pid;
+        return running.pid;
       },
       dir,
       ...(opts.netns === undefined ? {} : { netnsPath: opts.netns.path }),
-      stop: () => (stopping ??= Promise.all([agent.close(), proc?.stop()]).then(async () => {
-        await rm(dir, { recursive: true, force: true });
-        ownedDirs.delete(dir);
-      })),
-      halt: async () => {
-        await proc?.stop();
-      },
-      start: async () => {
-        if (proc !== undefined && proc.exitStatus === undefined) return;
-        await launch();
-      },
       ctl,
+      stop: () => (stopping ??= Promise.all([agent.close(), running.stop()]).then(() => undefined)),
+      restart: async (whileDown) => {
+        if (stopping !== undefined) throw new Error('etcd: restart after stop');
+        await running.stop({ keepDir: true });
+        await whileDown?.();
+        running = await launch();
+        await waitReady(running);
+      },
+      enableAuth: async (password) => {
+        await gateway('auth/role/add', { name: 'root' });
+        await gateway('auth/user/add', { name: 'root', password });
+        await gateway('auth/user/grant', { user: 'root', role: 'root' });
+        await gateway('auth/enable', {});
+      },
     };
   } catch (err) {
     await Promise.all([dispatcher?.close(), proc?.stop()]);
     await rm(dir, { recursive: true, force: true });
-    ownedDirs.delete(dir);
     throw err;
   }
 }
 
-/** Data dirs of servers not yet stopped: removed at exit (after managed-process's reaper killed them). */
-const ownedDirs = new Set<string>();
-process.on('exit', () => {
-  for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
-});
+const clientCertAuthOf = (opts: EtcdOptions) => opts.clientCertAuth ?? true;
+
+/** The readiness check from inside the netns: curl's POST /v3/kv/range answers 200 (or auth's "user name is empty"). */
+async function answersInNetns(inNetns: (argv: string[]) => [string, string[]], endpoint: string, certArgs: string[], signal: AbortSignal): Promise<boolean> {
+  const body = JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') });
+  const [command, argv] = inNetns(['curl', '-s', '-w', '\\n%{http_code}', '--max-time', '2', ...certArgs, '-H', 'content-type: application/json', '-d', body, `${endpoint}/v3/kv/range`]);
+  const { stdout } = await execFileAsync(command, argv, { signal }).catch(() => ({ stdout: '' }));
+  return stdout.endsWith('\n200') || stdout.includes('user name is empty');
+}
 
 async function twoFreePorts(): Promise<[number, number]> {
   for (;;) {

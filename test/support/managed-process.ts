@@ -186,15 +186,15 @@ export class ManagedProcess {
   }
 
   /**
-   * SIGTERM, up to 5 s grace, then SIGKILL; then removes the owned dir. Idempotent, and
-   * "already exited" is success.
+   * SIGTERM, up to 5 s grace, then SIGKILL; then removes the owned dir (unless keepDir).
+   * Idempotent, and "already exited" is success.
    */
-  stop(): Promise<void> {
-    this.#stopping ??= this.#stop();
+  stop(options: { keepDir?: boolean } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(options.keepDir ?? false);
     return this.#stopping;
   }
 
-  async #stop(): Promise<void> {
+  async #stop(keepDir = false): Promise<void> {
     if (!this.#exit) {
       this.#signal('SIGTERM');
       const graceful = await Promise.race([this.#exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
@@ -204,7 +204,8 @@ export class ManagedProcess {
       }
     }
     live.delete(this);
-    if (this.ownedDir !== undefined) await rm(this.ownedDir, { recursive: true, force: true });
+    // keepDir: a restart (etcd's data dir), where the next process takes the dir over.
+    if (this.ownedDir !== undefined && !keepDir) await rm(this.ownedDir, { recursive: true, force: true });
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedKvStore } from '../../network/kv/embedded-store.js';
@@ -174,7 +174,7 @@ test('damage in the middle of the journal is reported as such, not repaired', as
   t.regex(err!.message, /damaged record at byte \d+/);
 });
 
-test('compaction rewrites the journal: state and revisions survive a reopen, keepalives are folded', async (t) => {
+test('compaction rewrites the journal: state and revisions survive a reopen, keepalives are folded, a stale temp journal goes', async (t) => {
   const dir = join(tempDir(t, 'skiff-kv-'), 'kv');
   const store = await EmbeddedKvStore.open(dir);
   const lease = await store.grantLease(600);
@@ -183,8 +183,11 @@ test('compaction rewrites the journal: state and revisions survive a reopen, kee
   for (let i = 0; i < 20; i++) await store.put(`/k${i % 5}`, String(i));
   const before = await store.list('/');
   const size = readFileSync(join(dir, 'journal')).length;
+  // What a compaction cut short by a crash leaves behind.
+  writeFileSync(join(dir, '.journal.tmp-1-deadbeef'), 'half a journal');
   await store.compact(before.revision - 2);
   await store.close();
+  t.deepEqual(readdirSync(dir).sort(), ['journal', 'lock']);
   t.true(readFileSync(join(dir, 'journal')).length < size / 4);
   const reopened = await openStore(t, dir);
   t.deepEqual(await reopened.list('/'), before);
@@ -205,4 +208,31 @@ test('openKvStore: no endpoints means the embedded store under <dir>/kv; endpoin
   t.is(etcd.kind, 'etcd');
   t.is(etcd.describe, 'etcd http://127.0.0.1:2379,http://127.0.0.1:4001');
   await t.throwsAsync(openKvStore({ dir, endpoints: ['http://127.0.0.1:2379'], caFile: join(dir, 'ca.pem') }), { message: /cannot read the etcd CA file/ });
+});
+
+test('automatic compaction by another store handle (as by another process): a watcher keeping up sees every event and no resync; one behind the kept history resyncs', async (t) => {
+  const dir = join(tempDir(t, 'skiff-kv-'), 'kv');
+  const small = { compactMinBytes: 2_048, retainedRevisions: 20 };
+  const watcher = await openStore(t, dir);
+  const writer = await EmbeddedKvStore.open(dir, small);
+  t.teardown(() => writer.close());
+  const p = uniquePrefix();
+  const start = (await watcher.list(p)).revision + 1;
+  const it = watchIterator(watcher, p, t, start);
+  // Each rewrite moves the snapshot's compact revision (inode numbers get reused, so not those).
+  const compactions = new Set<number>();
+  for (let i = 0; i < 120; i++) {
+    await writer.put(`${p}k${i % 7}`, `v${i}`);
+    const [event] = await takeEvents(it, 1);
+    t.is(brief(event!, p), `put k${i % 7}=v${i}`);
+    const snapshot = readFileSync(join(dir, 'journal'), 'utf8').split('\n', 1)[0]!;
+    compactions.add((JSON.parse(snapshot.slice(9)) as { compact: number }).compact);
+  }
+  t.true(compactions.size > 2, `the journal was rewritten ${compactions.size - 1} times`);
+  t.true(readFileSync(join(dir, 'journal')).length < 8_192);
+  // From the first revision, long compacted: the complete list instead of lost events.
+  const late = watchIterator(watcher, p, t, start);
+  const [resync] = await takeEvents(late, 1);
+  t.is(resync?.type, 'resync');
+  t.is(resync?.type === 'resync' ? resync.kvs.length : 0, 7);
 });

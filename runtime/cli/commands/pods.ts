@@ -9,6 +9,7 @@ import { gcPods, removePod, stopPod } from '../../pods/pod-lifecycle.js';
 import { listPodLocations, resolvePodUuid } from '../../pods/pod-uuid.js';
 import type { GlobalOptions } from '../global-options.js';
 import { printResult, renderTable } from '../output.js';
+import { describePort } from '../../../network/port-forward.js';
 
 /** rkt's --uuid-file: the UUID read from a file (`run --uuid-file-save` wrote it). */
 export function uuidsFrom(args: string[], uuidFile: string | undefined): string[] {
@@ -44,6 +45,7 @@ export function list(global: GlobalOptions, flags: { full: boolean; noLegend: bo
 
 function renderStatus(pod: PodInfo): string {
   const lines = [`state=${pod.state}`, `created=${pod.created ?? ''}`, `started=${pod.started ?? ''}`, `networks=${networksText(pod)}`];
+  if (pod.ports.length > 0) lines.push(`ports=${pod.ports.map(describePort).join(',')}`);
   if (pod.pid !== undefined) lines.push(`pid=${pod.pid}`);
   const exited = pod.state === 'exited' || pod.state.startsWith('exited ');
   lines.push(`exited=${exited}`);

@@ -21,6 +21,7 @@ import { resolvePodNetworks, setUpHostNetworks, type PodNetworks } from '../../p
 import { hostResolvConf } from '../../pods/host-resolv-conf.js';
 import type { PodRuntime } from '../../pods/pod-spec.js';
 import { podCommandLine, runtimeFromFlags, type PodGlobals } from '../pod-spec-args.js';
+import { assertPortsFree, portsDir } from '../../../network/port-forward.js';
 
 /** The --net of pods that give none (like SKIFF_DIR for --dir): `none` for hosts or CI jobs that want no network by default. */
 export const NET_ENV = 'SKIFF_NET';
@@ -49,8 +50,10 @@ export async function run(global: GlobalOptions, argv: string[], planRequest?: R
   const replayable = planRequest !== undefined && runIsReplayable(spec);
   const indexBefore = replayable ? fileStamp(paths.index) : undefined;
   // Before anything is made: an unknown network, a bad definition or a subnet that overlaps the host's routes leaves no pod behind.
+  // A numeric --port another pod holds fails here, before anything is made (named ones once the images are known, in startPod).
+  assertPortsFree(portsDir(), (spec.ports ?? []).flatMap((p) => (p.kind === 'numeric' ? [p.forward] : [])));
   const networks = withResolverStamps(await resolvePodNetworks(spec.runtime.net, global.localConfig), spec.runtime);
-  const host = await setUpHostNetworks(networks);
+  const host = await setUpHostNetworks(networks, { ports: (spec.ports ?? []).length > 0 });
   const prepared = await preparePod(global.dir, spec, pullOptions(global, quiet), { keepLock: true });
   if (save !== undefined) writeFileSync(save, `${prepared.uuid}\n`);
   const lock = prepared.lock;

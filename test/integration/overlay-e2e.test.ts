@@ -3,12 +3,14 @@
  * namespace "host" on a switched underlay (198.19.0.0/24, test/support/overlay-hosts.ts), leasing
  * subnets of 198.18.0.0/16 from a real etcd (plain, or TLS with client certificates; it runs in the
  * switch's netns on 198.19.0.254) or from the embedded store all hosts share under one --dir.
- * Each host gets a bridge with its subnet's first address (where its pods' gateway would be), and
- * the bridges ping each other across the vxlan devices. The root namespace is never touched.
+ * Pods on `--net=overlay` (net.d type flannel on each host's subnet.env) talk TCP across hosts;
+ * elsewhere each host gets a bridge with its subnet's first address (where its pods' gateway is),
+ * and the bridges ping each other across the vxlan devices. The root namespace is never touched.
  *
  * Waits are bounded: for the daemons' log lines, or polls of a host's kernel state.
  */
 import type { ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,9 +18,10 @@ import { createInterface } from 'node:readline';
 import { formatIpv4, parseCidr } from '../../network/ipv4.js';
 import { startEtcd } from '../support/etcd-server.js';
 import { testWhen } from '../support/host-condition.js';
-import { probeBinary } from '../support/probe-binary.js';
+import { podStore } from '../support/pod-store.js';
+import { runSkiff, skiffCommand, skiffEnv } from '../support/skiff-cli.js';
 import {
-  addPodBridge, deviceMac, forgets, kernelState, leaseKey, leases, leaseValue, makeUnderlay, OVERLAY_CONFIG, OverlayDaemon, peerFacts, ping,
+  addPodBridge, deviceMac, forgets, gatewayOf, kernelState, leaseKey, leases, leaseValue, makeUnderlay, OVERLAY_CONFIG, OverlayDaemon, overlayNetConfig, peerFacts, ping,
   programs, setConfig, skiffNet, storeOps, subnetOf, UNDERLAY_GATEWAY, waitKernel, type OverlayHost, type OverlayStore, type Underlay,
 } from '../support/overlay-hosts.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -73,22 +76,42 @@ async function pingsAll(t: ExecutionContext, hosts: OverlayHost[], addresses: st
   }
 }
 
-/** What a probe `fetch` on `client` reads from a probe `serve` on `server` (all its addresses), across the overlay. */
-async function tcpAcross(t: ExecutionContext, server: OverlayHost, serverIp: string, client: OverlayHost): Promise<string> {
-  const probe = await probeBinary();
-  const listener = server.ns.spawn(probe, ['serve', '7070', 'skiff-across-the-overlay', '--once'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(listener, 'exit');
-  t.teardown(() => { if (listener.exitCode === null) listener.kill('SIGKILL'); });
-  await once(createInterface({ input: listener.stdout! }), 'line');
-  const r = await client.ns.run(probe, ['fetch', serverIp, '7070', '5000']);
-  await exited;
-  if (r.code !== 0) throw new Error(`probe fetch ${serverIp}:7070 from ${client.name}: ${r.stdout}${r.stderr}`);
-  return (JSON.parse(r.stdout) as { data: string }).data;
+/**
+ * Pods with `--net=overlay` on every host (net.d type flannel on the host's subnet.env): a server
+ * pod on each, and a pod on each host fetching over TCP from the next host's. The pods' bridges
+ * then hold each subnet's first address. The pods' store is the probe image's (podStore).
+ */
+async function podsTalk(t: ExecutionContext, o: Overlay, hosts: OverlayHost[]): Promise<void> {
+  const s = await podStore(t);
+  const envOf = (h: OverlayHost): NodeJS.ProcessEnv => ({ ...s.env, SKIFF_NET: 'overlay', SKIFF_LOCAL_CONFIG: overlayNetConfig(o.dir, h) });
+  const servers = hosts.map((h) => {
+    const [command, argv] = skiffCommand(['--dir', s.dir, 'run', '--net=overlay', s.image, '--exec', '/probe', '--', 'serve', '8080', `a pod on ${h.name}`], h.ns.path);
+    return spawn(command, argv, { env: skiffEnv(envOf(h)), stdio: ['ignore', 'pipe', 'pipe'] });
+  });
+  // Runs before podStore's teardown (ava runs them last first): the pods go, then gc.
+  t.teardown(async () => {
+    for (const server of servers) {
+      if (server.exitCode === null && server.signalCode === null) {
+        process.kill(server.pid!, 'SIGKILL');
+        await once(server, 'exit');
+      }
+    }
+  });
+  // The probe prints a line once it listens.
+  await Promise.all(servers.map((server) => once(createInterface({ input: server.stdout! }), 'line')));
+  for (const [i, h] of hosts.entries()) {
+    const to = hosts[(i + 1) % hosts.length]!;
+    // The first pod of a lease gets its second address (the bridge has the first).
+    const ip = formatIpv4(subnetOf(to).network + 2);
+    const r = await runSkiff(['--dir', s.dir, 'run', '--net=overlay', s.image, '--exec', '/probe', '--', 'fetch', ip, '8080', '5000'], { env: envOf(h), netns: h.ns.path });
+    t.is(r.code, 0, `${h.name} → ${to.name} (${ip}): ${r.stderr}`);
+    t.like(JSON.parse(r.stdout.split('\n')[0]!) as object, { ok: true, data: `a pod on ${to.name}\n` }, `${h.name} → ${to.name}`);
+  }
 }
 
 for (const kind of ['etcd', 'etcd-tls', 'embedded'] as const) {
   const what = kind === 'etcd' ? 'etcd' : kind === 'etcd-tls' ? 'etcd over TLS with client certificates' : 'the embedded store';
-  testWhen('root')(`three hosts on ${what}: each programs the others, their bridges ping each other and talk TCP across the overlay`, async (t) => {
+  testWhen('root')(`three hosts on ${what}: each programs the others; pods on --net=overlay talk TCP across it, their bridges ping each other`, async (t) => {
     const o = await overlay(t, kind, 3);
     const hosts = o.underlay.hosts;
     await startAll(o);
@@ -97,9 +120,9 @@ for (const kind of ['etcd', 'etcd-tls', 'embedded'] as const) {
     const rows = await leases(o.dir, o.store);
     t.deepEqual(rows.map((r) => r.publicIp).sort(), hosts.map((h) => h.publicIp).sort());
     for (const h of hosts) t.is(rows.find((r) => r.publicIp === h.publicIp)?.vtepMac, await deviceMac(h), `${h.name}'s lease publishes its device's MAC`);
-    const addresses = await podBridges(hosts);
-    await pingsAll(t, hosts, addresses);
-    t.is(await tcpAcross(t, hosts[2]!, addresses[2]!, hosts[0]!), 'skiff-across-the-overlay\n');
+    await podsTalk(t, o, hosts);
+    // The pods' bridges hold each lease's first address: they ping each other across the overlay.
+    await pingsAll(t, hosts, subnets.map(gatewayOf));
   });
 }
 

@@ -9,7 +9,7 @@
  * The daemons log one line per change to stderr; tests wait for those lines (bounded), or poll the
  * kernel (bounded) when what matters is the kernel state.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIpv4, parseCidr, type Cidr } from '../../network/ipv4.js';
 import { openKvStore, type KvStore } from '../../network/kv/index.js';
@@ -321,3 +321,17 @@ export const leaseValue = (publicIp: string, mac: string): string =>
   JSON.stringify({ PublicIP: publicIp, PublicIPv6: null, BackendType: 'vxlan', BackendData: { VNI: 1, VtepMAC: mac } });
 
 export const leaseKey = (subnet: Cidr, prefix = '/coreos.com/network'): string => `${prefix}/subnets/${formatIpv4(subnet.network)}-${subnet.prefix}`;
+
+/**
+ * The host's pods' network, as rkt+flannel users write it: net.d `overlay` of type flannel on
+ * the subnet.env its daemon writes, IPAM data under `dir`. Returns the SKIFF_LOCAL_CONFIG to run
+ * the host's pods with.
+ */
+export function overlayNetConfig(dir: string, host: OverlayHost): string {
+  const localConfig = join(dir, `etc-skiff-${host.name}`);
+  mkdirSync(join(localConfig, 'net.d'), { recursive: true });
+  writeFileSync(join(localConfig, 'net.d', '10-overlay.conf'), `${JSON.stringify({
+    name: 'overlay', type: 'flannel', subnetFile: host.subnetFile, ipam: { dataDir: join(dir, `ipam-${host.name}`) },
+  })}\n`);
+  return localConfig;
+}

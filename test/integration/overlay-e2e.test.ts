@@ -32,7 +32,7 @@ interface Overlay {
   dir: string;
   underlay: Underlay;
   store: OverlayStore;
-  start(host: OverlayHost, extra?: string[]): Promise<OverlayDaemon>;
+  start(host: OverlayHost, extra?: string[], env?: NodeJS.ProcessEnv): Promise<OverlayDaemon>;
 }
 
 async function overlay(t: ExecutionContext, kind: StoreKind, hosts: number, config: unknown = OVERLAY_CONFIG): Promise<Overlay> {
@@ -46,7 +46,7 @@ async function overlay(t: ExecutionContext, kind: StoreKind, hosts: number, conf
   }
   // null: no config (a test of the daemon waiting for one).
   if (config !== null) await setConfig(dir, store, config);
-  return { dir, underlay, store, start: (host, extra = []) => OverlayDaemon.start(t, dir, host, store, extra) };
+  return { dir, underlay, store, start: (host, extra = [], env = {}) => OverlayDaemon.start(t, dir, host, store, extra, env) };
 }
 
 /** Starts a daemon on every host, waits until each is ready and programs every other one. */
@@ -65,6 +65,11 @@ async function converged(hosts: OverlayHost[]): Promise<void> {
 
 /** A bridge with the subnet's first address on each host; their addresses. */
 const podBridges = (hosts: OverlayHost[]) => Promise.all(hosts.map((h) => addPodBridge(h, subnetOf(h))));
+
+/** Gives each host a bridge with its lease's first address; they all ping each other. */
+async function bridgesPing(t: ExecutionContext, hosts: OverlayHost[]): Promise<void> {
+  await pingsAll(t, hosts, await podBridges(hosts));
+}
 
 async function pingsAll(t: ExecutionContext, hosts: OverlayHost[], addresses: string[]): Promise<void> {
   for (const [i, from] of hosts.entries()) {
@@ -142,8 +147,7 @@ testWhen('root')('a daemon restart keeps its subnet and its MAC, even when its d
   t.is(await deviceMac(a), before.mac);
   t.deepEqual((await leases(o.dir, o.store)).find((r) => r.publicIp === a.publicIp)?.vtepMac, before.lease?.vtepMac);
   await converged([a, b]);
-  const [ga, gb] = await podBridges([a, b]);
-  await pingsAll(t, [a, b], [ga!, gb!]);
+  await bridgesPing(t, [a, b]);
 });
 
 testWhen('root')('a host back with a new VTEP MAC (device and daemon state lost) keeps its subnet; the others drop its old FDB entry', async (t) => {
@@ -162,8 +166,7 @@ testWhen('root')('a host back with a new VTEP MAC (device and daemon state lost)
   t.is(formatIpv4(fresh.subnet.network), formatIpv4(old.subnet.network), 'the lease is reused by PublicIP');
   await da!.waitFor(new RegExp(`event=peer-added subnet=${formatIpv4(fresh.subnet.network)}/24 public-ip=${b.publicIp} vtep=${fresh.mac}`), mark);
   await waitKernel(a, (s) => programs(s, fresh) && !s.fdb.includes(old.mac), `it programs ${b.name}'s new MAC and holds no FDB entry for the old one`);
-  const [ga, gb] = await podBridges([a, b]);
-  await pingsAll(t, [a, b], [ga!, gb!]);
+  await bridgesPing(t, [a, b]);
 });
 
 testWhen('root')('a daemon whose own lease is deleted from the store takes its subnet again, and the others program it again', async (t) => {
@@ -178,8 +181,7 @@ testWhen('root')('a daemon whose own lease is deleted from the store takes its s
   await db!.waitFor(new RegExp(`event=peer-removed subnet=${net}[^]*event=peer-added subnet=${net} public-ip=${a.publicIp} vtep=${own.mac}`), marks[1]);
   await waitKernel(b, (s) => programs(s, own), `it programs ${a.name} again`);
   t.true((await leases(o.dir, o.store)).some((r) => r.subnet === net && r.publicIp === a.publicIp));
-  const [ga, gb] = await podBridges([a, b]);
-  await pingsAll(t, [a, b], [ga!, gb!]);
+  await bridgesPing(t, [a, b]);
 });
 
 testWhen('root')('a daemon frozen past its lease\'s TTL takes its subnet again when it wakes (flannel #904 exited instead)', async (t) => {
@@ -201,8 +203,7 @@ testWhen('root')('a daemon frozen past its lease\'s TTL takes its subnet again w
   await db.waitFor(new RegExp(`event=peer-added subnet=${net} public-ip=${a.publicIp}`), marks[1]);
   await waitKernel(b, (s) => programs(s, own), `it programs ${a.name} again`);
   t.is(da.proc.exitStatus, undefined, 'the daemon did not exit');
-  const [ga, gb] = await podBridges([a, b]);
-  await pingsAll(t, [a, b], [ga!, gb!]);
+  await bridgesPing(t, [a, b]);
 });
 
 testWhen('root')('a lease TTL of 30 days: the lease says so and the renewal waits (no timer overflow firing it every millisecond)', async (t) => {
@@ -247,7 +248,7 @@ testWhen('root')('a daemon whose expired subnet was taken meanwhile moves to a f
   t.regex(address.stdout, new RegExp(`inet ${formatIpv4(moved.network).replace(/\./g, '\\.')}/32`));
   t.notRegex(address.stdout, new RegExp(`inet ${formatIpv4(before.network).replace(/\./g, '\\.')}/32`));
   await converged([a, b, c]);
-  await pingsAll(t, [a, b, c], await podBridges([a, b, c]));
+  await bridgesPing(t, [a, b, c]);
 });
 
 testWhen('root')('a host that leaves is removed from the others when its lease is deleted from the store (embedded store)', async (t) => {
@@ -348,8 +349,7 @@ testWhen('root')('a stale route, neighbour and FDB entry planted while the daemo
   const state = await kernelState(a);
   t.true(forgets(state, ghost.subnet, ghost.mac), JSON.stringify(state));
   t.true(programs(state, await peerFacts(b)));
-  const [ga, gb] = await podBridges([a, b]);
-  await pingsAll(t, [a, b], [ga!, gb!]);
+  await bridgesPing(t, [a, b]);
 });
 
 for (const kind of ['etcd', 'embedded'] as const) {
@@ -385,13 +385,38 @@ for (const kind of ['etcd', 'embedded'] as const) {
   });
 }
 
-testWhen('root')('without a config the daemon waits, saying so, and proceeds once `net config set` stores one', async (t) => {
+/** A unix datagram socket at `path` (Node has none): each datagram it receives, as one line. */
+function notifySocket(t: ExecutionContext, path: string): { datagrams: string[]; listening: Promise<unknown> } {
+  const script = 'import socket, sys\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("listening", flush=True)\n' +
+    'while True:\n    print(s.recv(4096).decode().replace("\\n", "|"), flush=True)\n';
+  const child = spawn('python3', ['-c', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const datagrams: string[] = [];
+  const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => datagrams.push(line));
+  return { datagrams, listening: once(lines, 'line') };
+}
+
+async function httpCode(host: OverlayHost, url: string): Promise<string> {
+  return (await host.ns.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', url])).stdout;
+}
+
+testWhen('root')('without a config the daemon waits, saying so (readyz 503), and proceeds once `net config set` stores one (readyz 200, sd_notify READY=1)', async (t) => {
   const o = await overlay(t, 'embedded', 1, null);
-  const d = await o.start(o.underlay.hosts[0]!);
+  const [a] = o.underlay.hosts as [OverlayHost];
+  const notify = notifySocket(t, join(o.dir, 'notify'));
+  await notify.listening;
+  const d = await o.start(a, ['--healthz-port', '9911'], { NOTIFY_SOCKET: join(o.dir, 'notify') });
   await d.waitFor(/event=waiting-for-config key=\/coreos\.com\/network\/config .*hint="skiff net config set FILE"/);
+  t.is(await httpCode(a, 'http://127.0.0.1:9911/healthz'), '200');
+  t.is(await httpCode(a, 'http://127.0.0.1:9911/readyz'), '503');
+  t.false(notify.datagrams.some((g) => g.includes('READY=1')), 'not ready before the data path is');
   await setConfig(o.dir, o.store);
   const subnet = await d.ready();
-  t.is(formatIpv4(subnetOf(o.underlay.hosts[0]!).network), formatIpv4(subnet.network));
+  t.is(formatIpv4(subnetOf(a).network), formatIpv4(subnet.network));
+  t.is(await httpCode(a, 'http://127.0.0.1:9911/readyz'), '200');
+  await d.proc.waitUntil(async () => notify.datagrams.some((g) => g.startsWith('READY=1|STATUS=lease ')), { timeoutMs: 10_000, what: 'READY=1 reaches NOTIFY_SOCKET' });
+  t.regex(notify.datagrams.join('\n'), new RegExp(`READY=1\\|STATUS=lease ${formatIpv4(subnet.network)}/24, mtu 1450\\|MAINPID=${d.pid}`));
 });
 
 testWhen('root')('bad input: an invalid config is refused (exit 2, naming the field); --iface nosuch exits 2', async (t) => {

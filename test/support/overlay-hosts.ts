@@ -112,7 +112,7 @@ export async function leases(dir: string, store: OverlayStore): Promise<LeaseRow
 export class OverlayDaemon {
   private constructor(readonly host: OverlayHost, readonly proc: ManagedProcess) {}
 
-  static async start(t: Teardown, dir: string, host: OverlayHost, store: OverlayStore, extra: string[] = []): Promise<OverlayDaemon> {
+  static async start(t: Teardown, dir: string, host: OverlayHost, store: OverlayStore, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<OverlayDaemon> {
     const logPath = join(dir, `daemon-${host.name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
     const proc = await ManagedProcess.start({
       name: `skiff net daemon (${host.name})`,
@@ -120,7 +120,7 @@ export class OverlayDaemon {
       args: [`--net=${host.ns.path}`, '--', process.execPath, skiffBin(), '--dir', dir, 'net', 'daemon', '--subnet-file', host.subnetFile, ...storeArgs(store), ...extra],
       logPath,
       // SKIFF_NET_* are the daemon's flags: none may leak in from the test's environment.
-      env: scrubbedEnv('SKIFF_NET_'),
+      env: { ...scrubbedEnv('SKIFF_NET_'), ...env },
     });
     t.teardown(async () => {
       // A SIGSTOPped daemon would never see SIGTERM.

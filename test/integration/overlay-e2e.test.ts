@@ -12,7 +12,7 @@
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatIpv4, parseCidr } from '../../network/ipv4.js';
@@ -249,6 +249,31 @@ testWhen('root')('a daemon whose expired subnet was taken meanwhile moves to a f
   t.notRegex(address.stdout, new RegExp(`inet ${formatIpv4(before.network).replace(/\./g, '\\.')}/32`));
   await converged([a, b, c]);
   await bridgesPing(t, [a, b, c]);
+});
+
+testWhen('root')('DirectRouting: hosts on one underlay link get plain routes via each other\'s public IP, nothing on skiff.1, and their bridges ping', async (t) => {
+  const o = await overlay(t, 'embedded', 2, { ...OVERLAY_CONFIG, Backend: { Type: 'vxlan', DirectRouting: true } });
+  const hosts = o.underlay.hosts as [OverlayHost, OverlayHost];
+  await Promise.all((await Promise.all(hosts.map((h) => o.start(h)))).map((d) => d.ready()));
+  for (const [i, h] of hosts.entries()) {
+    const peer = hosts[1 - i]!;
+    const route = new RegExp(`^${formatIpv4(subnetOf(peer).network).replace(/\./g, '\\.')}/24 via ${peer.publicIp.replace(/\./g, '\\.')} dev under0`, 'm');
+    await waitKernel(h, (s) => route.test(s.routes), `it routes ${peer.name}'s subnet via ${peer.publicIp}`);
+    const state = await kernelState(h);
+    t.is(state.neigh.trim(), '', `${h.name}: no neighbour on skiff.1`);
+    t.notRegex(state.fdb, /dst /, `${h.name}: no FDB entry to a peer on skiff.1`);
+  }
+  await bridgesPing(t, hosts);
+});
+
+testWhen('root')('--ip-masq: subnet.env says so, and the host masquerades what leaves the overlay network', async (t) => {
+  const o = await overlay(t, 'embedded', 1);
+  const [a] = o.underlay.hosts as [OverlayHost];
+  await (await o.start(a, ['--ip-masq'])).ready();
+  t.regex(readFileSync(a.subnetFile, 'utf8'), /^FLANNEL_IPMASQ=true$/m);
+  const nat = (await a.ns.run('iptables-save', ['-t', 'nat'])).stdout;
+  t.regex(nat, /^-A POSTROUTING -j SKIFF-POSTROUTING$/m);
+  t.regex(nat, /^-A SKIFF-POSTROUTING -s 198\.18\.0\.0\/16 ! -d 198\.18\.0\.0\/16 -m comment --comment "skiff network overlay" -j MASQUERADE$/m);
 });
 
 testWhen('root')('a host that leaves is removed from the others when its lease is deleted from the store (embedded store)', async (t) => {

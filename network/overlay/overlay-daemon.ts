@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { formatCidr, type Cidr } from '../ipv4.js';
-import type { KvStore, WatchEvent } from '../kv/index.js';
+import { KvUnavailableError, type KvStore, type WatchEvent } from '../kv/index.js';
 import type { Netlink } from '../netlink/index.js';
 import { ensureMasquerade } from '../nat-rules.js';
 import { parseOverlayConfig, type OverlayConfig } from './flannel-config.js';
@@ -47,9 +47,16 @@ export interface OverlayDaemonOptions {
   signal: AbortSignal;
 }
 
+/** setTimeout's longest delay; a longer one fires at once (Node's TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Resolves after `ms` (at most MAX_TIMER_MS: a lease TTL of weeks would otherwise make the renewal
+ * loop fire every millisecond; waking early only renews early) or when the signal ends the daemon.
+ */
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
   if (signal.aborted) return resolve();
-  const timer = setTimeout(done, ms);
+  const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
   function done() {
     clearTimeout(timer);
     signal.removeEventListener('abort', done);
@@ -58,12 +65,33 @@ const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) =
   signal.addEventListener('abort', done, { once: true });
 });
 
+/**
+ * `fn`, tried again while the store is unavailable: a host may boot before etcd is up, or restart
+ * during an outage, and flannel waits for etcd there too instead of exiting. One log line per try,
+ * backoff up to 30 s; undefined once the signal ends the daemon. Other errors are thrown.
+ */
+async function whileUnavailable<T>(o: OverlayDaemonOptions, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  let backoff = 1;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KvUnavailableError) || o.signal.aborted) throw err;
+      o.log('store-unavailable', { during: what, error: err.message, 'retry-in-s': backoff, note: 'waiting for the store' });
+      await sleep(backoff * 1000, o.signal);
+      if (o.signal.aborted) return undefined;
+      backoff = Math.min(backoff * 2, 30);
+    }
+  }
+}
+
 /** The config from the store; waits (watching the key) while it is absent. A bad config throws (UsageError naming the field). */
 async function readConfig(o: OverlayDaemonOptions): Promise<OverlayConfig | undefined> {
   const key = configKey(o.prefix);
   let logged = false;
   while (!o.signal.aborted) {
-    const kv = await o.kv.get(key);
+    const kv = await whileUnavailable(o, 'reading the config', () => o.kv.get(key));
+    if (o.signal.aborted) return undefined;
     if (kv !== undefined) return parseOverlayConfig(kv.value, key);
     if (!logged) o.log('waiting-for-config', { key, store: o.kv.describe, hint: 'skiff net config set FILE' });
     logged = true;
@@ -99,7 +127,9 @@ export async function runOverlayDaemon(o: OverlayDaemonOptions): Promise<void> {
 
   const attrs = { publicIp: underlay.publicIp, backendType: 'vxlan', vxlan: { vni, vtepMac: device.mac } };
   const acquire = (previous: Cidr | undefined) => acquireLease(o.kv, { prefix: o.prefix, config, attrs, previous, ttlSeconds: o.leaseTtlSeconds, log: o.log });
-  let own: OwnLease = await acquire(previousSubnet(o.subnetFile));
+  const acquired = await whileUnavailable(o, 'acquiring the lease', () => acquire(previousSubnet(o.subnetFile)));
+  if (acquired === undefined) return;
+  let own: OwnLease = acquired;
   let peers = new VxlanPeers({ nl: o.nl, device: device.index, network: config.network, own: own.subnet, direct: directRouting ? underlay.connected : undefined });
   const known = new Map<string, Peer>();
 
@@ -121,7 +151,8 @@ export async function runOverlayDaemon(o: OverlayDaemonOptions): Promise<void> {
   };
 
   await settle(own.subnet);
-  const first = await listLeases(o.kv, o.prefix);
+  const first = await whileUnavailable(o, 'listing the leases', () => listLeases(o.kv, o.prefix));
+  if (first === undefined) return;
   await reconcile(first.kvs);
   o.log('ready', { subnet: formatCidr(own.subnet), mtu: device.mtu, 'subnet-file': o.subnetFile });
   o.onReady?.({ subnet: own.subnet, mtu: device.mtu });

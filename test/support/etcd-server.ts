@@ -1,14 +1,17 @@
 // A real single-member etcd 3.4 (Debian's etcd-server) for KvStore and lease tests, on 127.0.0.1
 // only with its own data dir. Tests talk to it through the v3 JSON gateway (/v3/kv/range etc.),
 // so an undici dispatcher is all a test needs. ETCD_* variables act as flags, so they are scrubbed.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Agent, request, type Dispatcher } from 'undici';
 import { freePort, retryOnPortRace } from './free-port.js';
 import { ManagedProcess, makeServerDir, mkdirp, scrubbedEnv } from './managed-process.js';
 import { makePki } from './pki.js';
 
+const execFileAsync = promisify(execFile);
 const ETCD_BIN = '/usr/bin/etcd';
 const MEMBER_NAME = 'skiff-test';
 const READY_TIMEOUT_MS = 20_000;
@@ -18,6 +21,12 @@ export interface EtcdOptions {
   tls?: boolean;
   /** With tls: false serves HTTPS but asks for no client certificate (a CA is all a client needs). */
   clientCertAuth?: boolean;
+  /**
+   * Run etcd inside this test netns (nsenter --net), its client URL on `ip` port 2379, so daemons
+   * in other test netns reach it over their underlay. The root netns cannot reach it: `dispatcher`,
+   * `enableAuth` are then of no use; talk to it with `ctl`.
+   */
+  netns?: { path: string; ip: string };
 }
 
 export interface EtcdServer {
@@ -35,8 +44,12 @@ export interface EtcdServer {
   readonly pid: number;
   /** The temp dir holding data, certs and log; gone after stop(). */
   dir: string;
+  /** The netns it runs in (EtcdOptions.netns), if any. */
+  netnsPath?: string;
   /** Idempotent; stops the process by PID and removes the temp dir. */
   stop(): Promise<void>;
+  /** etcdctl (v3) against it, with its certificates, run where it is reachable (its netns). */
+  ctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /**
    * Stops etcd (SIGTERM) keeping its data, runs `whileDown` if given, and starts it again on the
    * same ports and data; resolves once the gateway answers again.
@@ -59,13 +72,28 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
   let proc: ManagedProcess | undefined;
   let dispatcher: Agent | undefined;
   try {
-    const [clientPort, peerPort] = await twoFreePorts();
-    const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+    // A netns of the test's own has every port free.
+    const [clientPort, peerPort] = opts.netns === undefined ? await twoFreePorts() : [2379, 2380];
+    const endpoint = `${tls ? 'https' : 'http'}://${opts.netns?.ip ?? '127.0.0.1'}:${clientPort}`;
     // The peer URL stays plain HTTP on loopback: a single member never talks to peers.
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     const dataDir = join(dir, 'data');
     const logPath = join(dir, 'etcd.log');
-    const pki = tls ? await makePki(await mkdirp(join(dir, 'pki'))) : undefined;
+    const pki = tls ? await makePki(await mkdirp(join(dir, 'pki')), opts.netns === undefined ? [] : [opts.netns.ip]) : undefined;
+    const inNetns = (argv: string[]): [string, string[]] =>
+      opts.netns === undefined ? [argv[0]!, argv.slice(1)] : ['nsenter', [`--net=${opts.netns.path}`, '--', ...argv]];
+    const certArgs = pki === undefined ? [] : ['--cacert', pki.paths.caCert, ...(clientCertAuthOf(opts) ? ['--cert', pki.paths.clientCert, '--key', pki.paths.clientKey] : [])];
+    const ctl = async (ctlArgs: string[]) => {
+      const [command, argv] = inNetns(['etcdctl', `--endpoints=${endpoint}`, ...certArgs, ...ctlArgs]);
+      try {
+        const { stdout, stderr } = await execFileAsync(command, argv, { env: { ...scrubbedEnv('ETCDCTL'), ETCDCTL_API: '3' } });
+        return { code: 0, stdout, stderr };
+      } catch (err) {
+        const e = err as { code?: unknown; stdout?: string; stderr?: string };
+        if (typeof e.code !== 'number') throw err;
+        return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+      }
+    };
 
     const args = [
       '--name', MEMBER_NAME,
@@ -80,7 +108,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
       '--logger', 'zap',
       '--log-outputs', 'stderr',
     ];
-    const clientCertAuth = opts.clientCertAuth ?? true;
+    const clientCertAuth = clientCertAuthOf(opts);
     if (pki) {
       args.push('--cert-file', pki.paths.serverCert, '--key-file', pki.paths.serverKey);
       // etcd 3.4 asks every client for a certificate once it has --trusted-ca-file, with or
@@ -91,11 +119,12 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
     dispatcher = new Agent(
       pki ? { connect: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } } : {},
     );
+    const [command, argv] = inNetns([ETCD_BIN, ...args]);
     const launch = (): Promise<ManagedProcess> =>
       ManagedProcess.start({
         name: 'etcd',
-        command: ETCD_BIN,
-        args,
+        command,
+        args: argv,
         logPath,
         ownedDir: dir,
         env: scrubbedEnv('ETCD'),
@@ -109,6 +138,7 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
     const waitReady = (running: ManagedProcess): Promise<void> =>
       running.waitUntil(
         async (signal) => {
+          if (opts.netns !== undefined) return answersInNetns(inNetns, endpoint, certArgs, signal);
           const res = await request(`${endpoint}/v3/kv/range`, {
             method: 'POST',
             dispatcher: agent,
@@ -148,6 +178,8 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
         return running.pid;
       },
       dir,
+      ...(opts.netns === undefined ? {} : { netnsPath: opts.netns.path }),
+      ctl,
       stop: () => (stopping ??= Promise.all([agent.close(), running.stop()]).then(() => undefined)),
       restart: async (whileDown) => {
         if (stopping !== undefined) throw new Error('etcd: restart after stop');
@@ -168,6 +200,16 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+const clientCertAuthOf = (opts: EtcdOptions) => opts.clientCertAuth ?? true;
+
+/** The readiness check from inside the netns: curl's POST /v3/kv/range answers 200 (or auth's "user name is empty"). */
+async function answersInNetns(inNetns: (argv: string[]) => [string, string[]], endpoint: string, certArgs: string[], signal: AbortSignal): Promise<boolean> {
+  const body = JSON.stringify({ key: Buffer.from('skiff-test-ready').toString('base64') });
+  const [command, argv] = inNetns(['curl', '-s', '-w', '\\n%{http_code}', '--max-time', '2', ...certArgs, '-H', 'content-type: application/json', '-d', body, `${endpoint}/v3/kv/range`]);
+  const { stdout } = await execFileAsync(command, argv, { signal }).catch(() => ({ stdout: '' }));
+  return stdout.endsWith('\n200') || stdout.includes('user name is empty');
 }
 
 async function twoFreePorts(): Promise<[number, number]> {

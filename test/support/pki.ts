@@ -34,7 +34,8 @@ export interface Pki {
 
 const CLIENT_CN = 'skiff-test-client';
 
-const OPENSSL_CONFIG = `
+/** `serverIps`: more addresses the server certificate is valid for (a server in a test netns on its underlay address). */
+const opensslConfig = (serverIps: readonly string[]) => `
 [ req ]
 distinguished_name = dn
 prompt = no
@@ -48,7 +49,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth, clientAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectAltName = IP:127.0.0.1, DNS:localhost${serverIps.map((ip) => `, IP:${ip}`).join('')}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [ client_ext ]
@@ -59,10 +60,10 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 `;
 
-/** Creates ca.{crt,key}, server.{crt,key} and client.{crt,key} in `dir` (which must exist). */
-export async function makePki(dir: string): Promise<Pki> {
+/** Creates ca.{crt,key}, server.{crt,key} and client.{crt,key} in `dir` (which must exist); the server's for 127.0.0.1, localhost and `serverIps`. */
+export async function makePki(dir: string, serverIps: readonly string[] = []): Promise<Pki> {
   const config = join(dir, 'openssl.cnf');
-  await writeFile(config, OPENSSL_CONFIG);
+  await writeFile(config, opensslConfig(serverIps));
   const paths: PkiPaths = {
     caCert: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),

@@ -2,12 +2,13 @@
  * vagrant/ (README "Multi-host networking"): three Debian 12 VMs need VirtualBox or libvirt,
  * which these machines do not have, so what can be checked here is checked: Debian's
  * `vagrant validate` loads the Vagrantfile (no VM, no network: --ignore-provider, a throwaway
- * VAGRANT_HOME and dotfile dir), `shellcheck` passes every script, and the overlay config the
- * VMs store in etcd is one `skiff net config set` accepts, on the project's ranges.
+ * VAGRANT_HOME and dotfile dir), `shellcheck` passes every script, `systemd-analyze verify`
+ * the daemon's unit, and the overlay config the VMs store in etcd is one `skiff net config set`
+ * accepts, on the project's ranges.
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseCidr } from '../../network/ipv4.js';
@@ -78,6 +79,20 @@ testWhen('shellcheck-cli')('shellcheck passes every script in vagrant/, and each
   for (const name of scripts) t.true((statSync(join(vagrantDir, name)).mode & 0o111) !== 0, `vagrant/${name} is executable`);
   const r = await run('shellcheck', ['--shell=bash', '--external-sources', ...scripts], { cwd: vagrantDir });
   t.is(r.code, 0, r.output);
+});
+
+testWhen('systemd-analyze-cli')('systemd-analyze verify finds nothing to say about vagrant/skiff-net.service (Type=notify, settings from /etc/default/skiff-net)', async (t) => {
+  const unit = readFileSync(join(vagrantDir, 'skiff-net.service'), 'utf8');
+  t.regex(unit, /^Type=notify$/m);
+  t.regex(unit, /^EnvironmentFile=\/etc\/default\/skiff-net$/m);
+  t.regex(unit, /^ExecStart=\/usr\/local\/bin\/skiff net daemon$/m, 'the path provision-skiff links skiff to');
+  // verify wants ExecStart's binary to exist: this machine's skiff stands in for /usr/local/bin's.
+  const copy = join(tempDir(t, 'skiff-test-unit-'), 'skiff-net.service');
+  writeFileSync(copy, unit.replace('/usr/local/bin/skiff', join(packageRoot(), 'native', 'build', 'skiff')));
+  const r = await run('systemd-analyze', ['verify', copy], { cwd: vagrantDir });
+  // It exits 0 on unknown keys and bad values too, saying so on stderr: any output is a finding.
+  t.is(r.code, 0, r.output);
+  t.is(r.output.trim(), '', 'no warnings');
 });
 
 test('vagrant/overlay.json is an overlay config skiff accepts, on 198.18.0.0/16 with a subnet per VM', (t) => {

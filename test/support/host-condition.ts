@@ -19,6 +19,8 @@ export const HOST_CONDITIONS = {
   'no-cgroups': 'no cgroup filesystem mounted at all',
   'zstd-cli': 'a zstd command at /usr/bin/zstd or /bin/zstd',
   'cgroup-v2': 'a pure cgroup v2 hierarchy whose root offers cpu, memory and pids (the VM tier has one)',
+  'vagrant-cli': 'a vagrant command at /usr/bin/vagrant (Debian\'s vagrant package)',
+  'shellcheck-cli': 'a shellcheck command at /usr/bin/shellcheck (Debian\'s shellcheck package)',
 } as const;
 
 export type HostConditionId = keyof typeof HOST_CONDITIONS;
@@ -45,6 +47,8 @@ const CHECKS: Record<HostConditionId, () => boolean> = {
     const offered = readFileSync(`${at}/cgroup.controllers`, 'utf8').split(/\s+/);
     return ['cpu', 'memory', 'pids'].every((c) => offered.includes(c));
   },
+  'vagrant-cli': () => existsSync('/usr/bin/vagrant'),
+  'shellcheck-cli': () => existsSync('/usr/bin/shellcheck'),
 };
 
 export function hostMeets(id: HostConditionId): boolean {

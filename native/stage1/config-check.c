@@ -354,6 +354,8 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 			return s1_fail_msg(err, STEP, "stop-timeout: '%s' is not 0..86400 seconds", cfg->raw_stop_timeout);
 		cfg->stop_timeout = (unsigned int) v;
 	}
+	if (cfg->dns_from != NULL && !is_absolute(cfg->dns_from))
+		return s1_fail_msg(err, STEP, "dns-from: '%s' is not an absolute path", cfg->dns_from);
 	if (strcmp(cfg->netns, "host") != 0 && strcmp(cfg->netns, "new") != 0 && !is_absolute(cfg->netns))
 		return s1_fail_msg(err, STEP, "netns: '%s' is not host, new or an absolute path", cfg->netns);
 	if (cfg->resolv_conf != NULL && resolv_conf_generated(cfg))

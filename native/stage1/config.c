@@ -47,7 +47,7 @@ static const struct key_def keys[] = {
 	P("netns-cleanup", K_LIST, netns_cleanup), P("cgroup", K_LIST, cgroups),
 	P("cgroup-cleanup", K_LIST, cgroup_cleanup), P("file-cleanup", K_LIST, file_cleanup),
 	P("dns", K_LIST, dns), P("dns-search", K_LIST, dns_search), P("dns-opt", K_LIST, dns_opts),
-	P("dns-domain", K_STR, dns_domain), P("resolv-conf", K_STR, resolv_conf), P("hosts-entry", K_LIST, hosts_entries),
+	P("dns-domain", K_STR, dns_domain), P("resolv-conf", K_STR, resolv_conf), P("dns-from", K_STR, dns_from), P("hosts-entry", K_LIST, hosts_entries),
 	P("volume", K_LIST, raw_volumes), P("net", K_LIST, raw_nets), P("mask-path", K_LIST, mask_paths),
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
 	P("device-allow", K_LIST, raw_device_rules),

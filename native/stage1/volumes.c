@@ -160,6 +160,9 @@ static int etc_binds(const struct config *cfg, struct binds *bs, struct s1_error
 	}
 	if (!resolv_conf_generated(cfg) && cfg->resolv_conf != NULL)
 		return clone_source(bs, cfg->resolv_conf, "/etc/resolv.conf", true, STEP_ETC, err);
+	/* A CNI result's DNS, when the ADD hook wrote one (it ran before PID 1 existed). */
+	if (!resolv_conf_generated(cfg) && cfg->dns_from != NULL && access(cfg->dns_from, F_OK) == 0)
+		return clone_source(bs, cfg->dns_from, "/etc/resolv.conf", true, STEP_ETC, err);
 	return 0;
 }
 

@@ -9,6 +9,7 @@ import { POD_FILES } from './pod-dirs.js';
 import { rootfsCopyDir, type PodManifest } from './pod-manifest.js';
 import type { Stage1Pairs } from './stage1-config.js';
 import { hostResolvConf } from './host-resolv-conf.js';
+import { CNI_RESOLV_CONF } from '../../network/cni/cni-resolv-conf.js';
 import { UsageError } from '../errors.js';
 import { iptablesPath, portForwardPairs, portsDir } from '../../network/port-forward.js';
 
@@ -40,17 +41,23 @@ function rootPairs(podDir: string, manifest: PodManifest, layers: string[], app?
   return rootfsPairs(layers, app === undefined ? join(podDir, POD_FILES.overlay) : join(podDir, POD_FILES.overlay, app));
 }
 
-/** The pod's resolver setting (`--dns*`) as stage1's `dns*` or `resolv-conf` pairs. */
-function resolverPairs(rt: PodManifest['runtime']): Stage1Pairs {
+/**
+ * The pod's resolver setting (`--dns*`) as stage1's `dns*` or `resolv-conf` pairs; without a
+ * --dns* flag and with CNI networks, `dns-from` the file their ADD hook writes from a result's DNS
+ * (rkt's precedence: flags, then CNI, then the image's own file).
+ */
+function resolverPairs(rt: PodManifest['runtime'], podDir: string, cni: boolean): Stage1Pairs {
   if (rt.dns.includes('none')) return [];
   if (rt.dns.includes('host')) return [['resolv-conf', hostResolvConf().path]];
-  return [
+  const pairs: Stage1Pairs = [
     ...rt.dns.map((ip): [string, string] => ['dns', ip]),
     // Manifests written before these fields existed have none of them.
     ...(rt.dnsSearch ?? []).map((d): [string, string] => ['dns-search', d]),
     ...(rt.dnsOpts ?? []).map((o): [string, string] => ['dns-opt', o]),
     ...(rt.dnsDomain === undefined ? [] : [['dns-domain', rt.dnsDomain] as [string, string]]),
   ];
+  if (pairs.length === 0 && cni) pairs.push(['dns-from', join(podDir, CNI_RESOLV_CONF)]);
+  return pairs;
 }
 
 /** stage1 `host-up` and `host-down` values (tab-separated argv), e.g. of CNI networks (network/cni/cni-pod-networks.ts). */
@@ -90,7 +97,8 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   for (const down of hooks.down) pairs.push(['host-down', down]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
-  pairs.push(...resolverPairs(rt));
+  // `hooks` are the CNI networks' (port forwards bring their own, portPairs): any means a CNI network.
+  pairs.push(...resolverPairs(rt, podDir, hooks.up.length > 0));
   for (const entry of rt.hostsEntries) pairs.push(['hosts-entry', entry]);
   for (const v of manifest.volumes) {
     // An empty volume lives in the pod dir, which moved (prepare → run) since the manifest was written.

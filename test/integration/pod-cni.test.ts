@@ -230,3 +230,26 @@ rootTest('CHECK through the real plugins: a running pod\'s attachment checks out
   t.regex(broken.stderr, /skiff: network cbr: CNI plugin bridge CHECK failed: /);
   t.is((await s.skiff(['stop', uuid])).code, 0);
 });
+
+rootTest('a CNI result\'s DNS becomes the pod\'s resolv.conf (rkt: after the --dns flags, before the image\'s), on both paths', async (t) => {
+  const s = await cniStore(t);
+  writeFileSync(join(s.host.localConfig, 'net.d', '70-dnsbr.conflist'), JSON.stringify({
+    cniVersion: '1.0.0', name: 'dnsbr', plugins: [{
+      type: 'bridge', bridge: 'skcni1', isGateway: true, ipMasq: false,
+      // The bridge plugin hands its config's dns to the result.
+      dns: { nameservers: ['198.18.252.53'], search: ['cni.example'], domain: 'cni.example', options: ['ndots:2'] },
+      ipam: { type: 'host-local', subnet: '198.18.252.0/24', dataDir: join(s.state, 'ipam') },
+    }],
+  }));
+  const cat = ['--exec', '/bin/cat', '--', '/etc/resolv.conf'];
+  for (const path of ['node', 'replay']) {
+    const r = await runSkiff(['--dir', s.dir, 'run', '--net=dnsbr', s.image, ...cat], { env: { ...s.env, ...TRACE }, netns: s.host.netns.path });
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
+    t.is(r.stdout, 'domain cni.example\nsearch cni.example\nnameserver 198.18.252.53\noptions ndots:2\n', path);
+  }
+  const flag = await runSkiff(['--dir', s.dir, 'run', '--net=dnsbr', '--dns=198.18.0.9', s.image, ...cat], { env: s.env, netns: s.host.netns.path });
+  t.is(flag.stdout, 'nameserver 198.18.0.9\n', 'a --dns flag wins over the CNI result');
+  const none = await runSkiff(['--dir', s.dir, 'run', '--net=cbr', s.image, '--exec', '/bin/sh', '--', '-c', 'cat /etc/resolv.conf 2>&1 || true'], { env: s.env, netns: s.host.netns.path });
+  t.notRegex(none.stdout, /cni\.example/, 'a network whose result has no DNS leaves the image\'s file');
+});

@@ -17,6 +17,8 @@ import { parseCniConfig, type CniNetwork } from '../../../network/cni/cni-config
 import { addAttachment, checkAttachment, delAttachment } from '../../../network/cni/cni-attachments.js';
 import type { CniAttachment } from '../../../network/cni/cni-exec.js';
 import { recordCniNetInfo } from '../../../network/cni/cni-net-info.js';
+import { recordCniResolvConf } from '../../../network/cni/cni-resolv-conf.js';
+import { summarizeResult } from '../../../network/cni/cni-result.js';
 import { parseIpv4 } from '../../../network/ipv4.js';
 
 export interface CniHookFlags {
@@ -59,6 +61,7 @@ export async function cniAdd(flags: CniHookFlags): Promise<void> {
   if (att.netns === '') throw new UsageError('--netns is empty: ADD needs the pod\'s network namespace', { hint: 'the pod has no netns of its own (--net=host?)' });
   const record = await addAttachment(join(podDir, ATTACHMENTS_DIR), net, att);
   recordCniNetInfo(podDir, record);
+  recordCniResolvConf(podDir, summarizeResult(record.result, att.ifName).dns);
 }
 
 export async function cniDel(flags: CniHookFlags): Promise<void> {

@@ -11,7 +11,7 @@
  * renewal retries with backoff. SIGTERM (the signal) ends the loops and keeps the lease, so a
  * restart finds its subnet (by PublicIP) and its MAC.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { formatCidr, type Cidr } from '../ipv4.js';
@@ -157,14 +157,32 @@ export async function runOverlayDaemon(o: OverlayDaemonOptions): Promise<void> {
   o.log('ready', { subnet: formatCidr(own.subnet), mtu: device.mtu, 'subnet-file': o.subnetFile });
   o.onReady?.({ subnet: own.subnet, mtu: device.mtu });
 
+  const withdraw = async () => {
+    withdrawn = true;
+    const held = await o.nl.listAddresses(device.index);
+    await Promise.all(held.filter((a) => a.prefixLength === 32).map((a) => o.nl.deleteAddress(a, { missingOk: true })));
+    rmSync(o.subnetFile, { force: true });
+    o.log('lease-withdrawn', { subnet: formatCidr(own.subnet), 'subnet-file': 'removed', note: 'acquiring again' });
+  };
+
   /** Our lease is gone: acquire again (the same subnet if it is still free), reprogram if it moved. One at a time (the watch and the renewals both may find it gone). */
   let reacquiring: Promise<void> = Promise.resolve();
   const reacquire = (why: string) => (reacquiring = reacquiring.catch(() => undefined).then(() => reacquireNow(why)));
+  let withdrawn = false;
   const reacquireNow = async (why: string) => {
-    o.log('lease-lost', { subnet: formatCidr(own.subnet), why });
+    if (!withdrawn) o.log('lease-lost', { subnet: formatCidr(own.subnet), why });
     const before = own.subnet;
-    own = await acquire(own.subnet);
-    if (formatCidr(before) !== formatCidr(own.subnet)) {
+    try {
+      own = await acquire(own.subnet);
+    } catch (err) {
+      // No lease to be had (out of subnets, a store error): stop claiming a subnet that another
+      // host may hold now, and take subnet.env away so no new pod starts on it. The renewals
+      // keep trying; the data path to the peers stays.
+      if (!withdrawn) await withdraw();
+      throw err;
+    }
+    if (withdrawn || formatCidr(before) !== formatCidr(own.subnet)) {
+      withdrawn = false;
       peers = new VxlanPeers({ nl: o.nl, device: device.index, network: config.network, own: own.subnet, direct: directRouting ? underlay.connected : undefined });
       await settle(own.subnet);
       await reconcile((await listLeases(o.kv, o.prefix)).kvs);
@@ -174,11 +192,12 @@ export async function runOverlayDaemon(o: OverlayDaemonOptions): Promise<void> {
   const renewals = (async () => {
     let backoff = 1;
     while (!o.signal.aborted) {
-      const wait = own.leaseId === undefined ? 60 : Math.max(1, own.ttl - o.renewMarginSeconds);
+      // Without a lease (withdrawn) the next try comes after the backoff alone.
+      const wait = withdrawn ? 0 : own.leaseId === undefined ? 60 : Math.max(1, own.ttl - o.renewMarginSeconds);
       await sleep(wait * 1000, o.signal);
       if (o.signal.aborted) return;
       try {
-        if (!(await renewLease(o.kv, own))) await reacquire('expired or revoked');
+        if (withdrawn || !(await renewLease(o.kv, own))) await reacquire('expired or revoked');
         backoff = 1;
       } catch (err) {
         o.log('renew-failed', { error: (err as Error).message, 'retry-in-s': backoff });

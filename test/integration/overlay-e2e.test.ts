@@ -12,7 +12,7 @@
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatIpv4, parseCidr } from '../../network/ipv4.js';
@@ -249,6 +249,38 @@ testWhen('root')('a daemon whose expired subnet was taken meanwhile moves to a f
   t.notRegex(address.stdout, new RegExp(`inet ${formatIpv4(before.network).replace(/\./g, '\\.')}/32`));
   await converged([a, b, c]);
   await bridgesPing(t, [a, b, c]);
+});
+
+testWhen('root')('a daemon whose expired subnet was taken and finds none free withdraws (no address, no subnet.env) and takes one once it frees', async (t) => {
+  // Two subnets in all: b's and a's, which c takes while a is frozen.
+  const o = await overlay(t, 'embedded', 3, { ...OVERLAY_CONFIG, SubnetMin: '198.18.1.0', SubnetMax: '198.18.2.0' });
+  const [a, b, c] = o.underlay.hosts as [OverlayHost, OverlayHost, OverlayHost];
+  const db = await o.start(b);
+  await db.ready();
+  const da = await o.start(a, ['--subnet-lease-ttl', '3s']);
+  await da.ready();
+  const before = subnetOf(a);
+  const old = `${formatIpv4(before.network)}/24`;
+  const marks = [da.mark(), db.mark()];
+  da.pause();
+  await db.waitFor(new RegExp(`event=peer-removed subnet=${old}`), marks[1]);
+  writeFileSync(c.subnetFile, `FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=${formatIpv4(before.network + 1)}/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
+  const dc = await o.start(c);
+  await dc.ready();
+  da.resume();
+  await da.waitFor(new RegExp(`event=lease-withdrawn subnet=${old}`), marks[0]);
+  const address = await a.ns.run('ip', ['-4', 'addr', 'show', 'dev', 'skiff.1']);
+  t.notRegex(address.stdout, /inet /, 'a no longer answers for the subnet c holds now');
+  t.false(existsSync(a.subnetFile), 'no subnet.env: no new pod starts on a lost lease');
+  t.true(da.log().includes('out of subnets'), 'the reason is logged');
+  // c leaves and its lease goes: a gets the subnet back.
+  const mark = da.mark();
+  await dc.stop();
+  await storeOps(o.dir, o.store).del(leaseKey(before));
+  await da.waitFor(new RegExp(`event=lease-acquired subnet=${old}`), mark);
+  await waitKernel(a, () => existsSync(a.subnetFile), 'subnet.env written again');
+  t.regex((await a.ns.run('ip', ['-4', 'addr', 'show', 'dev', 'skiff.1'])).stdout, new RegExp(`inet ${formatIpv4(before.network).replace(/\./g, '\\.')}/32`));
+  await converged([a, b]);
 });
 
 testWhen('root')('DirectRouting: hosts on one underlay link get plain routes via each other\'s public IP, nothing on skiff.1, and their bridges ping', async (t) => {

@@ -12,7 +12,8 @@ import { applyCgroupPlan, encodeCgroupOp, type CgroupOp } from '../../runtime/cg
 import { realCgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
 import { podStore, type PodStore } from '../support/pod-store.js';
 import { cgroupMounts, removeCgroupTree } from '../support/cgroup-cleanup.js';
-import { runSkiff } from '../support/skiff-cli.js';
+import { runSkiff, skiffEnv, skiffLauncher } from '../support/skiff-cli.js';
+import { spawnSync } from 'node:child_process';
 import { packageRoot } from '../../runtime/install-paths.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -430,4 +431,44 @@ test('the seccomp filter is the same on the CLI path and replayed: the default, 
   const bad = await traced(s, ['run', s.image, '--seccomp', 'mode=remove,keyctll', '--exec', '/probe', '--', 'info']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /"keyctll" is not a syscall/);
+});
+
+test('Node exec\'d with the plan request would be too big (E2BIG): it runs without it, the pod runs, no plan is recorded', async (t) => {
+  const s = await podStore(t);
+  // A command line of its own per attempt (same length): a plan recorded by one is never replayed by the next.
+  let n = 0;
+  const args = () => ['--dir', s.dir, 'run', s.image, '--environment', `ATTEMPT=${String(n++).padStart(6, '0')}`, '--exec', '/probe', '--', 'exit', '0'];
+  // RLIMIT_STACK 256 KiB makes the kernel's limit on argv + envp 128 KiB (fs/exec.c): a padding
+  // variable then finds the edge where the launcher's own exec fits, Node's with the launcher's two
+  // plan variables does not, and Node's without them does.
+  type Outcome = 'launcher too big' | 'node too big' | 'without plan' | 'with plan';
+  const attempt = (pad: number): { outcome: Outcome; status: number | null; stderr: string } => {
+    // In variables of at most 60,000 bytes (one string may not pass 128 KiB, MAX_ARG_STRLEN), not
+    // named SKIFF_*: those are part of the plan key, which would then be too long to pass at all.
+    const padding = Object.fromEntries(Array.from({ length: Math.ceil(pad / 60_000) }, (_, i) => [`TEST_PAD${i}`, 'x'.repeat(Math.min(60_000, pad - i * 60_000))]));
+    const r = spawnSync('prlimit', ['--stack=262144', '--', skiffLauncher(), ...args()], { env: { ...skiffEnv({ ...s.env, ...TRACE }), ...padding }, encoding: 'utf8' });
+    const outcome: Outcome = r.error !== undefined || /prlimit: failed to execute/.test(r.stderr) ? 'launcher too big'
+      : /command line and environment are too long/.test(r.stderr) ? 'node too big'
+        : /node without the plan request \(E2BIG\)/.test(r.stderr) ? 'without plan' : 'with plan';
+    return { outcome, status: r.status, stderr: r.stderr };
+  };
+  // The largest padding the launcher itself starts with (binary search).
+  let lo = 0;
+  let hi = 256 * 1024;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (attempt(mid).outcome === 'launcher too big') hi = mid;
+    else lo = mid;
+  }
+  // Below it, in steps smaller than the plan variables (> 100 bytes), lies the fallback's window.
+  let found: ReturnType<typeof attempt> | undefined;
+  for (let pad = lo; pad > lo - 2048 && found === undefined; pad -= 24) {
+    const a = attempt(pad);
+    if (a.outcome === 'without plan') found = a;
+  }
+  t.truthy(found, 'a padding where only the plan request makes Node\'s exec too big');
+  t.is(found?.status, 0, found?.stderr);
+  // The runs of the search that fitted recorded plans (each names its ATTEMPT); the fallback's run asked for none.
+  t.true(plans(s).length > 0);
+  t.false(plans(s).some((p) => readFileSync(join(s.dir, 'run-plans', p), 'utf8').includes(`ATTEMPT=${String(n - 1).padStart(6, '0')}`)), 'no plan for the run without the request');
 });

@@ -6,8 +6,9 @@
  * and the app's exit status is systemd-run's. Skipped, visibly, where systemd
  * is not PID 1 or the host is not pure v2 (test/vm/vm-host.ts).
  *
- * The hardening issue's unit tests (Type=notify with READY=1, `systemctl
- * stop` ending the pod with the app's status) come with its systemd work.
+ * And a Type=notify unit: `systemd-run` returns once stage1's READY=1 came
+ * (every app started), and `systemctl stop` ends the pod in order with the
+ * app's own status.
  */
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
@@ -82,4 +83,34 @@ systemdTest('systemd-run -p Delegate=yes --wait --pipe skiff run: the pod nests 
   t.is(code, 3, stderr);
   t.true(stdout.includes('got go\n'), 'stdin and stdout reach the app through --pipe');
   t.false(existsSync(unitDir), 'the unit and everything in it are gone');
+});
+
+systemdTest('a Type=notify unit: systemd sees READY=1 from stage1 once the app runs; systemctl stop ends the pod in order with the app\'s status', async (t) => {
+  const s = await podStore(t);
+  const unit = `skiff-vm-notify-${process.pid}.service`;
+  const uuidFile = join(tempDir(t, 'skiff-test-uuid-'), 'uuid');
+  t.teardown(() => {
+    for (const args of [['stop', unit], ['reset-failed', unit]]) {
+      try {
+        execFileSync('systemctl', args, { stdio: 'ignore' });
+      } catch { /* already gone */ }
+    }
+  });
+  // Without --no-block, systemd-run returns once the unit is started: for Type=notify, once READY=1 came.
+  // The app says when it is up (a file) and leaves with 7 on SIGTERM, which stage1 forwards on stop.
+  execFileSync('systemd-run', [
+    '--unit', unit, '-p', 'Type=notify', '-p', 'Delegate=yes', '-p', 'KillMode=mixed', '--quiet',
+    skiffLauncher(), '--dir', s.dir, 'run', '--uuid-file-save', uuidFile, s.image,
+    '--exec', '/bin/sh', '--', '-c', 'trap "exit 7" TERM; touch /tmp/up; while :; do sleep 1; done',
+  ], { stdio: 'pipe' });
+  t.is(show(unit, 'ActiveState'), 'active', status(unit));
+  t.is(show(unit, 'Type'), 'notify');
+  const uuid = readFileSync(uuidFile, 'utf8').trim();
+  const pod = join(s.dir, 'pods', 'run', uuid);
+  t.true(existsSync(join(pod, 'apps')) && readdirSync(join(pod, 'apps')).every((app) => existsSync(join(pod, 'apps', app, 'started'))),
+    'active only once every app had started');
+  execFileSync('systemctl', ['stop', unit]);
+  t.is(show(unit, 'ExecMainStatus'), '7', `the app's status is the unit's: ${status(unit)}`);
+  const exit = JSON.parse(readFileSync(join(pod, 'apps', readdirSync(join(pod, 'apps'))[0]!, 'exit'), 'utf8')) as { code: number };
+  t.is(exit.code, 7, 'stage1 stopped the app with SIGTERM, which it handled');
 });

@@ -69,7 +69,12 @@ struct plan {
 	size_t n_host_links;
 	const char *host_sysctls[PLAN_MAX_ITEMS]; /* "PATH\tVALUE" the host set-up wrote (ip_forward) */
 	size_t n_host_sysctls;
+	const char *host_rules[PLAN_MAX_ITEMS]; /* "TABLE\tCHAIN\tNEEDLE": a NAT rule the host set-up made (nft-rules.c) */
+	size_t n_host_rules;
 };
+
+/* nft-rules.c: 1 when a rule of TABLE/CHAIN (nftables, family ip) holds NEEDLE's bytes, 0 when none, -1 when the chain or table is gone or nftables cannot be asked. */
+int nft_rule_mentions(const char *table, const char *chain, const char *needle);
 /*
  * 0 when every layer dir the plan's stage1 config mounts is still the dir
  * the CLI saw (same inode); -1 with `why` otherwise, so a layer removed or

@@ -106,6 +106,8 @@ static int set_pair(struct plan *p, const char *key, const char *value)
 		return push(p->host_links, &p->n_host_links, value);
 	if (strcmp(key, "host-sysctl") == 0)
 		return push(p->host_sysctls, &p->n_host_sysctls, value);
+	if (strcmp(key, "host-rule") == 0)
+		return push(p->host_rules, &p->n_host_rules, value);
 	return -1;
 }
 
@@ -253,6 +255,28 @@ int check_host_network(const struct plan *p, const char **why)
 			return -1;
 		if (read_small_file(path, value, sizeof value) < 0 || (value[strcspn(value, "\n")] = '\0', strcmp(value, want) != 0)) {
 			*why = "a sysctl the host network set-up wrote has changed";
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < p->n_host_rules; i++) {
+		char rule[512];
+		char *chain, *needle;
+
+		if (strlen(p->host_rules[i]) >= sizeof rule) {
+			*why = "a host-rule line of the plan is too long";
+			return -1;
+		}
+		strcpy(rule, p->host_rules[i]);
+		chain = strchr(rule, '\t');
+		needle = chain == NULL ? NULL : strchr(chain + 1, '\t');
+		if (needle == NULL) {
+			*why = "a host-rule line of the plan is not TABLE, CHAIN and NEEDLE";
+			return -1;
+		}
+		*chain++ = '\0';
+		*needle++ = '\0';
+		if (nft_rule_mentions(rule, chain, needle) != 1) {
+			*why = "a NAT rule the host network set-up made is gone";
 			return -1;
 		}
 	}

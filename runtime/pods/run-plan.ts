@@ -26,6 +26,8 @@
  *   host-link NAME…       bridges the pod's networks attach to, and
  *   host-sysctl PATH\tV…  sysctls the host set-up wrote: a replay checks
  *                         each is still there, else the CLI sets them up
+ *   host-rule T\tC\tN…    NAT rules it made, by a name only they hold
+ *                         (host-network-state.ts hostRuleChecks)
  *   layer INODE\tPATH…    the overlay lower dirs the config mounts, checked
  *                         by inode before the pod is committed (a layer
  *                         moved away must send the run to the CLI)
@@ -50,7 +52,7 @@ import { encodeNulPairs, type NulPairs } from './nul-pairs.js';
 import { defaultHostname, stage1Pairs } from './stage1-pairs.js';
 import type { Stage1Pairs } from './stage1-config.js';
 import type { PodNetworks } from './pod-network.js';
-import { IP_FORWARD, routeLocalnetSysctl, type HostNetworkState } from '../../network/host-network-state.js';
+import { hostRuleChecks, IP_FORWARD, routeLocalnetSysctl, type HostNetworkState } from '../../network/host-network-state.js';
 import type { PodSpec } from './pod-spec.js';
 
 /** Where `prepare` leaves the plan of a bare `run-prepared` (native/launcher/replay-prepared.c). */
@@ -166,11 +168,13 @@ function layerPairs(pairs: Stage1Pairs): NulPairs {
 }
 
 /** What a replay must find as the CLI left it for the pod's networks (native/launcher: check_stamps, check_host_network). */
-function networkPairs(networks: PodNetworks, bridges: readonly string[], sysctls: ReadonlyArray<[string, string]>): NulPairs {
+function networkPairs(networks: PodNetworks, bridges: readonly string[], sysctls: ReadonlyArray<[string, string]>, ports: boolean): NulPairs {
+  const rules = hostRuleChecks(networks.joined.map((n) => n.def), ports && networks.joined.length > 0);
   return [
     ...networks.stamps.map(([path, stamp]): [string, string] => ['stamp', `${path}\t${stamp}`]),
     ...bridges.map((b): [string, string] => ['host-link', b]),
     ...sysctls.map(([path, value]): [string, string] => ['host-sysctl', `${path}\t${value}`]),
+    ...rules.map((r): [string, string] => ['host-rule', r.join('\t')]),
   ];
 }
 
@@ -222,7 +226,7 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
   if (run.uuidFileSave !== undefined) pairs.push(['uuid-file-save', run.uuidFileSave]);
   const cgroup = cgroupPairs(run.cgroupOps, uuid);
   if (cgroup === undefined) return false;
-  pairs.push(...cgroup, ...layerPairs(run.pairs), ...networkPairs(run.networks, run.host.bridges, run.host.sysctls));
+  pairs.push(...cgroup, ...layerPairs(run.pairs), ...networkPairs(run.networks, run.host.bridges, run.host.sysctls, (run.manifest.runtime.ports ?? []).length > 0));
   const config = stage1Template(run.pairs, run.manifest);
   pairs.push(['stage1-config', config]);
   checks.push([config, readFileSync(join(run.podDir, POD_FILES.stage1Config), 'utf8')]);
@@ -254,7 +258,7 @@ export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, pr
     ...ops,
     ...layerPairs(pairs),
     // The host set-up has not run yet: its bridges must be there by run-prepared, else the CLI makes them.
-    ...networkPairs(networks, [...new Set(networks.joined.map((n) => n.def.bridge))], preparedSysctls(networks, (manifest.runtime.ports ?? []).length > 0)),
+    ...networkPairs(networks, [...new Set(networks.joined.map((n) => n.def.bridge))], preparedSysctls(networks, (manifest.runtime.ports ?? []).length > 0), (manifest.runtime.ports ?? []).length > 0),
     ['stage1-config', config],
   ];
   writePlan(join(preparedDir, PREPARED_PLAN_FILE), plan);

@@ -243,3 +243,27 @@ test('--net=none stays loopback only, and SKIFF_NET sets the default', async (t)
   t.is(byEnv.code, 0, byEnv.stderr);
   t.true((info(byEnv.stdout).interfaces as Array<{ name: string }>).some((i) => i.name === 'eth0'), 'SKIFF_NET=back joined back');
 });
+
+test('NAT rules removed by an admin (flushed chain, deleted jump, deleted chain) send the next replay to the CLI, which makes them again', async (t) => {
+  const s = await networkStore(t);
+  const { runSkiff } = await import('../support/skiff-cli.js');
+  const args = ['--dir', s.dir, 'run', '--net=default', s.image, '--exec', '/probe', '--', 'exit', '0'];
+  const opts = { env: { ...s.env, ...TRACE }, netns: s.host.netns.path };
+  const ipt = async (a: string[]) => t.is((await s.host.netns.run('iptables', ['-w', '-t', 'nat', ...a])).code, 0, a.join(' '));
+  t.is((await runSkiff(args, opts)).code, 0);
+  t.regex((await runSkiff(args, opts)).stderr, /^skiff launch: replay /m, 'the rules are there: replayed');
+  for (const [what, undo] of [
+    ['a flushed chain', [['-F', 'SKIFF-POSTROUTING']]],
+    ['a deleted jump', [['-D', 'POSTROUTING', '-j', 'SKIFF-POSTROUTING']]],
+    ['a deleted chain', [['-D', 'POSTROUTING', '-j', 'SKIFF-POSTROUTING'], ['-F', 'SKIFF-POSTROUTING'], ['-X', 'SKIFF-POSTROUTING']]],
+  ] as const) {
+    for (const a of undo) await ipt([...a]);
+    const r = await runSkiff(args, opts);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, /^skiff launch: node \(a NAT rule the host network set-up made is gone\)/m, what);
+    const nat = (await s.host.netns.run('iptables-save', ['-t', 'nat'])).stdout;
+    t.regex(nat, /-A POSTROUTING -j SKIFF-POSTROUTING/, `${what}: the CLI made the jump again`);
+    t.regex(nat, /-A SKIFF-POSTROUTING .*skiff network default.*-j MASQUERADE/, `${what}: and the masquerade`);
+    t.regex((await runSkiff(args, opts)).stderr, /^skiff launch: replay /m, `${what}: then replays again`);
+  }
+});

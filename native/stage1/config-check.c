@@ -354,6 +354,8 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 			return s1_fail_msg(err, STEP, "stop-timeout: '%s' is not 0..86400 seconds", cfg->raw_stop_timeout);
 		cfg->stop_timeout = (unsigned int) v;
 	}
+	if (cfg->address_from != NULL && !is_absolute(cfg->address_from))
+		return s1_fail_msg(err, STEP, "address-from: '%s' is not an absolute path", cfg->address_from);
 	if (cfg->dns_from != NULL && !is_absolute(cfg->dns_from))
 		return s1_fail_msg(err, STEP, "dns-from: '%s' is not an absolute path", cfg->dns_from);
 	if (strcmp(cfg->netns, "host") != 0 && strcmp(cfg->netns, "new") != 0 && !is_absolute(cfg->netns))

@@ -125,7 +125,7 @@ struct config {
 	size_t len;
 	const char *version, *uuid, *pod_dir, *raw_lock_fd, *hostname;
 	const char *rootfs_target;
-	const char *netns, *resolv_conf, *dns_from, *dns_domain, *raw_stop_timeout;
+	const char *netns, *resolv_conf, *dns_from, *address_from, *dns_domain, *raw_stop_timeout;
 	struct rootfs_spec rootfs; /* the pod's one root; unset with per-app roots */
 	bool per_app_rootfs;       /* every app has its own root under rootfs-target */
 	struct strv netns_cleanup, cgroups, cgroup_cleanup, file_cleanup;

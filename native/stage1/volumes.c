@@ -95,9 +95,25 @@ static int write_pod_file(const struct config *cfg, const char *name, const char
 	return write_file_atomic(path, content, err, STEP_ETC);
 }
 
+/*
+ * `address-from`: eth0 is a CNI network, whose ADD hook wrote the address it got (a line); any
+ * trouble reading it (no address: the plugin gave none) falls back to the built-in networks'.
+ */
+static bool hosts_address_from(const struct config *cfg, char *out, size_t len)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	int n;
+
+	if (cfg->address_from == NULL || (n = read_small_file(cfg->address_from, out, len)) <= 0)
+		return false;
+	out[strcspn(out, "\n")] = '\0';
+	return inet_pton(AF_INET, out, bin) == 1 || inet_pton(AF_INET6, out, bin) == 1;
+}
+
 /* POD_DIR/hosts, hostname and (with any `dns*` key) resolv.conf: written once, bound into every root. */
 int etc_files_write(const struct config *cfg, struct s1_error *err)
 {
+	char addr_from[INET6_ADDRSTRLEN + 2];
 	cleanup_free char *text = malloc(ETC_MAX);
 	size_t used = 0;
 	int r = 0;
@@ -107,7 +123,10 @@ int etc_files_write(const struct config *cfg, struct s1_error *err)
 	text[0] = '\0';
 	r |= append(text, &used, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", "", "");
 	/* The pod's own address on its first network names it, as Docker's /etc/hosts does; without one, Debian's 127.0.1.1. */
-	if (cfg->n_nets > 0 && cfg->nets[0].addr.s_addr != 0) {
+	if (hosts_address_from(cfg, addr_from, sizeof addr_from)) {
+		r |= append(text, &used, addr_from, "\t", cfg->hostname);
+		r |= append(text, &used, "\n", "", "");
+	} else if (cfg->n_nets > 0 && cfg->nets[0].addr.s_addr != 0) {
 		char addr[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &cfg->nets[0].addr, addr, sizeof addr);

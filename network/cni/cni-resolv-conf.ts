@@ -1,5 +1,7 @@
 /**
- * The DNS a CNI result gives (`dns: {nameservers, domain, search, options}`) as the pod's
+ * What a CNI result tells the pod's /etc files. Its address on eth0 names the pod in /etc/hosts,
+ * as a built-in network's does: the ADD hook writes it to POD_DIR/cni-eth0-address (stage1 key
+ * `address-from`). And the DNS a CNI result gives (`dns: {nameservers, domain, search, options}`) as the pod's
  * resolv.conf, rkt's precedence: the CLI's --dns* flags, then a CNI result, then the image's file.
  * The ADD hook writes POD_DIR/cni-resolv.conf from the first CNI network whose result has DNS;
  * stage1 binds it when it exists by the time it builds the pod's root (key `dns-from`, which
@@ -38,4 +40,12 @@ export function recordCniResolvConf(podDir: string, dns: CniSummary['dns']): voi
   if (dns === undefined || existsSync(path)) return;
   const text = resolvConfOf(dns);
   if (text !== undefined) writeFileAtomic(path, text, 0o644, { durable: false });
+}
+
+export const CNI_ETH0_ADDRESS = 'cni-eth0-address';
+
+/** Writes the pod's eth0 address for /etc/hosts when this attachment is eth0 and got one. */
+export function recordCniAddress(podDir: string, ifName: string, ip: string | undefined): void {
+  if (ifName !== 'eth0' || ip === undefined || !isIpAddress(ip)) return;
+  writeFileAtomic(join(podDir, CNI_ETH0_ADDRESS), `${ip}\n`, 0o644, { durable: false });
 }

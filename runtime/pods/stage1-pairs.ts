@@ -9,7 +9,7 @@ import { POD_FILES } from './pod-dirs.js';
 import { rootfsCopyDir, type PodManifest } from './pod-manifest.js';
 import type { Stage1Pairs } from './stage1-config.js';
 import { hostResolvConf } from './host-resolv-conf.js';
-import { CNI_RESOLV_CONF } from '../../network/cni/cni-resolv-conf.js';
+import { CNI_ETH0_ADDRESS, CNI_RESOLV_CONF } from '../../network/cni/cni-resolv-conf.js';
 import { UsageError } from '../errors.js';
 import { iptablesPath, portForwardPairs, portsDir } from '../../network/port-forward.js';
 
@@ -64,6 +64,8 @@ function resolverPairs(rt: PodManifest['runtime'], podDir: string, cni: boolean)
 export interface Stage1HostHooks {
   up: readonly string[];
   down: readonly string[];
+  /** eth0 is a CNI network: its address (written by the ADD hook) names the pod in /etc/hosts. */
+  eth0?: boolean;
 }
 
 /** `--port`: claims and DNAT hooks to the pod's address on its first network (network/port-forward.ts). */
@@ -94,6 +96,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
   for (const net of nets) pairs.push(['net', net]);
   for (const up of hooks.up) pairs.push(['host-up', up]);
+  if (hooks.eth0 === true) pairs.push(['address-from', join(podDir, CNI_ETH0_ADDRESS)]);
   for (const down of hooks.down) pairs.push(['host-down', down]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);

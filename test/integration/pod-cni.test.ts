@@ -253,3 +253,17 @@ rootTest('a CNI result\'s DNS becomes the pod\'s resolv.conf (rkt: after the --d
   const none = await runSkiff(['--dir', s.dir, 'run', '--net=cbr', s.image, '--exec', '/bin/sh', '--', '-c', 'cat /etc/resolv.conf 2>&1 || true'], { env: s.env, netns: s.host.netns.path });
   t.notRegex(none.stdout, /cni\.example/, 'a network whose result has no DNS leaves the image\'s file');
 });
+
+rootTest('a pod whose first network is a CNI one is named in /etc/hosts by the address the plugins gave it', async (t) => {
+  const s = await cniStore(t);
+  for (const path of ['node', 'replay']) {
+    const r = await runSkiff(['--dir', s.dir, 'run', '--net=cbr', '--hostname', 'web-1', s.image, '--exec', '/bin/sh', '--', '-c', 'cat /etc/hosts; ip -4 -o addr show dev eth0 2>/dev/null || /probe info'],
+      { env: { ...s.env, ...TRACE }, netns: s.host.netns.path });
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
+    const line = /^(198\.18\.250\.\d+)\tweb-1$/m.exec(r.stdout);
+    t.truthy(line, `${path}: ${r.stdout}`);
+    t.notRegex(r.stdout, /^127\.0\.1\.1\tweb-1$/m);
+    t.true(r.stdout.includes(`"${line?.[1]}/24"`) || r.stdout.includes(`inet ${line?.[1]}/24`), 'the address eth0 really has');
+  }
+});

@@ -17,7 +17,7 @@ import { parseCniConfig, type CniNetwork } from '../../../network/cni/cni-config
 import { addAttachment, checkAttachment, delAttachment } from '../../../network/cni/cni-attachments.js';
 import type { CniAttachment } from '../../../network/cni/cni-exec.js';
 import { recordCniNetInfo } from '../../../network/cni/cni-net-info.js';
-import { recordCniResolvConf } from '../../../network/cni/cni-resolv-conf.js';
+import { recordCniAddress, recordCniResolvConf } from '../../../network/cni/cni-resolv-conf.js';
 import { summarizeResult } from '../../../network/cni/cni-result.js';
 import { parseIpv4 } from '../../../network/ipv4.js';
 
@@ -61,7 +61,9 @@ export async function cniAdd(flags: CniHookFlags): Promise<void> {
   if (att.netns === '') throw new UsageError('--netns is empty: ADD needs the pod\'s network namespace', { hint: 'the pod has no netns of its own (--net=host?)' });
   const record = await addAttachment(join(podDir, ATTACHMENTS_DIR), net, att);
   recordCniNetInfo(podDir, record);
-  recordCniResolvConf(podDir, summarizeResult(record.result, att.ifName).dns);
+  const summary = summarizeResult(record.result, att.ifName);
+  recordCniResolvConf(podDir, summary.dns);
+  recordCniAddress(podDir, att.ifName, summary.ip);
 }
 
 export async function cniDel(flags: CniHookFlags): Promise<void> {

@@ -375,7 +375,7 @@ test('a replayed run-prepared makes the same pod as the CLI\'s run-prepared', as
 
 test('enter of a running pod by its full UUID goes straight to stage1; other forms and states to the CLI', async (t) => {
   const s = await podStore(t);
-  s.start(['run', '--hostname', 'entered', s.image, '--name', 'probe', '--user', 'skiff', '--exec', '/probe', '--', 'sleep', '30']);
+  s.start(['run', '--hostname', 'entered', s.image, '--name', 'probe', '--user', 'skiff', '--exec', '/probe', '--', 'sleep', '600']); // stopped below: a loaded host must not end it first
   const { waitRunning } = await import('../support/pod-store.js');
   const uuid = await waitRunning(s);
   const direct = await traced(s, ['enter', uuid, '/bin/hostname']);

@@ -81,7 +81,7 @@ function address(source: string, field: string, value: unknown, subnet: Cidr): n
 export function parseNetworkConf(raw: RawConf, source: string): NetworkDef {
   if (typeof raw.name !== 'string' || !NETWORK_NAME.test(raw.name)) throw bad(source, 'name', `${JSON.stringify(raw.name)} is not a network name (letters, digits, . _ -)`);
   if (raw.type !== 'bridge') {
-    throw bad(source, 'type', `${JSON.stringify(raw.type)} is not a type Skiff wires itself ("bridge"); CNI plugin types come with a later version`);
+    throw bad(source, 'type', `${JSON.stringify(raw.type)} is not a type Skiff wires itself ("bridge"); a net.d file of another type runs through the CNI plugins`);
   }
   const bridge = raw.bridge ?? 'skiff0';
   if (typeof bridge !== 'string' || !BRIDGE_NAME.test(bridge)) throw bad(source, 'bridge', `${JSON.stringify(bridge)} is not an interface name (1-15 characters)`);

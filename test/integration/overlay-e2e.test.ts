@@ -195,7 +195,7 @@ testWhen('root')('a daemon frozen past its lease\'s TTL takes its subnet again w
   const own = await peerFacts(a);
   const net = `${formatIpv4(own.subnet.network)}/24`;
   const marks = [da.mark(), db.mark()];
-  da.pause();
+  await da.pause();
   // b's watch records the expiry.
   await db.waitFor(new RegExp(`event=peer-removed subnet=${net}`), marks[1]);
   da.resume();
@@ -232,7 +232,7 @@ testWhen('root')('a daemon whose expired subnet was taken meanwhile moves to a f
   const before = subnetOf(a);
   const old = `${formatIpv4(before.network)}/24`;
   const marks = [da.mark(), db.mark()];
-  da.pause();
+  await da.pause();
   await db.waitFor(new RegExp(`event=peer-removed subnet=${old}`), marks[1]);
   // c takes a's subnet: its subnet.env (from an earlier life) names it.
   writeFileSync(c.subnetFile, `FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=${formatIpv4(before.network + 1)}/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
@@ -262,7 +262,7 @@ testWhen('root')('a daemon whose expired subnet was taken and finds none free wi
   const before = subnetOf(a);
   const old = `${formatIpv4(before.network)}/24`;
   const marks = [da.mark(), db.mark()];
-  da.pause();
+  await da.pause();
   await db.waitFor(new RegExp(`event=peer-removed subnet=${old}`), marks[1]);
   writeFileSync(c.subnetFile, `FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=${formatIpv4(before.network + 1)}/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
   const dc = await o.start(c);
@@ -421,7 +421,7 @@ for (const kind of ['etcd', 'embedded'] as const) {
     const joining = { subnet: parseCidr('198.18.203.0/24')!, publicIp: '198.19.0.203', mac: '02:5e:00:00:00:cb' };
     await ops.put(leaseKey(leaving.subnet), leaseValue(leaving.publicIp, leaving.mac));
     await waitKernel(a, (s) => programs(s, leaving), 'it programs the host that will leave');
-    da!.pause();
+    await da!.pause();
     // With etcd, the daemon's watch stream must break while it cannot read it, so that it
     // resumes from its old revision (compacted by then) instead of reading buffered events.
     if (o.store.kind === 'etcd') {

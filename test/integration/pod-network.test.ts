@@ -124,11 +124,16 @@ test('a pod reaches an address outside its host through NAT, and not without the
   t.is(through.code, 0, through.stderr);
   t.like(info(through.stdout), { ok: true, data: 'from-internet\n' });
   await first.exited;
-  // The control: without masquerade the internet's reply has nowhere to go.
-  t.is((await host.run('iptables', ['-w', '-t', 'nat', '-F', 'SKIFF-POSTROUTING'])).code, 0);
+  // The control: without masquerade the internet's reply has nowhere to go. The rule goes while
+  // the pod waits to fetch: a run starting without it would make it again (the replay checks it).
   const second = await serve();
-  const blocked = await fetch();
-  t.like(info(blocked.stdout), { ok: false });
+  const control = s.start(['run', '--net=default', s.image, '--exec', '/bin/sh', '--', '-c',
+    `while [ ! -e /tmp/go ]; do sleep 0.05; done; /probe fetch 198.19.${third}.2 8082 3000`]);
+  const uuid = await waitRunning(s, 60_000);
+  t.is((await host.run('iptables', ['-w', '-t', 'nat', '-F', 'SKIFF-POSTROUTING'])).code, 0);
+  t.is((await s.skiff(['enter', uuid, '--', '/bin/touch', '/tmp/go'])).code, 0);
+  await control.exited;
+  t.like(info(control.output().stdout), { ok: false });
   second.server.kill('SIGKILL');
 });
 

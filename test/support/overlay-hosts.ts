@@ -9,7 +9,8 @@
  * The daemons log one line per change to stderr; tests wait for those lines (bounded), or poll the
  * kernel (bounded) when what matters is the kernel state.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tryFlock } from '../../native/bindings/flock.js';
 import { join } from 'node:path';
 import { formatIpv4, parseCidr, type Cidr } from '../../network/ipv4.js';
 import { openKvStore, type KvStore } from '../../network/kv/index.js';
@@ -110,7 +111,7 @@ export async function leases(dir: string, store: OverlayStore): Promise<LeaseRow
 
 /** A running `skiff net daemon` in a host's netns, its stderr in a log file. */
 export class OverlayDaemon {
-  private constructor(readonly host: OverlayHost, readonly proc: ManagedProcess) {}
+  private constructor(readonly host: OverlayHost, readonly proc: ManagedProcess, private readonly storeLock: string | undefined) {}
 
   static async start(t: Teardown, dir: string, host: OverlayHost, store: OverlayStore, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<OverlayDaemon> {
     const logPath = join(dir, `daemon-${host.name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
@@ -131,7 +132,7 @@ export class OverlayDaemon {
       }
       await proc.stop();
     });
-    return new OverlayDaemon(host, proc);
+    return new OverlayDaemon(host, proc, store.kind === 'embedded' ? join(dir, 'kv', 'lock') : undefined);
   }
 
   get pid(): number {
@@ -186,12 +187,33 @@ export class OverlayDaemon {
     await this.proc.stop();
   }
 
-  pause(): void {
-    process.kill(this.pid, 'SIGSTOP');
+  /**
+   * Freezes the daemon (SIGSTOP), never while it holds the embedded store's lock: a frozen holder
+   * would stall every other process on the store (its renewals take the lock every second with a
+   * short TTL), which is no part of what the tests check. Tried again until the lock is free.
+   */
+  async pause(): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      process.kill(this.pid, 'SIGSTOP');
+      if (this.storeLock === undefined || lockFree(this.storeLock)) return;
+      process.kill(this.pid, 'SIGCONT');
+      if (tries > 500) throw new Error(`${this.host.name}: the store's lock never came free to freeze the daemon outside it`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   resume(): void {
     process.kill(this.pid, 'SIGCONT');
+  }
+}
+
+/** Whether nobody holds the flock on `path` (taken and let go at once). */
+function lockFree(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    return tryFlock(fd, 'exclusive', path);
+  } finally {
+    closeSync(fd);
   }
 }
 

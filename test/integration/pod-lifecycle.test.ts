@@ -397,18 +397,16 @@ test('apps of different images each get their own root, sharing the pod', async 
 
 test('--interactive keeps the terminal: the app reads stdin from it', async (t) => {
   const s = await podStore(t);
-  const { execFileSync } = await import('node:child_process');
   const { skiffLauncher } = await import('../support/skiff-cli.js');
-  // `script` gives skiff a pseudo-terminal, as a user's shell would. Twice: the second run is replayed by the launcher.
+  const { underTerminal } = await import('../support/terminal.js');
+  // `script` gives skiff a pseudo-terminal, as a user's shell would, its stdin held open until the
+  // run ends (test/support/terminal.ts: a closed one makes script type ^D). Twice: the second run is replayed.
   const command = [skiffLauncher(), '--dir', s.dir, 'run', '--interactive', s.image, '--exec', '/bin/sh', '--', '-c',
     'test -t 0 && echo STDIN-IS-A-TTY; read line; echo "got $line"'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   for (const attempt of [1, 2]) {
-    const out = execFileSync('script', ['-qec', command, '/dev/null'], {
-      input: 'hello\n',
-      env: { ...process.env, ...s.env, SKIFF_LAUNCH_TRACE: '1' },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = await underTerminal(command, { input: 'hello\n', env: { ...process.env, ...s.env, SKIFF_LAUNCH_TRACE: '1' }, timeoutMs: 60_000 });
+    t.is(run.status, 0, run.stdout + run.stderr);
+    const out = run.stdout;
     t.regex(out, /STDIN-IS-A-TTY/);
     t.regex(out, /got hello/);
     t.regex(out, attempt === 1 ? /skiff launch: node/ : /skiff launch: replay/);

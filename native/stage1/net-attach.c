@@ -73,30 +73,13 @@ static uint32_t host_order(struct in_addr a)
  */
 static int ipam_allocate(const struct config *cfg, struct pod_net *n, struct s1_error *err)
 {
-	char tmp[PATH_MAX], line[64];
+	char tmp[PATH_MAX];
 	uint32_t first = host_order(n->range_start), last = host_order(n->range_end);
 	uint32_t net = host_order(n->subnet), mask = n->prefix == 0 ? 0 : ~UINT32_C(0) << (32 - n->prefix);
-	int fd, r = -1;
+	int r = -1;
 
-	if (mkdir_p(n->ipam_dir, 0700, STEP, "", err) < 0)
+	if (claim_file_write(n->ipam_dir, cfg->uuid, STEP, tmp, sizeof tmp, err) < 0)
 		return -1;
-	snprintf(tmp, sizeof tmp, "%s/.claim-%s", n->ipam_dir, cfg->uuid);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return s1_fail(err, errno, STEP, "open", "%s", tmp);
-	snprintf(line, sizeof line, "%s\n", cfg->uuid);
-	/*
-	 * No fsync: what makes an address ours is link(2), atomic for every
-	 * other run on this host; after a crash of the host the pods are gone
-	 * too, and gc releases by the UUID the file holds.
-	 */
-	if (write_all(fd, line, strlen(line)) < 0) {
-		s1_fail(err, errno, STEP, "write", "%s", tmp);
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
 	if (n->has_requested)
 		first = last = host_order(n->requested);
 	for (uint32_t a = first; a >= first && a <= last; a++) {

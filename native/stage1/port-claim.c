@@ -60,26 +60,13 @@ static void claim_holder(const char *path, char *out, size_t len)
 
 int port_claims_take(const struct config *cfg, struct s1_error *err)
 {
-	char tmp[PATH_MAX], line[64], holder[64];
-	int fd;
+	char tmp[PATH_MAX], holder[64];
 
 	for (size_t i = 0; i < cfg->n_port_claims; i++) {
 		struct port_claim *c = &cfg->port_claims[i];
 
-		if (mkdir_p(c->dir, 0700, STEP, "", err) < 0)
+		if (claim_file_write(c->dir, cfg->uuid, STEP, tmp, sizeof tmp, err) < 0)
 			return -1;
-		snprintf(tmp, sizeof tmp, "%s/.claim-%s", c->dir, cfg->uuid);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return s1_fail(err, errno, STEP, "open", "%s", tmp);
-		snprintf(line, sizeof line, "%s\n", cfg->uuid);
-		if (write_all(fd, line, strlen(line)) < 0) {
-			s1_fail(err, errno, STEP, "write", "%s", tmp);
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		close(fd);
 		if (link(tmp, c->path) == 0) {
 			c->held = true;
 			unlink(tmp);

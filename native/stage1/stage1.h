@@ -163,6 +163,14 @@ int signals_reset(void);
 /* util.c (and ../common/io.h: write_all, write_atomic, read_small_file, mkdir_ok) */
 int write_file_atomic(const char *path, const char *content, struct s1_error *err, const char *step);
 int mkdir_p(const char *path, mode_t mode, const char *step, const char *shown, struct s1_error *err);
+/*
+ * A claim (an IPAM address, a host port) is a file holding the pod's UUID, linked into place from
+ * DIR/.claim-UUID so it exists only whole and never for two pods (link fails with EEXIST). This
+ * makes DIR (0700) and writes that temp file, its path into TMP; the caller links and unlinks it.
+ * No fsync: link(2) is what makes a claim ours, atomic for every other run on this host; after a
+ * crash of the host the pods are gone too, and gc releases by the UUID the file holds.
+ */
+int claim_file_write(const char *dir, const char *uuid, const char *step, char *tmp, size_t len, struct s1_error *err);
 void time_rfc3339(const struct timespec *ts, char *buf, size_t len);
 const char *signal_name(int sig, char *buf, size_t len);
 int msg_send(int fd, const struct s1_msg *msg);

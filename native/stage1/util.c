@@ -99,3 +99,25 @@ int msg_send(int fd, const struct s1_msg *msg)
 {
 	return write_all(fd, (const char *) msg, sizeof *msg);
 }
+
+int claim_file_write(const char *dir, const char *uuid, const char *step, char *tmp, size_t len, struct s1_error *err)
+{
+	char line[64];
+	int fd;
+
+	if (mkdir_p(dir, 0700, step, "", err) < 0)
+		return -1;
+	snprintf(tmp, len, "%s/.claim-%s", dir, uuid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return s1_fail(err, errno, step, "open", "%s", tmp);
+	snprintf(line, sizeof line, "%s\n", uuid);
+	if (write_all(fd, line, strlen(line)) < 0) {
+		s1_fail(err, errno, step, "write", "%s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}

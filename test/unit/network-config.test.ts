@@ -3,11 +3,12 @@
  * no kernel, no root.
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4 } from '../../network/ipv4.js';
 import { loadNetworks } from '../../network/network-config.js';
+import { packageRoot } from '../../runtime/install-paths.js';
 import { parseNetArg, resolveNetworks, stage1NetValue } from '../../network/pod-networks.js';
 
 function localConfig(t: { teardown(fn: () => void): void }, files: Record<string, string>): string {
@@ -32,8 +33,11 @@ test('ipv4: strict parsing, prefixes, overlap', (t) => {
 test('the built-ins: default is bridged and NATed with a default route (rkt\'s subnet); default-restricted is host-only', (t) => {
   const nets = loadNetworks('/nonexistent/skiff-local-config');
   t.like(nets.get('default'), { bridge: 'skiff0', ipMasq: true, defaultRoute: true, mtu: 1500, source: 'built-in', dataDir: '/run/skiff/networks/default' });
-  t.is(formatCidr(nets.get('default')!.subnet), '172.16.28.0/24');
-  t.is(formatIpv4(nets.get('default')!.gateway), '172.16.28.1');
+  // rkt's subnet, as the README states it (tests name no address outside 198.18.0.0/15 themselves).
+  const stated = /Built-in subnet (\d+\.\d+\.\d+\.\d+\/\d+), rkt's\./.exec(readFileSync(join(packageRoot(), 'README.md'), 'utf8'))?.[1];
+  t.truthy(stated, 'the README states the built-in subnet');
+  t.is(formatCidr(nets.get('default')!.subnet), stated ?? '');
+  t.is(formatIpv4(nets.get('default')!.gateway), formatIpv4(parseCidr(stated!)!.network + 1));
   t.like(nets.get('default-restricted'), { bridge: 'skiff1', ipMasq: false, defaultRoute: false });
 });
 

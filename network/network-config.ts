@@ -11,7 +11,7 @@
  * Every problem in a file is one error naming the file and the field.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { NetworkError } from '../runtime/errors.js';
 import { broadcastOf, contains, formatCidr, formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 
@@ -122,16 +122,27 @@ export function loadNetworks(localConfig: string): Map<string, NetworkDef> {
     const def = parseNetworkConf(raw, 'built-in');
     nets.set(def.name, def);
   }
+  for (const def of netConfsOfType(readNetConfFiles(localConfig), 'bridge', (raw, path) => parseNetworkConf(raw as RawConf, path)).values()) {
+    nets.set(def.name, def);
+  }
+  return nets;
+}
+
+/**
+ * The `.conf` files of LOCAL_CONFIG/net.d, in lexicographic order, each parsed: one that is not a
+ * JSON object is an error naming it. No net.d: none. Every reader of net.d (bridges here, the
+ * overlay in overlay-network.ts) goes through this, so a file is judged the same way by all.
+ */
+export function readNetConfFiles(localConfig: string): Array<{ path: string; raw: Record<string, unknown> }> {
   const dir = join(localConfig, 'net.d');
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return nets;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new NetworkError(`cannot read network configs in ${dir}`, { input: dir, cause: err });
   }
-  const fromFiles = new Set<string>();
-  for (const file of files) {
+  return files.map((file) => {
     const path = join(dir, file);
     let raw: unknown;
     try {
@@ -140,12 +151,20 @@ export function loadNetworks(localConfig: string): Map<string, NetworkDef> {
       throw new NetworkError(`network config ${path} is not valid JSON: ${(err as Error).message}`, { input: path, cause: err, hint: 'fix the file' });
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(path, 'the file', 'is not a JSON object');
-    // Another type is a CNI plugin's: network/cni/cni-config.ts reads the file.
-    if ((raw as RawConf).type !== 'bridge') continue;
-    const def = parseNetworkConf(raw as RawConf, path);
-    if (fromFiles.has(def.name)) throw bad(path, 'name', `"${def.name}" is defined by an earlier file in ${dir} too`);
-    fromFiles.add(def.name);
-    nets.set(def.name, def);
+    return { path, raw: raw as Record<string, unknown> };
+  });
+}
+
+/** The files of one `type`, parsed, by name (a file of another type is another reader's); a name two files give is an error naming the later. */
+export function netConfsOfType<T extends { name: string }>(
+  files: ReadonlyArray<{ path: string; raw: Record<string, unknown> }>, type: string, parse: (raw: Record<string, unknown>, path: string) => T,
+): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const { path, raw } of files) {
+    if (raw['type'] !== type) continue;
+    const def = parse(raw, path);
+    if (out.has(def.name)) throw bad(path, 'name', `"${def.name}" is defined by an earlier file in ${dirname(path)} too`);
+    out.set(def.name, def);
   }
-  return nets;
+  return out;
 }

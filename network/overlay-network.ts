@@ -12,11 +12,11 @@
  * A missing file, or one older than this boot (a daemon that is not running since), is a clear
  * error; the run plan stamps the file, so a replay after the daemon rewrote it goes to the CLI.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetworkError } from '../runtime/errors.js';
 import { broadcastOf, formatCidr } from './ipv4.js';
-import { DEFAULT_RUN_DIR, type NetworkDef } from './network-config.js';
+import { DEFAULT_RUN_DIR, netConfsOfType, readNetConfFiles, type NetworkDef } from './network-config.js';
 import { DEFAULT_SUBNET_FILE, parseSubnetEnv } from './overlay/subnet-env.js';
 
 export const OVERLAY_TYPE = 'flannel';
@@ -58,30 +58,8 @@ export function parseOverlayConf(raw: Record<string, unknown>, source: string): 
 
 /** The overlay networks by name: the built-in `overlay`, joined or replaced by net.d files of type flannel. */
 export function loadOverlayNetworks(localConfig: string): Map<string, OverlaySpec> {
-  const nets = new Map<string, OverlaySpec>([[BUILT_IN_OVERLAY.name, BUILT_IN_OVERLAY]]);
-  const dir = join(localConfig, 'net.d');
-  let files: string[];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.conf')).sort();
-  } catch {
-    return nets;
-  }
-  const fromFiles = new Set<string>();
-  for (const file of files) {
-    const path = join(dir, file);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      continue; // network-config.ts reports a file that is not JSON
-    }
-    if (typeof raw !== 'object' || raw === null || (raw as { type?: unknown }).type !== OVERLAY_TYPE) continue;
-    const spec = parseOverlayConf(raw as Record<string, unknown>, path);
-    if (fromFiles.has(spec.name)) throw bad(path, 'name', `"${spec.name}" is defined by an earlier file in ${dir} too`);
-    fromFiles.add(spec.name);
-    nets.set(spec.name, spec);
-  }
-  return nets;
+  const fromFiles = netConfsOfType(readNetConfFiles(localConfig), OVERLAY_TYPE, parseOverlayConf);
+  return new Map([[BUILT_IN_OVERLAY.name, BUILT_IN_OVERLAY], ...fromFiles]);
 }
 
 const noDaemon = (spec: OverlaySpec, problem: string) => new NetworkError(`network ${spec.name}: ${spec.subnetFile} ${problem}: is \`skiff net daemon\` running on this host?`, {

@@ -74,6 +74,8 @@ export interface HostHooks {
   up: string[];
   /** stage1 `host-down` values, run last first: the networks are undone in reverse. */
   down: string[];
+  /** The pod joins a CNI network: its ADD hook may write a resolv.conf (cni-resolv-conf.ts). */
+  cni?: boolean;
   /** A CNI network is the pod's first (eth0): its address names the pod in /etc/hosts (cni-resolv-conf.ts). */
   eth0?: boolean;
 }
@@ -87,6 +89,7 @@ export function cniHostHooks(joined: readonly JoinedCniNetwork[], cniPath: reado
   return {
     up: joined.map((n) => value(cniHookArgv('add', n, cniPath))),
     down: joined.map((n) => value(cniHookArgv('del', n, cniPath))),
+    ...(joined.length > 0 ? { cni: true } : {}),
     ...(joined.some((n) => n.ifName === 'eth0') ? { eth0: true } : {}),
   };
 }

@@ -64,6 +64,8 @@ function resolverPairs(rt: PodManifest['runtime'], podDir: string, cni: boolean)
 export interface Stage1HostHooks {
   up: readonly string[];
   down: readonly string[];
+  /** The pod joins a CNI network, whose ADD hook may write a resolv.conf from its result. */
+  cni?: boolean;
   /** eth0 is a CNI network: its address (written by the ADD hook) names the pod in /etc/hosts. */
   eth0?: boolean;
 }
@@ -100,8 +102,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   for (const down of hooks.down) pairs.push(['host-down', down]);
   for (const dir of cgroup.join) pairs.push(['cgroup', dir]);
   for (const dir of cgroup.cleanup) pairs.push(['cgroup-cleanup', dir]);
-  // `hooks` are the CNI networks' (port forwards bring their own, portPairs): any means a CNI network.
-  pairs.push(...resolverPairs(rt, podDir, hooks.up.length > 0));
+  pairs.push(...resolverPairs(rt, podDir, hooks.cni === true));
   for (const entry of rt.hostsEntries) pairs.push(['hosts-entry', entry]);
   for (const v of manifest.volumes) {
     // An empty volume lives in the pod dir, which moved (prepare → run) since the manifest was written.

@@ -4,8 +4,13 @@
  * starts after a crash) sees the old content or the new, never a mix.
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
+
+/** node:crypto on first use: read-only commands import this module, never write, and skip its load. */
+function randomBytes(size: number): Buffer {
+  return (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomBytes(size);
+}
 
 /** Flushes a file written through a stream before it is renamed into place. */
 export function fsyncFile(path: string): void {

@@ -1,10 +1,9 @@
 /**
  * What `skiff version` reports: Skiff's and Node's versions, the stage1 binary
  * (its version and build, as it reports them itself) and the host features
- * pods depend on. Loads nothing beyond node:fs, node:os and node:child_process,
- * so it stays within a plain Node start-up.
+ * pods depend on. Loads nothing beyond node:fs and node:os, so it stays within
+ * a plain Node start-up.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { platform, release } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ export interface VersionInfo {
   os: string;
   arch: string;
   kernel: string;
-  /** version: what `skiff-stage1 --version` says (package version and build), null when it cannot run. */
+  /** version: what `skiff-stage1 --version` says (package version and build), null when the binary holds no such line. */
   stage1: { path: string; present: boolean; version: string | null };
   features: HostFeatures;
 }
@@ -29,11 +28,16 @@ export function skiffVersion(): string {
 }
 
 
-/** stage1's own word on its version: a static binary, ~1 ms to ask. */
+/**
+ * stage1's own word on its version: the line `skiff-stage1 --version` prints, read out of the
+ * binary, where main.c keeps it as one NUL-ended literal. Reading ~0.5 MB costs under a
+ * millisecond; running it would load node:child_process (~20 ms, most of `skiff version`).
+ * test/unit/cli-frame.test.ts checks that both give the same line.
+ */
 function stage1Version(path: string): string | null {
   try {
-    const out = execFileSync(path, ['--version'], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'ignore'] });
-    return /^skiff-stage1 (.+)$/m.exec(out)?.[1] ?? null;
+    const bytes = readFileSync(path).toString('latin1');
+    return /skiff-stage1 (\d+\.\d+\.\d+[^\n\0]*)\n\0/.exec(bytes)?.[1] ?? null;
   } catch {
     return null;
   }

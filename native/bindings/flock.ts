@@ -16,14 +16,20 @@ const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
-const flockFn = libc.func('int flock(int fd, int operation)');
+let flockFn: ((fd: number, operation: number) => number) | undefined;
+
+/** Declared on first use: listing pods and images imports this module but may lock nothing. */
+function flock(fd: number, operation: number): number {
+  flockFn ??= libc.func('int flock(int fd, int operation)') as (fd: number, operation: number) => number;
+  return flockFn(fd, operation);
+}
 
 export type LockMode = 'shared' | 'exclusive';
 
 /** Tries to lock `fd` without waiting: true when taken, false when someone else holds it. */
 export function tryFlock(fd: number, mode: LockMode, path?: string): boolean {
   const op = (mode === 'shared' ? LOCK_SH : LOCK_EX) | LOCK_NB;
-  return check('flock', flockFn(fd, op) as number, path, [ERRNO.EWOULDBLOCK]) >= 0;
+  return check('flock', flock(fd, op), path, [ERRNO.EWOULDBLOCK]) >= 0;
 }
 
 export interface HeldLock {

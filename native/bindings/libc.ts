@@ -5,15 +5,37 @@
  * modules, and call them through `check()`, which turns -1 + errno into a
  * NativeError naming the syscall, the path and the errno.
  *
- * Loading this module loads koffi: import it only on paths that make system
- * calls (never from `skiff version`).
+ * koffi (~15 ms to load here, and libc with it) is loaded on the first
+ * declaration, not with this module: the read-only commands (`list`,
+ * `image list`, `status`) import the lock helpers but need no system call when
+ * there is nothing to lock (query-fast-path.ts). A module that declares its
+ * functions at its top level still loads koffi when it is imported.
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import type * as Koffi from 'koffi';
 import { NativeError } from '../../runtime/errors.js';
 
-export const libc = koffi.load('libc.so.6');
-export { koffi };
+let koffiModule: typeof Koffi | undefined;
+let libcHandle: Koffi.LibraryHandle | undefined;
+
+function loadKoffi(): typeof Koffi {
+  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
+}
+
+/** libc: `libc.func(...)` declares a function (and loads koffi and libc on the first). */
+export const libc: Pick<Koffi.LibraryHandle, 'func'> = {
+  func: ((...args: Parameters<Koffi.LibraryHandle['func']>) =>
+    (libcHandle ??= loadKoffi().load('libc.so.6')).func(...args)) as Koffi.LibraryHandle['func'],
+};
+
+/** koffi itself (structs, other libraries), loaded on first use as libc is. */
+export const koffi: typeof Koffi = new Proxy({} as typeof Koffi, {
+  get(_target, key) {
+    const value = Reflect.get(loadKoffi(), key) as unknown;
+    return typeof value === 'function' ? value.bind(loadKoffi()) : value;
+  },
+});
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {

@@ -24,7 +24,8 @@ export interface FastPath {
   args: string[];
 }
 
-export function matchFastPath(argv: string[], env: NodeJS.ProcessEnv = process.env): FastPath | undefined {
+/** The global flags before the command, read as the full parser would; undefined for any other shape. */
+export function leadingGlobals(argv: string[], env: NodeJS.ProcessEnv = process.env): { global: GlobalOptions; rest: string[] } | undefined {
   const values = new Map<string, string>();
   let i = 0;
   for (; i < argv.length; i++) {
@@ -43,12 +44,6 @@ export function matchFastPath(argv: string[], env: NodeJS.ProcessEnv = process.e
       values.set(name, value);
     }
   }
-  const command = argv[i] as FastCommand | undefined;
-  if (command === undefined || !FAST_COMMANDS.includes(command)) return undefined;
-  const args = argv.slice(i + 1);
-  const end = args.indexOf('--');
-  const flagged = end < 0 ? args : args.slice(0, end);
-  if (flagged.some((a) => a === '--help' || a === '-h' || GLOBAL_FLAGS.includes(a.split('=')[0] as string))) return undefined;
   const format = values.get('--format') ?? 'text';
   if (format !== 'text' && format !== 'json') return undefined;
   let insecureOptions: ReadonlySet<InsecureOption>;
@@ -59,8 +54,7 @@ export function matchFastPath(argv: string[], env: NodeJS.ProcessEnv = process.e
     throw err;
   }
   return {
-    command,
-    args,
+    rest: argv.slice(i),
     global: {
       dir: values.get('--dir') ?? env['SKIFF_DIR'] ?? DEFAULT_DIR,
       localConfig: values.get('--local-config') ?? env[LOCAL_CONFIG_ENV] ?? DEFAULT_LOCAL_CONFIG,
@@ -69,4 +63,20 @@ export function matchFastPath(argv: string[], env: NodeJS.ProcessEnv = process.e
       format,
     },
   };
+}
+
+/** true when a token (before any `--`) is a global flag or asks for help: such shapes go to the full parser. */
+export function namesGlobalOrHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  const flagged = end < 0 ? args : args.slice(0, end);
+  return flagged.some((a) => a === '--help' || a === '-h' || GLOBAL_FLAGS.includes(a.split('=')[0] as string));
+}
+
+export function matchFastPath(argv: string[], env: NodeJS.ProcessEnv = process.env): FastPath | undefined {
+  const lead = leadingGlobals(argv, env);
+  if (lead === undefined) return undefined;
+  const [command, ...args] = lead.rest as [FastCommand | undefined, ...string[]];
+  if (command === undefined || !FAST_COMMANDS.includes(command)) return undefined;
+  if (namesGlobalOrHelp(args)) return undefined;
+  return { command, args, global: lead.global };
 }

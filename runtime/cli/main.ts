@@ -6,6 +6,7 @@
 import { asSkiffError, formatErrorLine } from '../errors.js';
 import { EXIT_OK, exitCodeFor } from '../exit-codes.js';
 import { matchFastPath } from './fast-path.js';
+import { matchQueryPath, runQuery } from './query-fast-path.js';
 import { HelpShown } from './help-shown.js';
 import { takeRunPlanRequest } from './run-plan-request.js';
 
@@ -28,6 +29,11 @@ async function main(argv: string[]): Promise<number> {
       if (fast.command === 'run') await commands.run(fast.global, fast.args, planRequest);
       else if (fast.command === 'prepare') await commands.prepare(fast.global, fast.args, planRequest);
       else await commands.runPrepared(fast.global, fast.args);
+      return EXIT_OK;
+    }
+    const query = matchQueryPath(argv.slice(2));
+    if (query !== undefined) {
+      await runQuery(query);
       return EXIT_OK;
     }
     const { buildProgram } = await import('./program.js');

@@ -62,7 +62,7 @@ export function buildProgram(): SkiffCommand {
     .option('--full', 'show full image IDs', false)
     .option('--no-legend', 'leave out the header line')
     .action(async (_opts: Opts, cmd: SkiffCommand) => {
-      const { list } = await import('./commands/image.js');
+      const { list } = await import('./commands/image-list.js');
       const o = cmd.opts();
       list(globalOptionsOf(cmd.optsWithGlobals()), { full: o['full'] === true, noLegend: o['legend'] === false });
     });
@@ -164,7 +164,7 @@ export function buildProgram(): SkiffCommand {
     .option('--full', 'show full UUIDs', false)
     .option('--no-legend', 'leave out the header line')
     .action(async (_opts: Opts, cmd: SkiffCommand) => {
-      const { list } = await import('./commands/pods.js');
+      const { list } = await import('./commands/pod-queries.js');
       const o = cmd.opts();
       list(globalOptionsOf(cmd.optsWithGlobals()), { full: o['full'] === true, noLegend: o['legend'] === false });
     });
@@ -175,7 +175,7 @@ export function buildProgram(): SkiffCommand {
     .option('--wait [duration]', 'wait until the pod has exited (optionally at most this long)')
     .option('--uuid-file <file>', 'read the UUID from a file')
     .action(async (uuid: string | undefined, _opts: Opts, cmd: SkiffCommand) => {
-      const { status, uuidsFrom } = await import('./commands/pods.js');
+      const { status, uuidsFrom } = await import('./commands/pod-queries.js');
       const o = cmd.opts();
       const [q] = uuidsFrom(uuid === undefined ? [] : [uuid], o['uuidFile'] as string | undefined);
       if (q === undefined) cmd.error('missing pod UUID');
@@ -203,7 +203,7 @@ export function buildProgram(): SkiffCommand {
     .option('--timeout <duration>', 'how long to wait before SIGKILL', parseDuration, 15_000)
     .option('--uuid-file <file>', 'read the UUID from a file')
     .action(async (uuids: string[], _opts: Opts, cmd: SkiffCommand) => {
-      const { stop, uuidsFrom } = await import('./commands/pods.js');
+      const [{ stop }, { uuidsFrom }] = await Promise.all([import('./commands/pods.js'), import('./commands/pod-queries.js')]);
       const o = cmd.opts();
       const all = uuidsFrom(uuids, o['uuidFile'] as string | undefined);
       if (all.length === 0) cmd.error('missing pod UUID');
@@ -215,7 +215,7 @@ export function buildProgram(): SkiffCommand {
     .argument('[uuid...]')
     .option('--uuid-file <file>', 'read the UUID from a file')
     .action(async (uuids: string[], _opts: Opts, cmd: SkiffCommand) => {
-      const { rm, uuidsFrom } = await import('./commands/pods.js');
+      const [{ rm }, { uuidsFrom }] = await Promise.all([import('./commands/pods.js'), import('./commands/pod-queries.js')]);
       const all = uuidsFrom(uuids, cmd.opts()['uuidFile'] as string | undefined);
       if (all.length === 0) cmd.error('missing pod UUID');
       await rm(globalOptionsOf(cmd.optsWithGlobals()), all);

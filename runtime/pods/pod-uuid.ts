@@ -2,14 +2,15 @@
  * Pod UUIDs: random v4, and lookup by a unique prefix across every state,
  * as rkt accepts (`skiff status 3f2a`).
  */
-import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { InvalidStateError, NotFoundError, UsageError } from '../errors.js';
 import { POD_STATES, podsRoot, type PodDirState } from './pod-dirs.js';
 
+/** node:crypto on first use: `list` and `status` resolve UUIDs through this module but make none. */
 export function newPodUuid(): string {
-  return randomUUID();
+  return (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomUUID();
 }
 
 export interface PodLocation {

@@ -19,6 +19,14 @@ test('version prints skiff, node, stage1 and features as text', async (t) => {
   t.is(r.stderr, '');
 });
 
+test('the stage1 version that version reads from the binary is the line the binary prints', async (t) => {
+  const r = await runSkiff(['--format', 'json', 'version']);
+  const v = JSON.parse(r.stdout) as { stage1: { path: string; version: string } };
+  const own = spawnSync(v.stage1.path, ['--version'], { encoding: 'utf8' });
+  t.is(own.status, 0);
+  t.is(own.stdout, `skiff-stage1 ${v.stage1.version}\n`);
+});
+
 test('--format json version prints one JSON document', async (t) => {
   const r = await runSkiff(['--format', 'json', 'version']);
   t.is(r.code, 0, r.stderr);

@@ -1,26 +1,11 @@
-/** `skiff image list|rm|gc|cat-manifest|export|extract`. */
+/** `skiff image rm|gc|cat-manifest|export|extract` (`image list`: image-list.ts). */
 import { readBlob } from '../../../image/store/blob-store.js';
 import { collectImages, removeImages } from '../../../image/store/image-gc.js';
 import { findImage } from '../../../image/store/find-image.js';
 import { readImageIndex, type ImageRecord } from '../../../image/store/image-index.js';
-import { formatBytes } from '../fetch-progress.js';
 import type { GlobalOptions } from '../global-options.js';
-import { shortId, storeOf } from '../image-options.js';
-import { printResult, renderTable } from '../output.js';
-
-export function list(global: GlobalOptions, flags: { full: boolean; noLegend: boolean }): void {
-  const images = readImageIndex(storeOf(global));
-  printResult(global.format, images, (all) => {
-    const rows = [['ID', 'NAME', 'SIZE', 'IMPORT TIME', 'LAST USED']];
-    for (const image of all) {
-      const names = image.names.length === 0 ? ['<none>'] : image.names;
-      for (const name of names) {
-        rows.push([shortId(image.id, flags.full), name, formatBytes(image.size), image.importTime, image.lastUsed]);
-      }
-    }
-    return renderTable(rows, !flags.noLegend);
-  });
-}
+import { storeOf } from '../image-options.js';
+import { printResult } from '../output.js';
 
 function summary(removed: ImageRecord[], sweep: { blobs: number; layers: number }): object {
   return { removed: removed.map((r) => ({ id: r.id, names: r.names })), blobsRemoved: sweep.blobs, layersRemoved: sweep.layers };

@@ -19,7 +19,7 @@ export function renderVersion(v: VersionInfo): string {
     `OS/Arch: ${v.os}/${v.arch}`,
     `Kernel: ${v.kernel}`,
     `Stage1: ${v.stage1.path}${v.stage1.present ? '' : ' (missing: run npm ci or npm run build)'}`,
-    `Stage1 Version: ${v.stage1.version ?? 'unknown (it did not run: rebuild with npm run build)'}`,
+    `Stage1 Version: ${v.stage1.version ?? 'unknown (no version line in it: rebuild with npm run build)'}`,
     `Features: ${[
       flag(v.features.overlayfs !== 'missing', 'OVERLAYFS'),
       flag(v1.length > 0, 'CGROUP_V1'),

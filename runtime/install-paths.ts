@@ -22,6 +22,15 @@ export function packageRoot(): string {
   return dir;
 }
 
+/**
+ * The CLI's entry for Node: the bundle in dist/cli/ (runtime/cli/build-bundle.ts) when built,
+ * else tsc's dist/runtime/cli/main.js; the launcher (launch-main.c) picks the same way.
+ */
+export function cliEntry(): string {
+  const bundled = join(packageRoot(), 'dist', 'cli', 'main.js');
+  return existsSync(bundled) ? bundled : join(packageRoot(), 'dist', 'runtime', 'cli', 'main.js');
+}
+
 /** The stage1 binary; `SKIFF_STAGE1` overrides it (for tests and packagers). */
 export function stage1Path(env: NodeJS.ProcessEnv = process.env): string {
   return env['SKIFF_STAGE1'] ?? join(packageRoot(), 'native', 'build', 'skiff-stage1');

@@ -11,7 +11,7 @@
  * after a kill -9). Per-pod values reach them only through the hook placeholders, so a recorded
  * run plan replays them as they are.
  */
-import { fileURLToPath } from 'node:url';
+import { cliEntry } from '../../runtime/install-paths.js';
 import { NetworkError } from '../../runtime/errors.js';
 import type { NetworkDef } from '../network-config.js';
 import type { NetRequest } from '../pod-networks.js';
@@ -46,11 +46,6 @@ export function resolveCniNetworks(request: NetRequest, cni: ReadonlyMap<string,
   });
 }
 
-/** The TypeScript CLI the hooks run (this build's, by the node running it now). */
-function cliMain(): string {
-  return fileURLToPath(new URL('../../runtime/cli/main.js', import.meta.url));
-}
-
 /**
  * The network as a hook argument: JSON, with any `{` that could read as a hook placeholder
  * (`{netns}`, `{uuid}`, `{pod-dir}`, `{ip:`) written as its JSON escape. A structural brace is
@@ -63,7 +58,7 @@ export function networkArg(net: CniNetwork): string {
 /** `skiff net cni add|del` for one network, as a hook's argv. */
 export function cniHookArgv(op: 'add' | 'del', n: JoinedCniNetwork, cniPath: readonly string[]): string[] {
   return [
-    process.execPath, cliMain(), 'net', 'cni', op,
+    process.execPath, cliEntry(), 'net', 'cni', op,
     '--pod-dir', '{pod-dir}', '--uuid', '{uuid}', '--netns', '{netns}', '--ifname', n.ifName,
     '--cni-path', cniPath.join(':'), ...(n.ip === undefined ? [] : ['--ip', n.ip]), '--network', networkArg(n.net),
   ];

@@ -12,6 +12,7 @@ import { cniHostHooks, networkArg, resolveCniNetworks } from '../../network/cni/
 import { parseNetworkConf } from '../../network/network-config.js';
 import { parseNetArg, resolveNetworks } from '../../network/pod-networks.js';
 import { expandHookArg } from '../../runtime/pods/pod-host-hooks.js';
+import { cliEntry } from '../../runtime/install-paths.js';
 
 function pluginDir(t: { teardown(fn: () => void): void }, names: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-cni-plugins-'));
@@ -65,7 +66,7 @@ test('host hooks: node on this CLI\'s net cni add/del, one per network, the plac
   t.is(hooks.down.length, 2, 'stage1 runs the downs last first: p2p is undone before cbr');
   const up = hooks.up[1]!.split('\t');
   t.is(up[0], process.execPath);
-  t.regex(up[1]!, /\/runtime\/cli\/main\.js$/);
+  t.is(up[1], cliEntry(), 'the CLI the launcher runs: the bundle when built');
   t.deepEqual(up.slice(2, -2), ['net', 'cni', 'add', '--pod-dir', '{pod-dir}', '--uuid', '{uuid}', '--netns', '{netns}', '--ifname', 'eth1', '--cni-path', `${dir}:/usr/lib/cni`, '--ip', '198.18.41.7']);
   t.is(up.at(-2), '--network');
   t.deepEqual(JSON.parse(up.at(-1)!), p2p);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from '../../runtime/cli/program.js';
 import { matchQueryPath, QUERY_SHAPES } from '../../runtime/cli/query-fast-path.js';
-import { runSkiff, skiffBin } from '../support/skiff-cli.js';
+import { runSkiff, skiffBin, skiffLauncher } from '../support/skiff-cli.js';
 
 function commandAt(words: readonly string[]): Command {
   let cmd: Command = buildProgram();
@@ -95,4 +95,19 @@ test('version, list, image list and status load neither commander nor what they 
     t.true(urls.some((u) => u.includes('/runtime/cli/query-fast-path.js')), `${args.join(' ')}: the recorder saw the query path load`);
     t.deepEqual(urls.filter((u) => unwanted.test(u)), [], args.join(' '));
   }
+});
+
+test('the launcher runs the bundle (dist/cli/), not the ~80 modules tsc wrote', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-bundle-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'imports.log');
+  const recorder = new URL('../support/import-recorder.js', import.meta.url).href;
+  const r = spawnSync(skiffLauncher(), ['--dir', dir, 'list'], {
+    env: { ...process.env, NODE_OPTIONS: `--import ${recorder}`, SKIFF_IMPORT_LOG: log },
+    encoding: 'utf8',
+  });
+  t.is(r.status, 0, r.stderr);
+  const urls = readFileSync(log, 'utf8').split('\n').filter((u) => u.includes('/dist/'));
+  t.true(urls.some((u) => u.endsWith('/dist/cli/main.js')), urls.join('\n'));
+  t.deepEqual(urls.filter((u) => u.includes('/dist/runtime/') || u.includes('/dist/image/') || u.includes('/dist/network/')), []);
 });

@@ -9,12 +9,13 @@ import { mkdirSync } from 'node:fs';
 import { lockPath } from '../../native/bindings/flock.js';
 import { ensurePrivateDirs } from './private-dirs.js';
 import type { StorePaths } from './store-paths.js';
+import { lockWaitNotice } from '../../runtime/lock-wait-notice.js';
 
 /** Runs `fn` holding gc.lock in `mode`, waiting up to ten minutes for it. */
 export async function withGcLock<T>(paths: StorePaths, mode: 'shared' | 'exclusive', fn: () => T | Promise<T>): Promise<T> {
   mkdirSync(paths.root, { recursive: true, mode: 0o711 });
   ensurePrivateDirs(paths);
-  const lock = await lockPath(paths.gcLock, mode, { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}` });
+  const lock = await lockPath(paths.gcLock, mode, { timeoutMs: 10 * 60_000, what: `the image store ${paths.root}`, onWait: lockWaitNotice(`the image store ${paths.root}`) });
   try {
     return await fn();
   } finally {

@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../../runtime/atomic-file.js';
 import { ImageError } from '../../runtime/errors.js';
 import { lockPath, type HeldLock } from '../../native/bindings/flock.js';
 import type { StorePaths } from './store-paths.js';
+import { lockWaitNotice } from '../../runtime/lock-wait-notice.js';
 
 export interface ImageLayerRecord {
   digest: string;
@@ -116,7 +117,7 @@ function writeImageIndex(paths: StorePaths, images: ImageRecord[]): void {
 /** Holds the store lock while `fn` runs. Waits up to a minute for another writer. */
 async function withStoreLock<T>(paths: StorePaths, fn: () => T | Promise<T>): Promise<T> {
   mkdirSync(paths.root, { recursive: true });
-  const lock: HeldLock = await lockPath(paths.lock, 'exclusive', { timeoutMs: 60_000, what: `the image store ${paths.root}` });
+  const lock: HeldLock = await lockPath(paths.lock, 'exclusive', { timeoutMs: 60_000, what: `the image store ${paths.root}`, onWait: lockWaitNotice(`the image store ${paths.root}`) });
   try {
     return await fn();
   } finally {

@@ -26,6 +26,9 @@ function flock(fd: number, operation: number): number {
 
 export type LockMode = 'shared' | 'exclusive';
 
+/** How long lockPath waits before it calls its onWait. */
+const WAIT_NOTICE_MS = 1000;
+
 /** Tries to lock `fd` without waiting: true when taken, false when someone else holds it. */
 export function tryFlock(fd: number, mode: LockMode, path?: string): boolean {
   const op = (mode === 'shared' ? LOCK_SH : LOCK_EX) | LOCK_NB;
@@ -89,14 +92,22 @@ export function lockDir(dir: string, what?: string): HeldLock {
 export async function lockPath(
   path: string,
   mode: LockMode,
-  options: { timeoutMs?: number; what?: string } = {},
+  options: { timeoutMs?: number; what?: string; onWait?: () => void } = {},
 ): Promise<HeldLock> {
   const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600);
-  const deadline = Date.now() + (options.timeoutMs ?? 0);
+  const start = Date.now();
+  const deadline = start + (options.timeoutMs ?? 0);
   let delay = 5;
+  let told = false;
   try {
     while (!tryFlock(fd, mode, path)) {
       if (Date.now() >= deadline) throw lockHeldError(path, options.what);
+      // Said once, after a second: a user (or a test) can tell a command waiting for another
+      // one's lock from a hung one; the usual brief contention stays silent.
+      if (!told && Date.now() - start >= WAIT_NOTICE_MS) {
+        told = true;
+        options.onWait?.();
+      }
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
     }

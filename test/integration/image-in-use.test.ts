@@ -2,24 +2,33 @@
  * Images and the pods that use them, through the CLI: `image rm` and
  * `image gc` refuse an image a pod uses in any state (prepared by a real
  * `prepare`, running, exited; made by the CLI or by a replayed run), and
- * remove it once the pods are gone; a fetch or prepare racing `image gc`
- * never leaves a record without its layers; a fetch whose layer does not
+ * remove it once the pods are gone; `image gc` and a fetch or prepare that
+ * meet, at points the tests choose (a fetch blocked mid-unpack; gc.lock held
+ * as by a gc mid-sweep), wait for each other and leave whole images or none;
+ * a fetch whose layer does not
  * unpack to its diffID stores no layer dir and no record.
  */
 import test from 'ava';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fixtureImages, PROBE_CONFIG } from '../support/fixture-images.js';
+import { largeImage } from '../support/large-image.js';
 import { buildImage, buildLayer } from '../support/oci-image.js';
 import { writeOciLayout } from '../support/oci-layout.js';
 import { podStore, waitRunning, type PodStore } from '../support/pod-store.js';
 import { runSkiff } from '../support/skiff-cli.js';
+import { waitFor } from '../support/stage1-harness.js';
 import { tempDir } from '../support/temp-dir.js';
 
 interface ImageRecord {
   id: string;
   names: string[];
+  manifestDigest: string;
+  configDigest: string;
   layers: Array<{ digest: string; diffId: string }>;
 }
 
@@ -83,28 +92,73 @@ test('image rm and image gc refuse an image a prepared, running or exited pod us
   t.deepEqual(list(join(s.dir, 'layers', 'sha256')), [], 'and its layer');
 });
 
-test('prepare and fetch racing image gc: either the image is gone or it is whole; a prepared pod always runs', async (t) => {
+test('image gc while a fetch is mid-unpack (forced): gc waits for the fetch, then removes what no pod uses, wholly', async (t) => {
   const s = await podStore(t);
-  for (let round = 0; round < 3; round++) {
-    const [prepare, fetch, gc] = await Promise.all([
-      s.skiff(['prepare', s.image, '--exec', '/probe', '--', 'exit', '0']),
-      s.skiff(['fetch', '--quiet', s.image]),
-      s.skiff(['image', 'gc', '--grace-period=0s']),
-    ]);
-    t.is(prepare.code, 0, prepare.stderr);
-    t.is(fetch.code, 0, fetch.stderr);
-    t.is(gc.code, 0, gc.stderr);
-    for (const image of await images(s)) {
-      for (const layer of image.layers) {
-        t.true(existsSync(join(s.dir, 'blobs', 'sha256', layer.digest.slice(7))), `round ${round}: a recorded image has its blobs`);
-        t.true(existsSync(join(s.dir, 'layers', 'sha256', layer.diffId.slice(7))), `round ${round}: and its layers`);
-      }
-    }
-    const uuid = prepare.stdout.trim();
-    const run = await s.skiff(['run-prepared', uuid]);
-    t.is(run.code, 0, `round ${round}: ${run.stderr}`);
-    t.is((await s.skiff(['rm', uuid])).code, 0);
-  }
+  const dir = tempDir(t);
+  const big = largeImage(2 * 1024 * 1024);
+  const layout = join(dir, 'layout');
+  await writeOciLayout(layout, [{ ref: 'big', image: big }]);
+  const layer = big.layers[0]!;
+  const stored = join(s.dir, 'blobs', 'sha256', layer.digest.slice(7));
+  execFileSync('mkfifo', ['-m', '0644', stored]);
+  const fetch = s.start(['fetch', '--quiet', `oci:${layout}:big`]);
+  // Opening for writing waits for the fetch's reader; the FIFO stays open, so the unpack blocks for the rest.
+  const handle = await open(stored, 'w');
+  t.teardown(() => handle.close().catch(() => undefined));
+  const half = Math.floor(layer.data.length / 2);
+  await handle.write(layer.data, 0, half);
+  const tmp = join(s.dir, 'tmp');
+  await waitFor('the fetch to be mid-unpack (files in its scratch tree)', () =>
+    list(tmp).some((d) => d.includes('-layer-') && list(join(tmp, d, 'tree')).length > 0) || undefined, 60_000);
+
+  // The chosen point: the fetch holds gc.lock shared and is blocked mid-layer. gc must wait for it.
+  const gc = s.start(['image', 'gc', '--grace-period=0s']);
+  await waitFor('image gc to say it waits for the store', () => /waiting for the image store/.test(gc.output().stderr) || undefined, 60_000);
+  t.deepEqual((await images(s)).map((i) => i.names).flat().length > 0, true, 'while gc waits, the stored probe image is untouched');
+  t.true(list(join(s.dir, 'layers', 'sha256')).length > 0, 'and so are its layers');
+
+  await handle.write(layer.data, half);
+  await handle.close();
+  t.is(await fetch.exited, 0, fetch.output().stderr);
+  t.is(await gc.exited, 0, gc.output().stderr);
+  // gc ran once the fetch was done: the probe image, unused since before gc started, went wholly;
+  // the image fetched while gc waited is newer than gc's start and stays, whole.
+  const left = await images(s);
+  t.deepEqual(left.map((i) => i.names), [[`oci:${layout}:big`]]);
+  const blobs = list(join(s.dir, 'blobs', 'sha256'));
+  const kept = [left[0]!.manifestDigest, left[0]!.configDigest, ...left[0]!.layers.map((l) => l.digest)].map((d) => d.slice(7)).sort();
+  t.deepEqual(blobs, kept, 'exactly the kept image\'s blobs');
+  t.deepEqual(list(join(s.dir, 'layers', 'sha256')), left[0]!.layers.map((l) => l.diffId.slice(7)).sort(), 'exactly its layers');
+  t.deepEqual(list(tmp), [], 'no scratch');
+  t.regex(gc.output().stdout, /^removed sha256:/m);
+});
+
+test('prepare while image gc holds the store (forced): prepare waits, then makes a pod that runs', async (t) => {
+  const s = await podStore(t);
+  // The test stands in for a gc mid-sweep: gc.lock held exclusively by a process of its own
+  // (--no-fork: the lock's holder is the PID the test kills, not a child left holding it).
+  const gcLock = join(s.dir, 'gc.lock');
+  const holder = spawn('flock', ['--exclusive', '--no-fork', gcLock, 'sleep', '600'], { stdio: 'ignore' });
+  const holderExited = once(holder, 'exit');
+  t.teardown(() => {
+    if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+  });
+  await waitFor('the stand-in gc to hold gc.lock', () => spawnSync('flock', ['--nonblock', '--shared', gcLock, 'true']).status === 1 || undefined, 30_000);
+
+  const prepare = s.start(['prepare', s.image, '--exec', '/probe', '--', 'exit', '0']);
+  await waitFor('prepare to say it waits for the store', () => /waiting for the image store/.test(prepare.output().stderr) || undefined, 60_000);
+  t.deepEqual(list(join(s.dir, 'pods', 'prepared')), [], 'nothing prepared while gc holds the store');
+
+  holder.kill('SIGKILL');
+  await holderExited;
+  t.is(await prepare.exited, 0, prepare.output().stderr);
+  const uuid = prepare.output().stdout.trim();
+  t.deepEqual(list(join(s.dir, 'pods', 'prepared')), [uuid]);
+  const gc = await s.skiff(['image', 'gc', '--grace-period=0s']);
+  t.is(gc.code, 0, gc.stderr);
+  t.is((await images(s)).length, 1, 'gc keeps the image the prepared pod uses');
+  const run = await s.skiff(['run-prepared', uuid]);
+  t.is(run.code, 0, run.stderr);
 });
 
 test('fetch of an image whose layer does not unpack to its diffID stores no layer dir and no image record', async (t) => {

@@ -6,7 +6,7 @@
  * plan for it yet) ≤ 1.5× `systemd-nspawn` running the same no-op.
  *
  *  - every Skiff row through the `skiff` launcher, as users run it, which execs
- *    Node on the CLI bundle (dist/cli/, runtime/cli/build-bundle.ts); the
+ *    Node on the CLI bundle (dist/cli/skiff.cjs, runtime/cli/build-bundle.ts); the
  *    Node-path run goes to Node directly (the launcher would replay it after
  *    the first time) on the bundle and, for comparison, on tsc's unbundled
  *    modules (dist/runtime/cli/main.js);
@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { probeRootfs, writeFixtureLayout } from '../test/support/fixture-images.js';
 import { skiffBin, skiffLauncher } from '../test/support/skiff-cli.js';
 import { tarArchive } from '../test/support/tar-writer.js';
-import { packageRoot } from '../runtime/install-paths.js';
+import { cliEntry, packageRoot } from '../runtime/install-paths.js';
 import { benchCommand, cgroupMounts, has, markdownTable, removeCgroupTree, shellJoin, waitQuiet, type CommandStats } from './bench-util.js';
 
 const runs = Number(process.argv[2] ?? 30);
@@ -39,7 +39,7 @@ const store = join(root, 'store');
 const nspawnRoot = join(root, 'nspawn-rootfs');
 const image = `oci:${layout}:oci`;
 const node = process.execPath;
-const bundled = join(packageRoot(), 'dist', 'cli', 'main.js');
+const bundled = cliEntry();
 const env: NodeJS.ProcessEnv = { ...process.env, SKIFF_NET: 'none', SKIFF_CGROUP_PARENT: `/${tag}` };
 delete env['NODE_EXTRA_CA_CERTS'];
 delete env['NODE_OPTIONS'];

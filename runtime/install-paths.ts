@@ -23,11 +23,11 @@ export function packageRoot(): string {
 }
 
 /**
- * The CLI's entry for Node: the bundle in dist/cli/ (runtime/cli/build-bundle.ts) when built,
- * else tsc's dist/runtime/cli/main.js; the launcher (launch-main.c) picks the same way.
+ * The CLI's entry for Node: the bundle dist/cli/skiff.cjs (runtime/cli/build-bundle.ts) when
+ * built, else tsc's dist/runtime/cli/main.js; the launcher (launch-main.c) picks the same way.
  */
 export function cliEntry(): string {
-  const bundled = join(packageRoot(), 'dist', 'cli', 'main.js');
+  const bundled = join(packageRoot(), 'dist', 'cli', 'skiff.cjs');
   return existsSync(bundled) ? bundled : join(packageRoot(), 'dist', 'runtime', 'cli', 'main.js');
 }
 

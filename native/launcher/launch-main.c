@@ -206,9 +206,9 @@ int main(int argc, char **argv)
 	int have_stage1;
 
 	/* Everything of this installation is found from its root, derived once. */
-	/* Node runs the CLI's bundle (runtime/cli/build-bundle.ts: one file per chunk, not ~80 modules)
-	 * when it was built, else tsc's entry; install-paths.ts cliEntry() picks the same way. */
-	if (install_root(root, sizeof root) < 0 || in_root(node_main, sizeof node_main, root, "/dist/cli/main.js") < 0 ||
+	/* Node runs the CLI's bundle (runtime/cli/build-bundle.ts: one CommonJS file, not ~80 ES
+	 * modules) when it was built, else tsc's entry; install-paths.ts cliEntry() picks the same way. */
+	if (install_root(root, sizeof root) < 0 || in_root(node_main, sizeof node_main, root, "/dist/cli/skiff.cjs") < 0 ||
 	    (access(node_main, F_OK) != 0 && in_root(node_main, sizeof node_main, root, "/dist/runtime/cli/main.js") < 0) ||
 	    in_root(build_info, sizeof build_info, root, "/dist/.tsbuildinfo") < 0) {
 		fputs("skiff: cannot find dist/runtime/cli/main.js next to this binary (readlink /proc/self/exe)\n", stderr);

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { buildProgram } from '../../runtime/cli/program.js';
 import { matchQueryPath, QUERY_SHAPES } from '../../runtime/cli/query-fast-path.js';
 import { runSkiff, skiffBin, skiffLauncher } from '../support/skiff-cli.js';
-import { cliEntry } from '../../runtime/install-paths.js';
+import { cliEntry, packageRoot } from '../../runtime/install-paths.js';
 
 function commandAt(words: readonly string[]): Command {
   let cmd: Command = buildProgram();
@@ -109,4 +109,21 @@ test('the launcher runs the bundle (dist/cli/skiff.cjs), which answers as tsc\'s
   const modules = spawnSync(process.execPath, [skiffBin(), '--dir', dir, '--format', 'json', 'version'], { encoding: 'utf8' });
   t.is(bundled.status, 0, bundled.stderr);
   t.deepEqual(JSON.parse(bundled.stdout), JSON.parse(modules.stdout));
+});
+
+test('the bundle runs without its code cache, and with one V8 refuses, as it does with it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const built = join(packageRoot(), 'dist', 'cli');
+  t.true(existsSync(join(built, 'skiff-main.cjs.v8cache')), 'the build made the cache');
+  for (const file of ['skiff.cjs', 'skiff-main.cjs']) copyFileSync(join(built, file), join(dir, file));
+  const list = (): SpawnSyncReturns<string> =>
+    spawnSync(process.execPath, [join(dir, 'skiff.cjs'), '--dir', join(dir, 'store'), '--format', 'json', 'list'], { encoding: 'utf8' });
+  let r = list();
+  t.is(r.status, 0, `no cache: ${r.stderr}`);
+  t.deepEqual(JSON.parse(r.stdout), []);
+  writeFileSync(join(dir, 'skiff-main.cjs.v8cache'), 'not a code cache');
+  r = list();
+  t.is(r.status, 0, `a cache V8 refuses: ${r.stderr}`);
+  t.deepEqual(JSON.parse(r.stdout), []);
 });

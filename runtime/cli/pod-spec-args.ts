@@ -18,6 +18,7 @@ import { checkPodSpec, defaultRuntime, type AppSpec, type PodRuntime, type PodSp
 import { parseCpuMillis, parseMemory, parsePidsLimit, parsePositiveInt } from '../pods/quantities.js';
 import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
 import { seccompSetting } from '../pods/seccomp-option.js';
+import { parsePrivateUsers } from '../pods/private-users.js';
 import { NAME, parseMount, parseVolume } from '../pods/volumes.js';
 import { bool, single, type AppArgs, type FlagValues, type PodArgs } from './pod-args.js';
 import { parseNetArg } from '../../network/pod-networks.js';
@@ -157,6 +158,7 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
     noOverlay: bool(pod, 'no-overlay'),
     pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },
     ...(pod.has('port') ? { ports: (pod.get('port') ?? []).map(parsePortArg) } : {}),
+    ...(pod.has('private-users') ? { privateUsers: parsePrivateUsers(single(pod, 'private-users')) } : {}),
   };
   checkPodSpec(spec);
   return { spec, quiet: bool(pod, 'quiet'), uuidFileSave: single(pod, 'uuid-file-save') };

@@ -8,21 +8,20 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from 'node:path';
 import { testWhen } from '../support/host-condition.js';
 import { podStore, waitRunning, type PodStore } from '../support/pod-store.js';
-import { runSkiff } from '../support/skiff-cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const rootTest = testWhen('root');
 
-/** A claims dir of the test's own: its pods' auto ranges are claimed there, and only there. */
-function usernsStore(s: PodStore, dir: string): PodStore {
-  const env = { ...s.env, SKIFF_USERNS_DIR: dir };
-  return { ...s, env, skiff: (args, input) => runSkiff(['--dir', s.dir, ...args], { env, ...(input === undefined ? {} : { input }) }) };
-}
-
+/** A store whose pods claim their auto ranges in a claims dir of the test's own (s.env is what every skiff of the store, its teardown's gc too, runs with). */
 async function store(t: Parameters<typeof podStore>[0]): Promise<{ s: PodStore; claims: string }> {
   const claims = join(tempDir(t, 'skiff-userns-'), 'claims');
-  return { s: usernsStore(await podStore(t), claims), claims };
+  const s = await podStore(t);
+  s.env['SKIFF_USERNS_DIR'] = claims;
+  s.env['SKIFF_LAUNCH_TRACE'] = '1';
+  return { s, claims };
 }
+
+const claimed = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')) : []);
 
 /** "0 SHIFT COUNT" of a uid_map line. */
 function mapOf(line: string | undefined): number[] {
@@ -38,6 +37,7 @@ rootTest('pod root is host id SHIFT: the maps, image files owned by 0 inside, wr
   for (const path of ['node', 'replay']) {
     const r = await s.skiff(['run', '--private-users', s.image, '--exec', '/bin/sh', '--', '-c', script], undefined);
     t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`^skiff launch: ${path} `, 'm'), 'the second run is replayed');
     const lines = r.stdout.trim().split('\n');
     const [zero, shift = -1, count] = mapOf(lines[0]);
     t.is(zero, 0, path);
@@ -49,6 +49,95 @@ rootTest('pod root is host id SHIFT: the maps, image files owned by 0 inside, wr
     const written = statSync(join(upper(s, uuid), 'written'));
     t.deepEqual([written.uid, written.gid], [shift, shift], 'the file pod root wrote is host id SHIFT\'s');
     t.is(statSync(join(upper(s, uuid), 'made')).uid, shift);
-    t.deepEqual(readdirSync(claims).filter((n) => !n.startsWith('.')), [], 'the range is released when the pod exits');
+    t.deepEqual(claimed(claims), [], 'the range is released when the pod exits');
   }
+});
+
+/** The pods of the store that run, by UUID, once `n` of them do. */
+async function running(s: PodStore, n: number): Promise<string[]> {
+  for (let tries = 0; ; tries++) {
+    const pods = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout || '[]') as Array<{ uuid: string; state: string; pid?: number }>;
+    const up = pods.filter((p) => p.state === 'running' && p.pid !== undefined).map((p) => p.uuid);
+    if (up.length >= n) return up;
+    if (tries > 600) throw new Error(`${up.length} of ${n} pods running`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+rootTest('two pods at once get disjoint ranges; enter joins the pod\'s user namespace; gc releases the range of a pod killed -9', async (t) => {
+  const { s, claims } = await store(t);
+  const a = s.start(['run', '--private-users', s.image, '--exec', '/probe', '--', 'sleep', '600']);
+  const b = s.start(['run', '--private-users', s.image, '--exec', '/probe', '--', 'sleep', '600']);
+  const uuids = await running(s, 2);
+  const shifts: number[] = [];
+  for (const uuid of uuids) {
+    const r = await s.skiff(['enter', uuid, '--', '/bin/sh', '-c', 'cat /proc/self/uid_map; id -u; touch /entered']);
+    t.is(r.code, 0, r.stderr);
+    const [line, uid] = r.stdout.trim().split('\n');
+    const [, shift = -1, count] = mapOf(line);
+    t.is(count, 65536);
+    t.is(uid, '0', 'enter without --app is pod root');
+    t.is(statSync(join(upper(s, uuid), 'entered')).uid, shift, 'what enter writes is the range\'s too: enter joined the pod\'s user namespace');
+    shifts.push(shift);
+  }
+  t.is(new Set(shifts).size, 2, `disjoint ranges: ${shifts.join(', ')}`);
+  t.deepEqual(claimed(claims).map(Number).sort(), [...shifts].sort(), 'one claim per pod');
+  // kill -9 of the supervisor: nothing tears down, the claims stay until gc.
+  for (const p of [a, b]) process.kill(p.child.pid as number, 'SIGKILL');
+  await Promise.all([a.exited, b.exited]);
+  t.is(claimed(claims).length, 2, 'a killed stage1 released nothing');
+  const gc = await s.skiff(['gc', '--grace-period=0']);
+  t.is(gc.code, 0, gc.stderr);
+  t.deepEqual(claimed(claims), [], 'gc released both ranges');
+  t.deepEqual(readdirSync(join(s.dir, 'pods', 'run')), [], 'and removed the pods (the userns bind unmounted first)');
+});
+
+rootTest('an explicit SHIFT:COUNT is mapped as given and claims nothing; an app id outside COUNT is refused before the pod starts', async (t) => {
+  const { s, claims } = await store(t);
+  const r = await s.skiff(['run', '--private-users=196608:65536', s.image, '--exec', '/bin/cat', '--', '/proc/self/gid_map']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(mapOf(r.stdout), [0, 196608, 65536]);
+  t.deepEqual(claimed(claims), []);
+  const small = await s.skiff(['run', '--private-users=196608:100', s.image, '--user', 'skiff', '--exec', '/bin/true']);
+  t.is(small.code, 2, small.stderr);
+  t.regex(small.stderr, /outside the pod's 100 private ids/);
+});
+
+rootTest('bad --private-users values exit 2 with a one-line error', async (t) => {
+  const { s } = await store(t);
+  for (const value of ['abc', '1000:65536', '0:65536', '131072:0', '131072', '4294901760:65536']) {
+    const r = await s.skiff(['run', `--private-users=${value}`, s.image, '--exec', '/bin/true']);
+    t.is(r.code, 2, `${value}: ${r.stderr}`);
+    t.is(r.stderr.trim().split('\n').filter((l) => !l.startsWith('skiff launch:')).length, 1, r.stderr);
+    t.regex(r.stderr, /--private-users/);
+  }
+});
+
+rootTest('pod root with CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_NET_ADMIN (...) and no seccomp filter still cannot write a host root file, mount, or set the hostname; it owns its netns', async (t) => {
+  const { s } = await store(t);
+  const vol = tempDir(t, 'skiff-userns-vol-');
+  chmodSync(vol, 0o755); // mkdtemp's 0700 would keep even the lookup out: the file's own mode is what is tested
+  writeFileSync(join(vol, 'host-file'), 'host\n');
+  chmodSync(join(vol, 'host-file'), 0o644);
+  mkdirSync(join(vol, 'dir'), { mode: 0o755 });
+  const script = [
+    'stat -c %u:%g /vol/host-file',
+    'echo x >> /vol/host-file && echo wrote-host-file',
+    'touch /vol/dir/new && echo wrote-host-dir',
+    'mkdir /m && mount -t tmpfs none /m && echo mounted',
+    'hostname evil && echo renamed',
+    'echo 1 > /proc/sys/kernel/domainname && echo sysctl',
+    'ip link set lo mtu 1400 && cat /sys/class/net/lo/mtu',
+    'true',
+  ].join('; ');
+  const r = await s.skiff([
+    '--insecure-options=seccomp', 'run', '--private-users', '--volume', `v,kind=host,source=${vol}`,
+    s.image, '--caps-retain', 'sys_admin,net_admin,dac_override,chown,fowner,setuid,setgid,setpcap,sys_chroot,mknod', '--mount', 'volume=v,target=/vol', '--exec', '/bin/sh', '--', '-c', script,
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const out = r.stdout.split('\n');
+  t.is(out[0], '65534:65534', `host root's file is nobody's in the pod: ${r.stdout} ${r.stderr}`);
+  for (const done of ['wrote-host-file', 'wrote-host-dir', 'mounted', 'renamed', 'sysctl']) t.false(out.includes(done), `${done}: ${r.stdout}`);
+  t.true(out.includes('1400'), `the pod's netns is its user namespace's: CAP_NET_ADMIN holds there (${r.stdout} ${r.stderr})`);
+  t.is(readFileSync(join(vol, 'host-file'), 'utf8'), 'host\n');
 });

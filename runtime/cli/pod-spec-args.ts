@@ -141,6 +141,12 @@ export function appSpecFromArgs(app: AppArgs, globals: PodGlobals = {}): AppSpec
   };
 }
 
+/** `--private-users[=SHIFT:COUNT]`; =false, or no flag: nothing in the spec. */
+function privateUsersFromFlags(flags: FlagValues): Pick<PodSpec, 'privateUsers'> {
+  const users = parsePrivateUsers(single(flags, 'private-users'));
+  return users === undefined ? {} : { privateUsers: users };
+}
+
 export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodCommandLine {
   const pod = args.pod;
   const policy = (single(pod, 'pull-policy') ?? 'new') as PullPolicy;
@@ -158,7 +164,7 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
     noOverlay: bool(pod, 'no-overlay'),
     pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },
     ...(pod.has('port') ? { ports: (pod.get('port') ?? []).map(parsePortArg) } : {}),
-    ...(pod.has('private-users') ? { privateUsers: parsePrivateUsers(single(pod, 'private-users')) } : {}),
+    ...privateUsersFromFlags(pod),
   };
   checkPodSpec(spec);
   return { spec, quiet: bool(pod, 'quiet'), uuidFileSave: single(pod, 'uuid-file-save') };

@@ -28,6 +28,7 @@ struct volume {
 	const char *name;
 	const char *source;
 	bool ro;
+	bool empty; /* kind `empty`: a dir of the pod dir, the pod's own (private-users chowns it to pod root) */
 };
 
 struct app_mount {

@@ -136,6 +136,15 @@ static int write_map(pid_t pid, const char *which, const struct private_users *u
 	return 0;
 }
 
+/* An empty volume is the pod's own: pod root's, as it would be without a user namespace. Host volumes keep their owners. */
+static int give_empty_volumes(const struct config *cfg, struct s1_error *err)
+{
+	for (size_t i = 0; i < cfg->n_volumes; i++)
+		if (cfg->volumes[i].empty && chown(cfg->volumes[i].source, cfg->users->shift, cfg->users->shift) < 0)
+			return s1_fail(err, errno, STEP, "chown", "%s (volume %s)", cfg->volumes[i].source, cfg->volumes[i].name);
+	return 0;
+}
+
 /* 3: POD_DIR/userns, a bind of the namespace, where `enter` finds it. */
 static int bind_for_enter(const struct config *cfg, int fd, struct s1_error *err)
 {
@@ -196,7 +205,7 @@ int userns_make(const struct config *cfg, struct s1_error *err)
 		snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
 		if (u->userns_fd >= 0 && cfg->own_netns && (u->netns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 			s1_fail(err, errno, STEP, "open", "%s", path);
-		else if (u->userns_fd >= 0)
+		else if (u->userns_fd >= 0 && give_empty_volumes(cfg, err) == 0)
 			r = bind_for_enter(cfg, u->userns_fd, err);
 	}
 	close(go[1]), go[1] = -1; /* the helper's EOF: it exits */

@@ -113,7 +113,7 @@ rootTest('bad --private-users values exit 2 with a one-line error', async (t) =>
   }
 });
 
-rootTest('pod root with CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_NET_ADMIN (...) and no seccomp filter still cannot write a host root file, mount, or set the hostname; it owns its netns', async (t) => {
+rootTest('pod root (its empty volume its own) with CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_NET_ADMIN (...) and no seccomp filter still cannot write a host root file, mount, or set the hostname; it owns its netns', async (t) => {
   const { s } = await store(t);
   const vol = tempDir(t, 'skiff-userns-vol-');
   chmodSync(vol, 0o755); // mkdtemp's 0700 would keep even the lookup out: the file's own mode is what is tested
@@ -128,11 +128,13 @@ rootTest('pod root with CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_NET_ADMIN (...) and
     'hostname evil && echo renamed',
     'echo 1 > /proc/sys/kernel/domainname && echo sysctl',
     'ip link set lo mtu 1400 && cat /sys/class/net/lo/mtu',
+    'touch /empty/mine && stat -c empty-%u /empty/mine',
     'true',
   ].join('; ');
   const r = await s.skiff([
-    '--insecure-options=seccomp', 'run', '--private-users', '--volume', `v,kind=host,source=${vol}`,
-    s.image, '--caps-retain', 'sys_admin,net_admin,dac_override,chown,fowner,setuid,setgid,setpcap,sys_chroot,mknod', '--mount', 'volume=v,target=/vol', '--exec', '/bin/sh', '--', '-c', script,
+    '--insecure-options=seccomp', 'run', '--private-users', '--volume', `v,kind=host,source=${vol}`, '--volume', 'e,kind=empty',
+    s.image, '--caps-retain', 'sys_admin,net_admin,dac_override,chown,fowner,setuid,setgid,setpcap,sys_chroot,mknod',
+    '--mount', 'volume=v,target=/vol', '--mount', 'volume=e,target=/empty', '--exec', '/bin/sh', '--', '-c', script,
   ]);
   t.is(r.code, 0, r.stderr);
   const out = r.stdout.split('\n');
@@ -140,4 +142,5 @@ rootTest('pod root with CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_NET_ADMIN (...) and
   for (const done of ['wrote-host-file', 'wrote-host-dir', 'mounted', 'renamed', 'sysctl']) t.false(out.includes(done), `${done}: ${r.stdout}`);
   t.true(out.includes('1400'), `the pod's netns is its user namespace's: CAP_NET_ADMIN holds there (${r.stdout} ${r.stderr})`);
   t.is(readFileSync(join(vol, 'host-file'), 'utf8'), 'host\n');
+  t.true(out.includes('empty-0'), 'an empty volume is pod root\'s');
 });

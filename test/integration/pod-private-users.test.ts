@@ -144,3 +144,29 @@ rootTest('pod root (its empty volume its own) with CAP_SYS_ADMIN, CAP_DAC_OVERRI
   t.is(readFileSync(join(vol, 'host-file'), 'utf8'), 'host\n');
   t.true(out.includes('empty-0'), 'an empty volume is pod root\'s');
 });
+
+rootTest('a pod on a network: the veth is attached in the netns its user namespace owns (CLI and replay)', async (t) => {
+  const s = await podStore(t, { network: true });
+  s.env['SKIFF_USERNS_DIR'] = join(tempDir(t, 'skiff-userns-'), 'claims');
+  s.env['SKIFF_LAUNCH_TRACE'] = '1';
+  for (const path of ['node', 'replay']) {
+    const r = await s.skiff(['run', '--net=default', '--private-users', s.image, '--exec', '/bin/sh', '--', '-c', 'cat /proc/self/uid_map; ip -4 -o addr show eth0']);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
+    t.is(mapOf(r.stdout.split('\n')[0])[2], 65536);
+    t.regex(r.stdout, new RegExp(`inet 198\\.18\\.${s.host?.subnet}\\.`), path);
+  }
+});
+
+rootTest('--no-overlay: the rendered copy is chowned into the range (the fallback where idmapped mounts are missing)', async (t) => {
+  const { s } = await store(t);
+  const r = await s.skiff(['run', '--no-overlay', '--private-users', s.image, '--exec', '/bin/sh', '--', '-c', 'cat /proc/self/uid_map; stat -c %u:%g /bin/busybox /; touch /new']);
+  t.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  const shift = mapOf(lines[0])[1] ?? -1;
+  t.deepEqual(lines.slice(1), ['0:0', '0:0']);
+  const uuid = runDirs(s).at(-1) as string;
+  const copy = join(s.dir, 'pods', 'run', uuid, 'rootfs-copy');
+  t.is(statSync(join(copy, 'new')).uid, shift);
+  t.is(statSync(join(copy, 'bin', 'busybox')).uid, shift, 'the image\'s files are the range\'s on the host');
+});

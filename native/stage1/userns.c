@@ -174,6 +174,7 @@ static void __attribute__((noreturn)) helper(int flags, const int ready[2], cons
 			;
 	_exit(0);
 }
+
 int userns_make(const struct config *cfg, struct s1_error *err)
 {
 	struct private_users *u = cfg->users;
@@ -285,6 +286,16 @@ static int shift_one(const char *path, const struct stat *st, int type, struct F
 	return 0;
 }
 
+/* Per-app roots of images sharing a layer: an earlier app's root idmapped it already (twice is EPERM). */
+static bool idmapped_before(const struct config *cfg, const struct rootfs_spec *r, const char *dir)
+{
+	for (size_t a = 0; a < cfg->n_apps && &cfg->apps[a].rootfs != r; a++)
+		for (size_t i = 0; i < cfg->apps[a].rootfs.lower.n; i++)
+			if (strcmp(cfg->apps[a].rootfs.lower.v[i], dir) == 0)
+				return true;
+	return false;
+}
+
 int userns_prepare_root(const struct config *cfg, const struct rootfs_spec *r, struct s1_error *err)
 {
 	const struct private_users *u = cfg->users;
@@ -301,7 +312,7 @@ int userns_prepare_root(const struct config *cfg, const struct rootfs_spec *r, s
 		return 0;
 	}
 	for (size_t i = 0; i < r->lower.n; i++)
-		if (idmap_over(r->lower.v[i], u->userns_fd, err) < 0)
+		if (!idmapped_before(cfg, r, r->lower.v[i]) && idmap_over(r->lower.v[i], u->userns_fd, err) < 0)
 			return -1;
 	/* The overlay's root dir is the upper dir: it must be pod root's as the image's root dir is. */
 	if (r->lower.n > 0 && stat(r->lower.v[0], &top) < 0)

@@ -6,7 +6,11 @@
 import test from 'ava';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { fixtureImages, PROBE_CONFIG } from '../support/fixture-images.js';
 import { testWhen } from '../support/host-condition.js';
+import { buildImage, buildLayer } from '../support/oci-image.js';
+import { writeOciLayout } from '../support/oci-layout.js';
 import { podStore, waitRunning, type PodStore } from '../support/pod-store.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -169,4 +173,28 @@ rootTest('--no-overlay: the rendered copy is chowned into the range (the fallbac
   const copy = join(s.dir, 'pods', 'run', uuid, 'rootfs-copy');
   t.is(statSync(join(copy, 'new')).uid, shift);
   t.is(statSync(join(copy, 'bin', 'busybox')).uid, shift, 'the image\'s files are the range\'s on the host');
+});
+
+rootTest('per-app roots (two images): each app joins the pod\'s user namespace after pivoting into its own root; both roots are idmapped', async (t) => {
+  const { s } = await store(t);
+  const base = await fixtureImages();
+  const baseLayer = base.oci.layers[0];
+  if (baseLayer === undefined) return t.fail();
+  const second = buildImage({
+    layers: [buildLayer(gunzipSync(baseLayer.data)), buildLayer([{ path: 'etc/', type: 'dir' }, { path: 'etc/app-marker', type: 'file', content: 'second image\n' }])],
+    config: PROBE_CONFIG,
+  });
+  const layout = join(s.dir, '..', 'second');
+  await writeOciLayout(layout, [{ ref: 'marked', image: second }]);
+  const script = (name: string) => `cat /proc/self/uid_map; stat -c ${name}-%u:%g / /bin/busybox; touch /${name}`;
+  const r = await s.skiff(['run', '--private-users', s.image, '--name', 'plain', '--exec', '/bin/sh', '--', '-c', script('plain'),
+    '---', `oci:${layout}:marked`, '--name', 'marked', '--exec', '/bin/sh', '--', '-c', script('marked')]);
+  t.is(r.code, 0, r.stderr);
+  const maps = r.stdout.split('\n').filter((l) => /^\s*0\s/.test(l));
+  t.is(maps.length, 2);
+  t.is(maps[0], maps[1], 'one user namespace for the pod');
+  for (const name of ['plain', 'marked']) t.is(r.stdout.split('\n').filter((l) => l === `${name}-0:0`).length, 2, r.stdout);
+  const uuid = runDirs(s).at(-1) as string;
+  const shift = mapOf(maps[0])[1] ?? -1;
+  t.is(statSync(join(s.dir, 'pods', 'run', uuid, 'overlay', 'marked', 'upper', 'marked')).uid, shift);
 });

@@ -133,6 +133,7 @@ rootTest('pod root (its empty volume its own) with CAP_SYS_ADMIN, CAP_DAC_OVERRI
     'echo 1 > /proc/sys/kernel/domainname && echo sysctl',
     'ip link set lo mtu 1400 && cat /sys/class/net/lo/mtu',
     'touch /empty/mine && stat -c empty-%u /empty/mine',
+    'echo "198.18.0.9 db" >> /etc/hosts && echo hosts-edited',
     'true',
   ].join('; ');
   const r = await s.skiff([
@@ -147,6 +148,7 @@ rootTest('pod root (its empty volume its own) with CAP_SYS_ADMIN, CAP_DAC_OVERRI
   t.true(out.includes('1400'), `the pod's netns is its user namespace's: CAP_NET_ADMIN holds there (${r.stdout} ${r.stderr})`);
   t.is(readFileSync(join(vol, 'host-file'), 'utf8'), 'host\n');
   t.true(out.includes('empty-0'), 'an empty volume is pod root\'s');
+  t.true(out.includes('hosts-edited'), 'the pod\'s own /etc/hosts is pod root\'s to edit');
 });
 
 rootTest('a pod on a network: the veth is attached in the netns its user namespace owns (CLI and replay)', async (t) => {

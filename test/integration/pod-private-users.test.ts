@@ -200,3 +200,17 @@ rootTest('per-app roots (two images): each app joins the pod\'s user namespace a
   const shift = mapOf(maps[0])[1] ?? -1;
   t.is(statSync(join(s.dir, 'pods', 'run', uuid, 'overlay', 'marked', 'upper', 'marked')).uid, shift);
 });
+
+rootTest('prepare --private-users, then a bare run-prepared (replayed from the prepared plan): the same auto range machinery', async (t) => {
+  const { s, claims } = await store(t);
+  const prepared = await s.skiff(['prepare', '--private-users', s.image, '--exec', '/bin/cat', '--', '/proc/self/uid_map']);
+  t.is(prepared.code, 0, prepared.stderr);
+  const uuid = prepared.stdout.trim();
+  const r = await s.skiff(['run-prepared', uuid]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /^skiff launch: replay /m, 'a bare run-prepared replays the prepared plan');
+  const [zero, shift = -1, count] = mapOf(r.stdout);
+  t.deepEqual([zero, count], [0, 65536]);
+  t.true(shift >= 2 ** 19, r.stdout);
+  t.deepEqual(claimed(claims), [], 'released at exit');
+});

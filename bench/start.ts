@@ -3,7 +3,8 @@
  * in the same run on the same machine (issue 4, "Benchmark"):
  *
  *  - `skiff run --net=none` of the cached probe image (`--exec /probe -- exit 0`),
- *    also without the seccomp filter (`--insecure-options=seccomp`) to show its cost,
+ *    also without the seccomp filter (`--insecure-options=seccomp`) and with a user namespace
+ *    (`--private-users`, an auto range claimed per pod) to show what each costs the replayed run,
  *    through the `skiff` launcher (native/launcher: after the first run of a
  *    command line it replays the recorded plan without Node), and the same
  *    run through the Node CLI directly (what a first run of a command line costs),
@@ -19,7 +20,8 @@
  * each running Skiff pod costs (stage1 supervisor + pod init), and where
  * Skiff's start time goes (stage0 vs stage1, and a CPU profile of stage0).
  *
- * Run as root after `npm run build`: `node dist/bench/start.js [runs]`.
+ * Run as root after `npm run build`: `node dist/bench/start.js [runs]`. Each round waits for an
+ * idle VM up to SKIFF_BENCH_QUIET_MS (default 60000; a shared VM may never be idle).
  * Prints a markdown report and writes it to bench/results/start-<date>.md.
  * Everything it creates (temp dirs, cgroups, bundles, podman storage,
  * containers, pods) is removed at the end, also on failure.
@@ -46,6 +48,7 @@ import {
   processMemory,
   removeCgroupTree,
   shellJoin,
+  timeCommand,
   waitQuiet,
   type CommandStats,
 } from './bench-util.js';
@@ -84,6 +87,12 @@ const children = new Set<ChildProcess>();
 const runcIds = new Set<string>();
 const notes: string[] = [];
 const problems: string[] = [];
+
+/** How long to wait for an idle VM before a measurement: at most SKIFF_BENCH_QUIET_MS when set (a shared VM may never be idle). */
+function quietMs(usual: number): number {
+  const cap = Number(process.env['SKIFF_BENCH_QUIET_MS']);
+  return Number.isFinite(cap) && cap >= 0 ? Math.min(cap, usual) : usual;
+}
 
 function log(msg: string): void {
   process.stderr.write(`[start] ${msg}\n`);
@@ -219,7 +228,7 @@ async function measureAll(rows: Row[]): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const row of rows) {
       if (row.failure !== undefined) continue;
-      const q = await waitQuiet(60_000);
+      const q = await waitQuiet(quietMs(60_000));
       row.minIdle = Math.min(row.minIdle, q.idle);
       try {
         const stats = benchCommand(row.argv, sizes[r] as number, row.env, join(jsonDir, `${row.name.replace(/\W+/g, '_')}-${r}.json`), 3, row.prepare);
@@ -232,6 +241,43 @@ async function measureAll(rows: Row[]): Promise<void> {
       if (row.name.startsWith('skiff')) gcPods();
     }
   }
+}
+
+/**
+ * Issue 10's deltas (seccomp filter, --private-users) are a millisecond or two on a ~10 ms run: on a
+ * shared VM a neighbour's burst during one row's round swamps them. So the three replayed runs are
+ * also timed in turns, run by run (rotating which goes first), and each delta is the median of the
+ * paired differences of a turn, next to the difference of the minimums.
+ */
+function pairedDeltas(rows: Row[], turns: number): string[] {
+  const base = rows.find((r) => r.name === 'skiff');
+  const noFilter = rows.find((r) => r.name.startsWith('skiff, no seccomp'));
+  const userns = rows.find((r) => r.name === 'skiff --private-users');
+  const three = [base, noFilter, userns];
+  if (three.some((r) => r === undefined || r.failure !== undefined)) return ['- paired deltas: not measured (a row failed)'];
+  const times: number[][] = [[], [], []];
+  for (let i = 0; i < turns; i++) {
+    for (let k = 0; k < 3; k++) {
+      const j = (i + k) % 3;
+      const row = three[j] as Row;
+      const t = timeCommand(row.argv[0] as string, row.argv.slice(1), row.env);
+      if (!t.ok) return [`- paired deltas: ${row.name} failed: ${lastLine(t.stderr)}`];
+      (times[j] as number[]).push(t.ms);
+    }
+    if (i % 10 === 9) gcPods();
+  }
+  const [b, n, u] = times as [number[], number[], number[]];
+  const diffs = (x: number[], y: number[]) => x.map((v, i) => v - (y[i] as number));
+  const line = (what: string, x: number[], y: number[], limit: number): string => {
+    const d = median(diffs(x, y));
+    const m = min(x) - min(y);
+    return `- ${what}: median of ${turns} paired differences ${d.toFixed(2)} ms, difference of the minimums ${m.toFixed(2)} ms (goal ≤ ${limit} ms: ${d <= limit ? 'met' : 'NOT met'} by the paired median)`;
+  };
+  return [
+    `- ${turns} turns of the three replayed runs, one after the other (spawnSync each; medians ${median(b).toFixed(1)} / ${median(n).toFixed(1)} / ${median(u).toFixed(1)} ms, minimums ${min(b).toFixed(1)} / ${min(n).toFixed(1)} / ${min(u).toFixed(1)} ms for default / no filter / --private-users)`,
+    line('the seccomp filter (default − --insecure-options=seccomp)', b, n, 1),
+    line('--private-users (with − without)', u, b, 3),
+  ];
 }
 
 function runcIdCommand(runtime: string, stateRoot: string, bundleDir: string): string[] {
@@ -266,7 +312,7 @@ function spawnTracked(cmd: string, args: string[], env: NodeJS.ProcessEnv): { ch
 
 async function skiffConcurrent(): Promise<Concurrency> {
   gcPods();
-  await waitQuiet();
+  await waitQuiet(quietMs(30_000));
   log(`skiff: ${CONCURRENT} pods at once`);
   const podArgs = skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'sleep', '2').slice(1);
   // One run first records the plan the 50 then replay (as a unit started again and again would).
@@ -318,7 +364,7 @@ function runcList(): Array<{ id: string; status: string }> {
 }
 
 async function runcConcurrent(): Promise<Concurrency> {
-  await waitQuiet();
+  await waitQuiet(quietMs(30_000));
   log(`runc: ${CONCURRENT} containers at once (run -d)`);
   const t0 = performance.now();
   const ids = Array.from({ length: CONCURRENT }, (_, i) => `${tag}-cc-${i}`);
@@ -554,7 +600,7 @@ function top(m: Map<string, number>, n: number): Array<[string, number]> {
 
 async function breakdown(): Promise<string[]> {
   const out: string[] = [];
-  await waitQuiet();
+  await waitQuiet(quietMs(30_000));
   const version = benchCommand([node, skiff, 'version'], runs, skiffEnv, join(jsonDir, 'version.json'));
   out.push(`- \`skiff version\` (Node start + CLI, no pod code): median ${version.median.toFixed(1)} ms, min ${version.min.toFixed(1)} ms`);
 
@@ -574,7 +620,7 @@ async function breakdown(): Promise<string[]> {
   const split = async (what: string, argv: string[]): Promise<string> => {
     const stage0: number[] = [];
     const stage1: number[] = [];
-    await waitQuiet(60_000);
+    await waitQuiet(quietMs(60_000));
     for (let i = 0; i < 15; i++) {
       rmSync(stampFile, { force: true });
       const t0 = process.hrtime.bigint();
@@ -602,7 +648,7 @@ async function breakdown(): Promise<string[]> {
   const wall: number[] = [];
   const bootstrap: number[] = [];
   for (let i = 0; i < 6; i++) {
-    await waitQuiet(20_000);
+    await waitQuiet(quietMs(20_000));
     const t0 = process.hrtime.bigint();
     spawnSync(node, ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '100', ...runArgs], {
       env: { ...skiffEnv, SKIFF_STAGE1: join(root, 'no-such-stage1') },
@@ -726,6 +772,8 @@ async function main(): Promise<void> {
       candidate('skiff', [launcher, ...skiffArgs('run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
       // What the default seccomp filter costs a replayed run: the same run without it.
       candidate('skiff, no seccomp filter (--insecure-options=seccomp)', [launcher, ...skiffArgs('--insecure-options=seccomp', 'run', '--net=none', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
+      // What a user namespace costs it (issue 10): the same run with --private-users (claim, helper, maps, idmapped layer).
+      candidate('skiff --private-users', [launcher, ...skiffArgs('run', '--net=none', '--private-users', image, '--exec', '/probe', '--', 'exit', '0').slice(1)], skiffEnv),
       candidate(
         'skiff run-prepared (replayed)',
         ['sh', '-c', `read u < ${uuidFile}; exec ${launcher} --dir ${store} run-prepared "$u"`],
@@ -779,6 +827,15 @@ async function main(): Promise<void> {
       return r === undefined ? `${name}: not measured` : `skiff = ${r.toFixed(2)}× ${name} (goal ≤ ${limit.toFixed(1)}×: ${r <= limit ? 'met' : 'NOT met'})`;
     };
 
+    /** What `with` adds over `without` (medians), against a goal in ms. */
+    const delta = (what: string, withIt: Row | undefined, without: Row | undefined, limit: number): string => {
+      const a = med(withIt);
+      const b = med(without);
+      if (a === undefined || b === undefined) return `${what}: not measured`;
+      const d = a - b;
+      return `${what} adds ${d.toFixed(1)} ms (goal ≤ ${limit} ms: ${d <= limit ? 'met' : 'NOT met'})`;
+    };
+    const paired = pairedDeltas(rows, Math.max(30, runs * 2));
     const concurrency: Concurrency[] = [await skiffConcurrent()];
     if (has('runc')) concurrency.push(await runcConcurrent());
     const mem = await skiffMemory();
@@ -806,6 +863,13 @@ async function main(): Promise<void> {
       table,
       '',
       `Goals (issue 4): ${goal('systemd-nspawn', 1.0)}; ${goal('podman (runc)', 0.5)}.`,
+      '',
+      'Issue 10, what hardening costs a replayed run, timed in turns (see pairedDeltas):',
+      '',
+      ...paired,
+      '',
+      `From the table's medians: ${delta('the seccomp filter', rows[0], rows.find((r) => r.name.startsWith('skiff, no seccomp')), 1)}; ` +
+        `${delta('--private-users', rows.find((r) => r.name === 'skiff --private-users'), rows[0], 3)}.`,
       '',
       `## ${CONCURRENT} containers started at once`,
       '',

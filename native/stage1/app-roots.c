@@ -65,7 +65,8 @@ static int mount_roots(const struct config *cfg, struct s1_error *err)
 		return s1_fail(err, errno, STEP, "mount", "tmpfs on %s", cfg->rootfs_target);
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		if (app_root_path(dir, sizeof dir, cfg->rootfs_target, cfg->apps[i].name, err) < 0 ||
-		    mkdir_p(dir, 0755, STEP, "", err) < 0 || rootfs_mount(&cfg->apps[i].rootfs, dir, err) < 0)
+		    mkdir_p(dir, 0755, STEP, "", err) < 0 || userns_prepare_root(cfg, &cfg->apps[i].rootfs, err) < 0 ||
+		    rootfs_mount(&cfg->apps[i].rootfs, dir, err) < 0)
 			return -1;
 	return 0;
 }

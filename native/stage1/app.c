@@ -176,6 +176,9 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 	}
 	if (!app->interactive && stdin_null(step, err) < 0)
 		return;
+	/* Last of what needs the host's privileges (userns.c): the app's capabilities hold in its user namespace only. */
+	if (ctx->cfg->users != NULL && userns_join(ctx->cfg->users->userns_fd, step, err) < 0)
+		return;
 	if (app_identity_apply(app, ctx->cap_last, step, err) < 0)
 		return;
 	if (chdir(app->working_dir) < 0) {

@@ -138,6 +138,7 @@ static int check_volumes(struct config *cfg, struct s1_error *err)
 			return s1_fail_msg(err, STEP, "volume: '%s' is not NAME\\tKIND\\tSOURCE\\tRO", cfg->raw_volumes.v[i]);
 		v->name = f[0];
 		v->source = f[2];
+		v->empty = strcmp(f[1], "empty") == 0;
 		if (strcmp(f[1], "host") != 0 && strcmp(f[1], "empty") != 0)
 			return s1_fail_msg(err, STEP, "volume %s: kind '%s' is not host or empty", f[0], f[1]);
 		if (!is_absolute(f[2]))

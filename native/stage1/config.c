@@ -54,6 +54,7 @@ static const struct key_def keys[] = {
 	P("device-allow", K_LIST, raw_device_rules),
 	P("host-up", K_LIST, raw_host_up), P("host-down", K_LIST, raw_host_down),
 	P("port-claim", K_LIST, raw_port_claims),
+	P("private-users", K_STR, raw_private_users),
 	A("exec", K_STR, exec), A("arg", K_LIST, args), A("env", K_LIST, env), A("working-dir", K_STR, working_dir),
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),
 	A("caps", K_STR, raw_caps), A("ambient-caps", K_STR, raw_ambient_caps), A("no-new-privs", K_STR, raw_nnp), A("rlimit", K_LIST, raw_rlimits),
@@ -171,7 +172,9 @@ int config_read(const char *path, struct config *cfg, struct s1_error *err)
 	}
 	if (parse_pairs(cfg, err) < 0 || config_check(cfg, err) < 0)
 		return -1;
-	return host_hooks_check(cfg, err) < 0 ? -1 : port_claims_check(cfg, err);
+	if (host_hooks_check(cfg, err) < 0 || port_claims_check(cfg, err) < 0)
+		return -1;
+	return private_users_check(cfg, err);
 }
 
 void config_free(struct config *cfg)
@@ -198,6 +201,13 @@ void config_free(struct config *cfg)
 	free(cfg->device_rules);
 	host_hooks_free(cfg);
 	free(cfg->port_claims);
+	if (cfg->users != NULL) {
+		if (cfg->users->userns_fd >= 0)
+			close(cfg->users->userns_fd);
+		if (cfg->users->netns_fd >= 0)
+			close(cfg->users->netns_fd);
+		free(cfg->users);
+	}
 	free(cfg->buf);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -28,6 +28,7 @@ struct volume {
 	const char *name;
 	const char *source;
 	bool ro;
+	bool empty; /* kind `empty`: a dir of the pod dir, the pod's own (private-users chowns it to pod root) */
 };
 
 struct app_mount {
@@ -120,6 +121,15 @@ struct port_claim {
 	bool held;
 };
 
+/* `private-users` (userns.c): the pod's user namespace, pod id N being host id shift+N for N < count. */
+struct private_users {
+	bool auto_pick;          /* `auto`: the range is claimed under dir at start */
+	const char *dir;
+	uint32_t shift, count;
+	char claim[PATH_MAX];    /* the claim file held; "" none */
+	int userns_fd, netns_fd; /* made by the supervisor (userns_make); -1 before */
+};
+
 struct config {
 	char *buf;
 	size_t len;
@@ -148,8 +158,10 @@ struct config {
 	struct strv raw_port_claims;
 	struct port_claim *port_claims;
 	size_t n_port_claims;
-	/* `netns new` made by the supervisor (networks to attach, or host hooks to name it), not by PID 1 */
+	/* `netns new` made by the supervisor (networks to attach, host hooks to name it, or a user namespace to own it), not by PID 1 */
 	bool own_netns;
+	const char *raw_private_users;
+	struct private_users *users; /* NULL: the host's user namespace */
 };
 
 /* stage1 writes the pod's resolv.conf itself when any of `dns`, `dns-search`, `dns-opt`, `dns-domain` is given. */
@@ -175,6 +187,8 @@ int host_hooks_check(struct config *cfg, struct s1_error *err);
 void host_hooks_free(struct config *cfg);
 /* port-claim.c: the `port-claim` keys. */
 int port_claims_check(struct config *cfg, struct s1_error *err);
+/* userns.c: the `private-users` key (after host_hooks_check: it may make the netns the supervisor's). */
+int private_users_check(struct config *cfg, struct s1_error *err);
 
 /* Docker's default 14: an app without `caps`, and `enter` without --app. */
 #define CAPS_DEFAULT                                                                                     \

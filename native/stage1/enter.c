@@ -31,6 +31,7 @@
 #include "stage1.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,7 @@ int enter_run(int argc, char **argv)
 	char *const *cmd, *const *envp;
 	long pid1;
 	char *end;
-	int i = 4, r, cap_last;
+	int i = 4, r, cap_last, userns = -1;
 	sigset_t set;
 	pid_t child;
 
@@ -189,6 +190,13 @@ int enter_run(int argc, char **argv)
 	}
 	/* Without --app, the first app's root: the pod root itself holds nothing to run. */
 	root_app = app_name != NULL ? app_name : cfg.apps[0].name;
+	/* private-users: the namespace the apps joined, bound there by the supervisor (userns.c); opened on the host's side. */
+	if (cfg.users != NULL) {
+		snprintf(path, sizeof path, "%s/userns", pod_dir);
+		userns = open(path, O_RDONLY | O_CLOEXEC);
+		if (userns < 0)
+			return config_free(&cfg), fail((s1_fail(&err, errno, STEP, "open", "%s", path), &err));
+	}
 	/* Read on the host's /proc: a pod root of per-app roots has none. */
 	if ((cap_last = caps_last_cap(&err)) < 0 || ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 ||
 	    ns_enter_pod((pid_t) pid1, &err) < 0 || (cfg.per_app_rootfs && app_root_enter(root_app, STEP, &err) < 0))
@@ -208,7 +216,11 @@ int enter_run(int argc, char **argv)
 	if (child < 0)
 		return config_free(&cfg), fail((s1_fail(&err, errno, STEP, "fork", NULL), &err));
 	if (child == 0) {
-		r = tty && enter_pty_child(&pty, &err) < 0 ? EXIT_STAGE1_FAILURE : child_exec(who, cap_last, cmd, envp, &err);
+		/* Into the user namespace last, as an app (app.c): the parent keeps the host's privileges to relay and signal. */
+		if ((tty && enter_pty_child(&pty, &err) < 0) || (userns >= 0 && userns_join(userns, STEP, &err) < 0))
+			r = EXIT_STAGE1_FAILURE;
+		else
+			r = child_exec(who, cap_last, cmd, envp, &err);
 		fail(&err);
 		_exit(r);
 	}

@@ -69,7 +69,8 @@ static int build_pod_root(struct pod_ctx *ctx, struct s1_error *err)
 	bool all_ro = true;
 	int r;
 
-	if (rootfs_make_rslave(err) < 0 || rootfs_mount(&cfg->rootfs, shown, err) < 0)
+	if (rootfs_make_rslave(err) < 0 || userns_prepare_root(cfg, &cfg->rootfs, err) < 0 ||
+	    rootfs_mount(&cfg->rootfs, shown, err) < 0)
 		return -1;
 	r = binds_open(cfg, NULL, &binds, err);
 	if (r == 0)

@@ -55,10 +55,15 @@ static int loopback_up(struct s1_error *err)
 	return 0;
 }
 
-int ns_new_netns(struct s1_error *err)
+int ns_new_netns(const struct config *cfg, struct s1_error *err)
 {
-	if (unshare(CLONE_NEWNET) < 0)
+	/* With private-users the netns was made with the user namespace, which owns it (userns.c). */
+	if (cfg->users != NULL && cfg->users->netns_fd >= 0) {
+		if (setns(cfg->users->netns_fd, CLONE_NEWNET) < 0)
+			return s1_fail(err, errno, "netns", "setns", "the pod's netns (owned by its user namespace)");
+	} else if (unshare(CLONE_NEWNET) < 0) {
 		return s1_fail(err, errno, "netns", "unshare(CLONE_NEWNET)", NULL);
+	}
 	return loopback_up(err);
 }
 
@@ -71,7 +76,7 @@ static int join_netns(const struct config *cfg, struct s1_error *err)
 	if (strcmp(netns, "host") == 0 || cfg->own_netns)
 		return 0;
 	if (strcmp(netns, "new") == 0)
-		return ns_new_netns(err);
+		return ns_new_netns(cfg, err);
 	fd = open(netns, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return s1_fail(err, errno, "netns", "open", "%s", netns);

@@ -283,7 +283,7 @@ int net_attach(const struct config *cfg, struct s1_error *err)
 			return s1_fail_msg(err, STEP, "network %s: bridge %s does not exist on the host: run the pod through the CLI, which makes it",
 					   cfg->nets[i].name, cfg->nets[i].bridge);
 	}
-	if (ns_new_netns(err) < 0)
+	if (ns_new_netns(cfg, err) < 0)
 		return -1;
 	pod_sock = rtnl_open();
 	if (pod_sock < 0)

@@ -67,8 +67,8 @@ void __attribute__((noreturn)) pod_init(const struct config *cfg, int msg_fd);
 int ns_join_cgroups(const struct strv *cgroups, const char *step, struct s1_error *err);
 int ns_unshare_pod(const struct config *cfg, struct s1_error *err);
 int ns_enter_pod(pid_t pid1, struct s1_error *err);
-/* unshare(CLONE_NEWNET) with loopback up. */
-int ns_new_netns(struct s1_error *err);
+/* unshare(CLONE_NEWNET) (or the netns made with the user namespace) with loopback up. */
+int ns_new_netns(const struct config *cfg, struct s1_error *err);
 
 /* net-attach.c: in the supervisor, before PID 1 is forked (it inherits the netns). */
 int net_attach(const struct config *cfg, struct s1_error *err);
@@ -93,6 +93,16 @@ void host_hooks_down(const struct config *cfg, const struct host_ns *h);
 /* port-claim.c: the host ports the pod forwards, claimed before anything is wired; released at teardown. */
 int port_claims_take(const struct config *cfg, struct s1_error *err);
 void port_claims_release(const struct config *cfg);
+
+/*
+ * userns.c (`private-users`): userns_make in the supervisor before the netns is joined and PID 1
+ * forked; userns_prepare_root in PID 1 before each root is mounted; userns_join in each app and
+ * `enter` child right before its identity; userns_release at teardown (idempotent).
+ */
+int userns_make(const struct config *cfg, struct s1_error *err);
+int userns_prepare_root(const struct config *cfg, const struct rootfs_spec *r, struct s1_error *err);
+int userns_join(int fd, const char *step, struct s1_error *err);
+void userns_release(const struct config *cfg);
 
 /*
  * rootfs.c: in PID 1, in this order (see init.c). `shown` is the host path

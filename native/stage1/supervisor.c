@@ -271,6 +271,8 @@ static void teardown(const struct config *cfg, struct host_ns *host)
 		if (unlink(cfg->file_cleanup.v[i]) < 0 && errno != ENOENT)
 			teardown_error(errno, "unlink", cfg->file_cleanup.v[i]);
 	net_release(cfg);
+	/* Last: the range is free once nothing of the pod runs in it. */
+	userns_release(cfg);
 }
 
 /* apps/NAME/ for each app; existing dirs are fine (stage0 may have made them). */
@@ -311,8 +313,11 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 		return s1_fail(err, errno, "signals", "signalfd", NULL);
 	if (pipe2(msg, O_CLOEXEC) < 0)
 		return s1_fail(err, errno, "init", "pipe2", NULL);
+	/* The user namespace first: it owns the netns made with it, and its maps exist before anything of the pod runs. */
+	if (cfg->users != NULL && userns_make(cfg, err) < 0)
+		return -1;
 	/* Before PID 1: it and every app inherit the netns the networks are attached to. */
-	if (cfg->own_netns && (cfg->n_nets > 0 ? net_attach(cfg, err) : ns_new_netns(err)) < 0)
+	if (cfg->own_netns && (cfg->n_nets > 0 ? net_attach(cfg, err) : ns_new_netns(cfg, err)) < 0)
 		return -1;
 	/* Host side, networks attached, no app started yet (host-hooks.c). */
 	if (host_hooks_up(cfg, &s->host, err) < 0)

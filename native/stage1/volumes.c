@@ -92,7 +92,12 @@ static int write_pod_file(const struct config *cfg, const char *name, const char
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof path, "%s/%s", cfg->pod_dir, name);
-	return write_file_atomic(path, content, err, STEP_ETC);
+	if (write_file_atomic(path, content, err, STEP_ETC) < 0)
+		return -1;
+	/* private-users: the pod's own files are pod root's, as without a user namespace (it may edit its /etc/hosts). */
+	if (cfg->users != NULL && chown(path, cfg->users->shift, cfg->users->shift) < 0)
+		return s1_fail(err, errno, STEP_ETC, "chown", "%s", path);
+	return 0;
 }
 
 /*

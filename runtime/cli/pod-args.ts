@@ -15,6 +15,8 @@ export interface FlagSpec {
   value: boolean;
   /** May be given more than once (values accumulate). */
   repeat?: boolean;
+  /** A boolean that may also take `=VALUE` (bare: 'true'), as `--private-users[=SHIFT:COUNT]`. */
+  optionalValue?: boolean;
   /** For `skiff help run`: the value's form and what it does. */
   help?: string;
 }
@@ -35,6 +37,7 @@ export const POD_FLAGS: Record<string, FlagSpec> = {
   'inherit-env': { value: false, help: 'pass skiff\'s own environment to the apps' },
   'pull-policy': { value: true, help: 'new (default)|update|never' },
   'no-overlay': { value: false, help: 'run on a rendered copy of the image instead of an overlay' },
+  'private-users': { value: false, optionalValue: true, help: '[=SHIFT:COUNT]: pod ids 0.. are host ids SHIFT.. (bare: a free range of 65536, picked per pod)' },
   platform: { value: true, help: 'OS/ARCH[/VARIANT] to pick from a multi-platform image' },
   quiet: { value: false, help: 'no fetch progress' },
   'uuid-file-save': { value: true, help: 'FILE: write the pod\'s UUID there' },
@@ -107,7 +110,7 @@ function takeFlag(argv: string[], i: number, specs: Record<string, FlagSpec>, in
     value = next;
     used = 2;
   }
-  if (!spec.value && value !== 'true' && value !== 'false') {
+  if (!spec.value && spec.optionalValue !== true && value !== 'true' && value !== 'false') {
     throw new UsageError(`flag '--${name}' is true or false, not "${value}"`, { input: token });
   }
   if (!spec.repeat && into.has(name)) throw new UsageError(`flag '--${name}' is given twice`, { input: token });

@@ -18,6 +18,7 @@ import { checkPodSpec, defaultRuntime, type AppSpec, type PodRuntime, type PodSp
 import { parseCpuMillis, parseMemory, parsePidsLimit, parsePositiveInt } from '../pods/quantities.js';
 import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
 import { seccompSetting } from '../pods/seccomp-option.js';
+import { parsePrivateUsers } from '../pods/private-users.js';
 import { NAME, parseMount, parseVolume } from '../pods/volumes.js';
 import { bool, single, type AppArgs, type FlagValues, type PodArgs } from './pod-args.js';
 import { parseNetArg } from '../../network/pod-networks.js';
@@ -140,6 +141,12 @@ export function appSpecFromArgs(app: AppArgs, globals: PodGlobals = {}): AppSpec
   };
 }
 
+/** `--private-users[=SHIFT:COUNT]`; =false, or no flag: nothing in the spec. */
+function privateUsersFromFlags(flags: FlagValues): Pick<PodSpec, 'privateUsers'> {
+  const users = parsePrivateUsers(single(flags, 'private-users'));
+  return users === undefined ? {} : { privateUsers: users };
+}
+
 export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodCommandLine {
   const pod = args.pod;
   const policy = (single(pod, 'pull-policy') ?? 'new') as PullPolicy;
@@ -157,6 +164,7 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
     noOverlay: bool(pod, 'no-overlay'),
     pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },
     ...(pod.has('port') ? { ports: (pod.get('port') ?? []).map(parsePortArg) } : {}),
+    ...privateUsersFromFlags(pod),
   };
   checkPodSpec(spec);
   return { spec, quiet: bool(pod, 'quiet'), uuidFileSave: single(pod, 'uuid-file-save') };

@@ -5,6 +5,7 @@
  */
 import type { StoredImage } from '../../image/store/stored-image.js';
 import { buildApps } from './build-apps.js';
+import { checkIdsInRange } from './private-users.js';
 import type { PodManifest } from './pod-manifest.js';
 import type { PodSpec } from './pod-spec.js';
 import { imagePortNames, resolvePorts } from '../../network/port-forward.js';
@@ -24,6 +25,7 @@ export function podManifestFromSpec(
     env: spec.env,
     hostEnv,
   });
+  for (const app of apps) checkIdsInRange(spec.privateUsers, app.name, [app.uid, app.gid, ...app.supplementaryGids]);
   const rt = spec.runtime;
   // Named ports are the images' (each app's), looked up before anything of the pod exists.
   const ports = (spec.ports ?? []).length === 0 ? [] : resolvePorts(spec.ports ?? [], images.flatMap((i) => imagePortNames(i.config.config.exposedPorts)));
@@ -33,6 +35,7 @@ export function podManifestFromSpec(
     created: pod.created,
     layers: sharedRoot ? first.layerDirs : undefined,
     noOverlay: spec.noOverlay,
+    ...(spec.privateUsers === undefined ? {} : { privateUsers: { ...spec.privateUsers } }),
     volumes: spec.volumes.map((v) => ({ ...v })),
     apps,
     runtime: {

@@ -10,6 +10,7 @@ import type { PodLimits } from '../cgroups/index.js';
 import { InvalidStateError } from '../errors.js';
 import { POD_FILES } from './pod-dirs.js';
 import type { PortForward } from '../../network/port-forward.js';
+import type { PrivateUsers } from './private-users.js';
 
 /** An app's limits are the pod cgroup's kinds; the pod's are their sums (podLimits). */
 export type AppLimits = PodLimits;
@@ -60,6 +61,8 @@ export interface PodManifest {
   layers: string[] | undefined;
   /** true: a rendered copy instead of an overlay (`--no-overlay`), at rootfsCopyDir(). */
   noOverlay: boolean;
+  /** `--private-users` (private-users.ts); absent: the host's user namespace. */
+  privateUsers?: PrivateUsers;
   volumes: VolumeManifest[];
   apps: AppManifest[];
   /** Runtime settings; `run-prepared` may override them. */

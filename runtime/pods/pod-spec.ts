@@ -21,6 +21,7 @@ import type { PullPolicy } from '../../image/pull.js';
 import { UsageError } from '../errors.js';
 import type { AppLimits, PodManifest, VolumeManifest } from './pod-manifest.js';
 import { checkLimit } from './quantities.js';
+import type { PrivateUsers } from './private-users.js';
 
 /** What `run-prepared` may still change: the manifest's runtime settings. */
 export type PodRuntime = PodManifest['runtime'];
@@ -63,6 +64,8 @@ export interface PodSpec {
   env: { files: string[]; set: string[]; inherit: boolean };
   /** A rendered copy of the image instead of an overlay of the cached layers. */
   noOverlay: boolean;
+  /** A user namespace for the apps (`--private-users`, private-users.ts); undefined: the host's. */
+  privateUsers?: PrivateUsers | undefined;
   pull: { policy: PullPolicy; platform?: NormalPlatform | undefined };
   /** Host ports forwarded to the pod (`--port`; network/port-forward.ts), named ones resolved against the images when the pod is made. */
   ports?: PortRequest[] | undefined;

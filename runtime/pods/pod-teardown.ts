@@ -13,6 +13,8 @@ import { readStage1Config } from './stage1-config.js';
 import { releasePodAddresses } from './pod-net-info.js';
 import { runHostDowns } from './pod-host-hooks.js';
 import { releasePortClaims } from '../../network/port-forward.js';
+import { join } from 'node:path';
+import { releaseUsernsClaims } from './private-users.js';
 
 function mountedUnder(dir: string): string[] {
   const prefix = `${dir}/`;
@@ -55,6 +57,18 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
     }
   }
   if (uuid !== undefined) releasePodAddresses(uuid, config);
+  const users = valuesOf(config, 'private-users');
+  if (users.length > 0) {
+    // stage1's bind of the pod's user namespace (for enter), then the range it claimed.
+    const { unmountDetached } = await import('../../native/bindings/mount.js');
+    unmountDetached(join(podDir, 'userns'));
+    try {
+      unlinkSync(join(podDir, 'userns'));
+    } catch (err) {
+      if (!gone(err)) throw err;
+    }
+    if (uuid !== undefined) releaseUsernsClaims(uuid, users);
+  }
   for (const path of valuesOf(config, 'file-cleanup')) {
     try {
       unlinkSync(path);

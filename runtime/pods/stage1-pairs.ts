@@ -12,6 +12,7 @@ import { hostResolvConf } from './host-resolv-conf.js';
 import { CNI_ETH0_ADDRESS, CNI_RESOLV_CONF } from '../../network/cni/cni-resolv-conf.js';
 import { UsageError } from '../errors.js';
 import { iptablesPath, portForwardPairs, portsDir } from '../../network/port-forward.js';
+import { privateUsersValue } from './private-users.js';
 
 /** Docker's masked and read-only /proc and /sys paths. */
 export const MASKED_PATHS = [
@@ -96,6 +97,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
   if (manifest.layers !== undefined) pairs.push(...rootPairs(podDir, manifest, manifest.layers));
   pairs.push(['rootfs-target', join(podDir, POD_FILES.rootfs)]);
   pairs.push(['netns', rt.net === 'host' ? 'host' : 'new']);
+  if (manifest.privateUsers !== undefined) pairs.push(['private-users', privateUsersValue(manifest.privateUsers)]);
   for (const net of nets) pairs.push(['net', net]);
   for (const up of hooks.up) pairs.push(['host-up', up]);
   if (hooks.eth0 === true) pairs.push(['address-from', join(podDir, CNI_ETH0_ADDRESS)]);

@@ -33,10 +33,10 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeRootfs, writeFixtureLayout } from '../test/support/fixture-images.js';
-import { skiffBin, skiffLauncher } from '../test/support/skiff-cli.js';
+import { skiffLauncher } from '../test/support/skiff-cli.js';
 import { tarArchive } from '../test/support/tar-writer.js';
 import { mountsUnder } from '../test/support/temp-dir.js';
-import { packageRoot } from '../runtime/install-paths.js';
+import { cliEntry, packageRoot } from '../runtime/install-paths.js';
 import {
   benchCommand,
   cgroupMounts,
@@ -59,7 +59,8 @@ const RSS_PODS = 10;
 const tag = `skiff-bench-${process.pid}`;
 const cgroupParent = `/${tag}`;
 const node = process.execPath;
-const skiff = skiffBin();
+// What the launcher runs on a first run of a command line: the CLI bundle (runtime/cli/build-bundle.ts).
+const skiff = cliEntry();
 const launcher = skiffLauncher();
 
 /** Host paths the peers create on first use; removed at the end if they were not there before. */
@@ -202,7 +203,7 @@ interface Row {
 }
 
 function displayCommand(argv: string[]): string {
-  const text = shellJoin(argv).split(`${node} ${skiff}`).join('node main.js').split(launcher).join('skiff');
+  const text = shellJoin(argv).split(`${node} ${skiff}`).join('node skiff.cjs').split(launcher).join('skiff');
   return text.split(root).join('$T');
 }
 
@@ -639,7 +640,7 @@ async function breakdown(): Promise<string[]> {
     );
   };
   out.push(await split('`skiff run` (launcher, plan replayed)', [launcher, ...runArgs.slice(1)]));
-  out.push(await split('`node main.js run` (Node CLI)', [node, ...runArgs]));
+  out.push(await split('`node skiff.cjs run` (Node CLI, bundled)', [node, ...runArgs]));
 
   // A CPU profile of stage0. execve() ends the process without writing the profile,
   // so stage1 is pointed at a missing file: stage0 runs in full, then fails at the exec.

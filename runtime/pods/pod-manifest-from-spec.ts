@@ -45,6 +45,8 @@ export function podManifestFromSpec(
       hostsEntries: [...rt.hostsEntries],
       interactive: rt.interactive,
       ...(ports.length === 0 ? {} : { ports }),
+      ...(rt.insecurePaths === true ? { insecurePaths: true } : {}),
+      ...(rt.cgroupParent === undefined ? {} : { cgroupParent: rt.cgroupParent }),
     },
   };
 }

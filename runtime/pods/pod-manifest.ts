@@ -76,6 +76,13 @@ export interface PodManifest {
     interactive: boolean;
     /** Host ports forwarded to the pod's first network (`--port`); absent: none. */
     ports?: PortForward[];
+    /** `--insecure-options=paths`: no masked and no read-only /proc and /sys paths; absent: Docker's lists. */
+    insecurePaths?: boolean;
+    /**
+     * `--cgroup-parent`: the pod's cgroup is `<parent>/<uuid>` in each hierarchy (absolute from
+     * the hierarchy's root, normalised); absent: SKIFF_CGROUP_PARENT, the caller's systemd unit, or /skiff.
+     */
+    cgroupParent?: string;
   };
 }
 

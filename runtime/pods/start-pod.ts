@@ -85,7 +85,7 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     // A host port another pod forwards: an error before anything is wired (stage1's claim decides a race).
     if (ports.length > 0) assertPortsFree(portsDir(), ports);
     const host = options.host ?? (await setUpHostNetworks(networks, { ports: ports.length > 0 }));
-    const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
+    const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps), manifest.runtime.cgroupParent);
     cgroup = applyPodCgroup(plan);
     const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values, networks.hooks);
     const config = writeStage1Config(dir, pairs);

@@ -190,6 +190,8 @@ void pod_init(const struct config *cfg, int msg_fd)
 		send_msg(&ctx, MSG_APP_STARTED, (int) i, 0);
 		running++;
 	}
+	/* Socket activation's fds are the first app's now (listen-fds.c). */
+	listen_fds_close();
 
 	while (running > 0) {
 		struct signalfd_siginfo si;

@@ -131,6 +131,16 @@ int app_root_enter(const char *name, const char *step, struct s1_error *err);
 struct binds;
 int etc_files_write(const struct config *cfg, struct s1_error *err);
 
+/*
+ * listen-fds.c: socket activation's fds 3… for the pod's first app. take: at start, from
+ * LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES (CLOEXEC from then on); give: in that app's child, clears
+ * CLOEXEC and returns ENV with LISTEN_* added (ENV itself when there are none; NULL with err);
+ * close: the supervisor's and PID 1's copies once they are handed on.
+ */
+int listen_fds_take(int lock_fd, struct s1_error *err);
+char *const *listen_fds_give(char *const *env, const char *step, struct s1_error *err);
+void listen_fds_close(void);
+
 /* sd-notify.c: READY=1 and STOPPING=1 to systemd's NOTIFY_SOCKET, when it is set. */
 void sd_notify_open(void);
 void sd_notify_send(const char *state);

@@ -292,6 +292,9 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	int msg[2];
 	sigset_t set;
 
+	/* First: no host hook may inherit a listening socket (listen-fds.c). */
+	if (listen_fds_take(cfg->lock_fd, err) < 0)
+		return -1;
 	/* The lock stays ours for life, but no app may inherit it. */
 	if (fcntl(cfg->lock_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return s1_fail(err, errno, "lock", "fcntl(F_SETFD)", "fd %d", cfg->lock_fd);
@@ -329,6 +332,8 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 		pod_init(cfg, msg[1]);
 	}
 	close(msg[1]);
+	/* PID 1 has them (for the first app): ours would only keep the sockets open (listen-fds.c). */
+	listen_fds_close();
 	s->msg_fd = msg[0];
 	return 0;
 }

@@ -191,5 +191,8 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 	/* Socket activation's fds go to the first app only (listen-fds.c). */
 	if (app == &ctx->cfg->apps[0] && (envp = listen_fds_give(envp, step, err)) == NULL)
 		return;
+	/* With `sd-notify app`, every app may tell systemd, through the relay (sd-notify.c). */
+	if ((envp = sd_notify_relay_env(envp, step, err)) == NULL)
+		return;
 	exec_in_env(app->exec, argv, envp, step, err);
 }

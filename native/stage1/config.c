@@ -53,7 +53,7 @@ static const struct key_def keys[] = {
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
 	P("device-allow", K_LIST, raw_device_rules),
 	P("host-up", K_LIST, raw_host_up), P("host-down", K_LIST, raw_host_down),
-	P("port-claim", K_LIST, raw_port_claims),
+	P("port-claim", K_LIST, raw_port_claims), P("sd-notify", K_STR, raw_sd_notify),
 	A("exec", K_STR, exec), A("arg", K_LIST, args), A("env", K_LIST, env), A("working-dir", K_STR, working_dir),
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),
 	A("caps", K_STR, raw_caps), A("ambient-caps", K_STR, raw_ambient_caps), A("no-new-privs", K_STR, raw_nnp), A("rlimit", K_LIST, raw_rlimits),

@@ -79,7 +79,7 @@ static int build_pod_root(struct pod_ctx *ctx, struct s1_error *err)
 	if (r == 0)
 		r = binds_attach(shown, binds, err);
 	binds_free(binds);
-	if (r < 0 || paths_mask_and_protect(cfg, shown, err) < 0)
+	if (r < 0 || paths_mask_and_protect(cfg, shown, err) < 0 || sd_notify_relay_bind(shown, err) < 0)
 		return -1;
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		all_ro &= cfg->apps[i].readonly_rootfs;
@@ -114,7 +114,11 @@ static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
 	/* Read while the host's /proc is at hand: a pod root of per-app roots has no /proc of its own. */
 	if ((ctx->cap_last = caps_last_cap(err)) < 0 || etc_files_write(cfg, err) < 0)
 		return -1;
-	return cfg->per_app_rootfs ? app_roots_build(cfg, err) : build_pod_root(ctx, err);
+	if ((cfg->per_app_rootfs ? app_roots_build(cfg, err) : build_pod_root(ctx, err)) < 0)
+		return -1;
+	/* Bound in the pod: the supervisor reads it, no app may inherit our copy (sd-notify.c). */
+	sd_notify_relay_close();
+	return 0;
 }
 
 /* Forks app i; returns its PID once it has exec'd, or -1 with err. */

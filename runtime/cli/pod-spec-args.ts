@@ -101,6 +101,12 @@ export interface PodGlobals {
   defaultNet?: string;
 }
 
+/** `--sd-notify`: who tells systemd the pod is ready (native/stage1/sd-notify.c). */
+function sdNotifyFlag(value: string | undefined): 'pod' | 'app' {
+  if (value === undefined || value === 'pod' || value === 'app') return value ?? 'pod';
+  throw new UsageError(`--sd-notify "${value}" is not pod or app`, { input: value, hint: 'write --sd-notify=app to let the apps say READY=1 themselves' });
+}
+
 /** --net in rkt's syntax, checked here (names against the definitions when the pod starts). */
 function checkNet(value: string): string {
   parseNetArg(value);
@@ -162,6 +168,7 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
       ...runtimeFromFlags(pod),
       ...(globals.insecurePaths === true ? { insecurePaths: true } : {}),
       ...(cgroupParent === undefined ? {} : { cgroupParent: checkCgroupParent(cgroupParent) }),
+      ...(sdNotifyFlag(single(pod, 'sd-notify')) === 'app' ? { sdNotify: 'app' as const } : {}),
     },
     env: { files: pod.get('set-env-file') ?? [], set, inherit: bool(pod, 'inherit-env') },
     noOverlay: bool(pod, 'no-overlay'),

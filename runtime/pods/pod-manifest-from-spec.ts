@@ -47,6 +47,7 @@ export function podManifestFromSpec(
       ...(ports.length === 0 ? {} : { ports }),
       ...(rt.insecurePaths === true ? { insecurePaths: true } : {}),
       ...(rt.cgroupParent === undefined ? {} : { cgroupParent: rt.cgroupParent }),
+      ...(rt.sdNotify === 'app' ? { sdNotify: 'app' as const } : {}),
     },
   };
 }

@@ -83,6 +83,11 @@ export interface PodManifest {
      * the hierarchy's root, normalised); absent: SKIFF_CGROUP_PARENT, the caller's systemd unit, or /skiff.
      */
     cgroupParent?: string;
+    /**
+     * `--sd-notify=app`: under a Type=notify unit the apps tell systemd READY=1, STATUS=, WATCHDOG=1
+     * (through stage1's relay, native/stage1/sd-notify.c); absent: stage1 says READY=1 once every app started.
+     */
+    sdNotify?: 'app';
   };
 }
 

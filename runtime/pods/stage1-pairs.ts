@@ -115,6 +115,7 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
   }
   pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);
+  if (rt.sdNotify === 'app') pairs.push(['sd-notify', 'app']);
   pairs.push(...portPairs(manifest, nets));
   for (const app of manifest.apps) {
     pairs.push(['app', app.name]);

@@ -183,4 +183,7 @@ test('--insecure-options=paths and --cgroup-parent reach the manifest; stage1 th
   const relaxed = podManifestFromSpec(specWith([appSpecFor('p')], { runtime: { ...defaultRuntime(), insecurePaths: true, cgroupParent: '/a/b' } }), [image], POD, {});
   t.deepEqual([relaxed.runtime.insecurePaths, relaxed.runtime.cgroupParent], [true, '/a/b']);
   t.false(keys(relaxed).has('mask-path') || keys(relaxed).has('readonly-path'));
+  t.false(keys(plain).has('sd-notify'));
+  const notifying = podManifestFromSpec(specWith([appSpecFor('p')], { runtime: { ...defaultRuntime(), sdNotify: 'app' } }), [image], POD, {});
+  t.deepEqual(stage1Pairs('/pods/run/x', notifying, 5, { join: [], cleanup: [] }).filter(([k]) => k === 'sd-notify'), [['sd-notify', 'app']]);
 });

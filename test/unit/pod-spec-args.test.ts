@@ -273,3 +273,10 @@ test('--cgroup-parent: from the hierarchy root, normalised; no ., .., root or co
   usageError(t, ['--cgroup-parent=/a\tb', 'img'], /bad component/);
   t.false('cgroup-parent' in RUN_PREPARED_FLAGS, 'fixed when the pod is prepared');
 });
+
+test('--sd-notify: pod (the default, nothing recorded) or app; anything else exit 2', (t) => {
+  t.is(specOf(['img']).spec.runtime.sdNotify, undefined);
+  t.is(specOf(['--sd-notify=pod', 'img']).spec.runtime.sdNotify, undefined);
+  t.is(specOf(['--sd-notify', 'app', 'img']).spec.runtime.sdNotify, 'app');
+  usageError(t, ['--sd-notify=yes', 'img'], /--sd-notify "yes" is not pod or app/);
+});

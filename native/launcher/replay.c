@@ -19,6 +19,7 @@
  * fail; that is reported like the CLI does, in the pod's stage1-error.
  */
 #include "launcher.h"
+#include "../common/sealed-exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,6 +259,8 @@ static void __attribute__((noreturn)) exec_stage1(const char *stage1, const char
 		envp[n++] = notify_env;
 	}
 	n += listen_env(envp + n);
+	/* From a sealed copy, never the host's file (stage1/self-clone.c); failing that, stage1 retries and says why. */
+	exec_sealed_copy(stage1, argv, envp, NULL);
 	execve(stage1, argv, envp);
 	fail_after_run(run_dir, stage1, errno);
 }

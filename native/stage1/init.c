@@ -102,7 +102,9 @@ static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
 	 * stage1 binary, CVE-2019-5736's way in) or /proc/1/fd/N (the pipe to
 	 * the supervisor, to forge exit statuses). Non-dumpable, those need
 	 * CAP_SYS_PTRACE. Each app inherits this until its execve resets it, so
-	 * the same holds for an app's child between fork and exec.
+	 * the same holds for an app's child between fork and exec. A pod given
+	 * CAP_SYS_PTRACE (--caps-retain) opens /proc/1/exe all the same, and
+	 * finds a sealed memfd copy, never the host's file (self-clone.c).
 	 */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return s1_fail(err, errno, "init", "prctl(PR_SET_DUMPABLE)", NULL);

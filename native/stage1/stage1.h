@@ -56,6 +56,9 @@ struct pod_ctx {
 	bool root_readonly; /* every app wants a read-only root: done once, pod-wide */
 };
 
+/* self-clone.c: re-execs this process from a sealed memfd copy of its binary; 0 once running from one, -1 with err. */
+int self_clone_exec(char **argv, struct s1_error *err);
+
 /* main.c-level commands */
 int supervisor_run(const char *config_path);
 int enter_run(int argc, char **argv);

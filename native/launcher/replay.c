@@ -251,12 +251,18 @@ static void __attribute__((noreturn)) exec_stage1(const char *stage1, const char
 	/* systemd's socket is this invocation's, never the plan's: passed through as it is now. */
 	const char *notify = getenv("NOTIFY_SOCKET");
 	char notify_env[sizeof "NOTIFY_SOCKET=" + 108];
-	char *envp[6] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin" };
+	const char *watchdog = getenv("WATCHDOG_USEC"), *watchdog_pid = getenv("WATCHDOG_PID");
+	char *envp[8] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin" };
 	int n = 1;
 
 	if (notify != NULL && strlen(notify) < 108) {
 		snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", notify);
 		envp[n++] = notify_env;
+		/* The unit's WatchdogSec=, for the apps of `--sd-notify=app` (stage1 checks WATCHDOG_PID is its own). */
+		if (watchdog != NULL)
+			envp[n++] = (char *) watchdog - strlen("WATCHDOG_USEC=");
+		if (watchdog != NULL && watchdog_pid != NULL)
+			envp[n++] = (char *) watchdog_pid - strlen("WATCHDOG_PID=");
 	}
 	n += listen_env(envp + n);
 	/* From a sealed copy, never the host's file (stage1/self-clone.c); failing that, stage1 retries and says why. */

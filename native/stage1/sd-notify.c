@@ -21,9 +21,11 @@
  * supervisor's poll loop reads each datagram and sends it on from itself, over the socket it
  * opened before entering any namespace. On the way: MAINPID= becomes stage1's own pid (the app's
  * means nothing to systemd, which knows stage1), the fd-store and barrier lines (FDSTORE=,
- * FDNAME=, FDSTOREREMOVE=, FDPOLL=, BARRIER=) are dropped and any fds passed with them closed (no
+ * FDNAME=, FDSTOREREMOVE=, FDPOLL=, BARRIER=) and NOTIFYACCESS= are dropped and any fds passed with them closed (no
  * fd from the pod reaches the supervisor or systemd), and a truncated or NUL-holding datagram is
- * dropped whole. stage1 sends no READY=1 of its own then: READY=1 comes from the app. Anything
+ * dropped whole. stage1 sends no READY=1 of its own then: READY=1 comes from the app. The unit's
+ * WatchdogSec= reaches the apps as WATCHDOG_USEC (stage0 and the launcher pass it through with
+ * WATCHDOG_PID, which names stage1), so an app knows how often to send WATCHDOG=1. Anything
  * in the pod may notify (the pod is one service, as with NotifyAccess=all within it); nothing
  * outside the pod can reach the socket.
  */
@@ -86,6 +88,7 @@ void sd_notify_send(const char *state)
 }
 
 static int relay_fd = -1; /* the supervisor's for life; PID 1's until it is bound */
+static const char *watchdog_usec; /* the unit's WATCHDOG_USEC when it is stage1's (WATCHDOG_PID ours) */
 static bool relay_on;     /* set before PID 1 forks: its apps get NOTIFY_SOCKET */
 
 int sd_notify_relay_open(const struct config *cfg, struct s1_error *err)
@@ -97,6 +100,11 @@ int sd_notify_relay_open(const struct config *cfg, struct s1_error *err)
 	if (relay_fd < 0)
 		return s1_fail(err, errno, "sd-notify", "socket", "the pod's notify relay");
 	relay_on = true;
+	/* As sd_watchdog_enabled(3): meant for us when WATCHDOG_PID is ours or unset; digits only. */
+	watchdog_usec = getenv("WATCHDOG_USEC");
+	if (watchdog_usec != NULL && (watchdog_usec[0] == '\0' || strspn(watchdog_usec, "0123456789") != strlen(watchdog_usec) ||
+				      (getenv("WATCHDOG_PID") != NULL && atol(getenv("WATCHDOG_PID")) != (long) getpid())))
+		watchdog_usec = NULL;
 	return 0;
 }
 
@@ -175,19 +183,23 @@ char *const *sd_notify_relay_env(char *const *env, const char *step, struct s1_e
 		return env;
 	while (env[n] != NULL)
 		n++;
-	with = calloc(n + 2, sizeof *with);
+	with = calloc(n + 3, sizeof *with);
 	if (with == NULL)
 		return s1_fail(err, ENOMEM, step, "calloc", "notify env"), NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(env[i], "NOTIFY_SOCKET=", 14) != 0)
+		if (strncmp(env[i], "NOTIFY_SOCKET=", 14) != 0 && strncmp(env[i], "WATCHDOG_", 9) != 0)
 			with[out++] = env[i];
-	with[out] = (char *) "NOTIFY_SOCKET=" RELAY_PATH;
+	with[out++] = (char *) "NOTIFY_SOCKET=" RELAY_PATH;
+	/* The unit's WatchdogSec=: how often to send WATCHDOG=1 (no WATCHDOG_PID: any pid of the app may). */
+	if (watchdog_usec != NULL && (with[out] = malloc(strlen(watchdog_usec) + sizeof "WATCHDOG_USEC=")) != NULL)
+		sprintf(with[out], "WATCHDOG_USEC=%s", watchdog_usec);
 	return with;
 }
 
 static bool relayed_line(const char *line, size_t len)
 {
-	static const char *const dropped[] = { "FDSTORE=", "FDSTOREREMOVE=", "FDNAME=", "FDPOLL=", "BARRIER=" };
+	/* NOTIFYACCESS= would let the pod widen who may notify for the unit: the unit file decides that. */
+	static const char *const dropped[] = { "FDSTORE=", "FDSTOREREMOVE=", "FDNAME=", "FDPOLL=", "BARRIER=", "NOTIFYACCESS=" };
 
 	for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
 		if (len >= strlen(dropped[i]) && strncmp(line, dropped[i], strlen(dropped[i])) == 0)
@@ -195,7 +207,7 @@ static bool relayed_line(const char *line, size_t len)
 	return true;
 }
 
-void sd_notify_relay_read(void)
+bool sd_notify_relay_read(void)
 {
 	char buf[RELAY_MAX + 1], out[RELAY_MAX + 32];
 	union {
@@ -205,10 +217,10 @@ void sd_notify_relay_read(void)
 	struct iovec iov = { .iov_base = buf, .iov_len = RELAY_MAX };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control };
 	size_t used = 0;
-	ssize_t n = recvmsg(relay_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+	ssize_t n = relay_fd < 0 ? -1 : recvmsg(relay_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
 
 	if (n < 0)
-		return;
+		return false;
 	/* Whatever fds came along are closed unread: none of the pod's may stay with us. */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
@@ -219,7 +231,7 @@ void sd_notify_relay_read(void)
 				close(fd);
 			}
 	if ((mh.msg_flags & MSG_TRUNC) || n > RELAY_MAX || memchr(buf, '\0', (size_t) n) != NULL)
-		return;
+		return true;
 	buf[n] = '\0';
 	for (char *line = buf, *end; *line != '\0'; line = *end == '\0' ? end : end + 1) {
 		size_t len;
@@ -233,8 +245,9 @@ void sd_notify_relay_read(void)
 		else
 			used += (size_t) snprintf(out + used, sizeof out - used, "%.*s\n", (int) len, line);
 		if (used >= sizeof out)
-			return; /* too long once MAINPID= lines were rewritten: dropped whole, never cut */
+			return true; /* too long once MAINPID= lines were rewritten: dropped whole, never cut */
 	}
 	if (used > 0)
 		sd_notify_send(out);
+	return true;
 }

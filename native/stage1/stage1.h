@@ -151,7 +151,8 @@ void sd_notify_send(const char *state);
  * The `sd-notify app` relay (sd-notify.c): open, in the supervisor before PID 1 (nothing without
  * NOTIFY_SOCKET); bind, in PID 1 in the pod root; clone + attach, the same socket in an app's
  * root (per-app roots; clone -1: none); close, PID 1's copy once bound; env, NOTIFY_SOCKET added
- * to an app's environment (ENV itself when off; NULL with err); fd + read, the supervisor's loop.
+ * to an app's environment (ENV itself when off; NULL with err); fd + read, the supervisor's loop
+ * (which drains it once the pod is gone: an app's last words before it exits still count).
  */
 int sd_notify_relay_open(const struct config *cfg, struct s1_error *err);
 int sd_notify_relay_bind(const char *shown, struct s1_error *err);
@@ -160,7 +161,8 @@ int sd_notify_relay_attach(int clone, const char *shown, struct s1_error *err);
 void sd_notify_relay_close(void);
 char *const *sd_notify_relay_env(char *const *env, const char *step, struct s1_error *err);
 int sd_notify_relay_fd(void);
-void sd_notify_relay_read(void);
+/* One datagram relayed (or dropped); false when none was waiting. */
+bool sd_notify_relay_read(void);
 int binds_open(const struct config *cfg, const struct app *only, struct binds **out, struct s1_error *err);
 int binds_attach(const char *shown, struct binds *b, struct s1_error *err);
 void binds_free(struct binds *b);

@@ -217,6 +217,9 @@ static int supervise(struct supervisor *s)
 			}
 		}
 	}
+	/* What the apps sent just before they exited is in the relay's queue still (sd-notify.c). */
+	while (sd_notify_relay_read())
+		;
 	return pid1_status;
 }
 

@@ -20,6 +20,7 @@ import { podLimits, readPodManifest, writePodManifest, type PodManifest } from '
 import type { CgroupOp, PodCgroup } from '../cgroups/index.js';
 import { applyPodCgroup, planPodCgroup, removePodCgroup } from './pod-cgroup.js';
 import { listenFdsFromEnv } from './listen-fds.js';
+import { watchdogEnvFromEnv } from './watchdog-env.js';
 import { writeStage1Config, type Stage1Pairs } from './stage1-config.js';
 import { stage1Pairs } from './stage1-pairs.js';
 import { DEFAULT_LOCAL_CONFIG } from '../local-config.js';
@@ -96,7 +97,11 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     const notify = process.env['NOTIFY_SOCKET'];
     // Socket activation's fds and variables, for the pod's first app (listen-fds.ts).
     const listen = listenFdsFromEnv(process.env, process.pid);
-    const env = [STAGE1_PATH_ENV, ...(notify === undefined || notify === '' ? [] : [`NOTIFY_SOCKET=${notify}`]), ...listen.env];
+    const env = [
+      STAGE1_PATH_ENV,
+      ...(notify === undefined || notify === '' ? [] : [`NOTIFY_SOCKET=${notify}`, ...watchdogEnvFromEnv(process.env, process.pid)]),
+      ...listen.env,
+    ];
     execInPlace(stage1, ['skiff-stage1', 'run', config], env, [lock.fd, ...listen.fds]);
   } catch (err) {
     if (cgroup !== undefined) await removePodCgroup(cgroup.cleanup).catch(() => undefined);

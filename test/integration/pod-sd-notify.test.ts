@@ -46,23 +46,26 @@ test('--sd-notify=app: the app\'s own STATUS=, WATCHDOG=1 and READY=1 reach syst
   for (const [path, address] of [['node', join(tempDir(t), 'notify')], ['replay', `@skiff-test-app-notify-${process.pid}`]] as const) {
     const listener = await notifyListener(t, address);
     const script = [
-      'echo "notify=$NOTIFY_SOCKET"',
+      'echo "notify=$NOTIFY_SOCKET watchdog=$WATCHDOG_USEC"',
       '/probe notify STATUS=starting WATCHDOG=1 >/dev/null',
       'while [ ! -e /tmp/go ]; do sleep 0.05; done',
       // MAINPID= is the app's own pid in the pod: stage1 puts its own; the fd store's lines are dropped.
-      '/probe notify "$(printf "READY=1\\nSTATUS=ready\\nMAINPID=2\\nFDSTORE=1")" FDSTORE=1 STATUS=done >/dev/null',
+      '/probe notify "$(printf "READY=1\\nSTATUS=ready\\nMAINPID=2\\nFDSTORE=1\\nNOTIFYACCESS=all")" FDSTORE=1 STATUS=done >/dev/null',
     ].join('; ');
     const [command, argv] = skiffCommand(['--dir', s.dir, 'run', '--sd-notify=app', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c', script]);
-    const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, SKIFF_LAUNCH_TRACE: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    // The unit's WatchdogSec= (no WATCHDOG_PID: meant for whoever systemd started) reaches the app.
+    const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '5000000', SKIFF_LAUNCH_TRACE: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     t.is(await listener.next(), 'STATUS=starting\n', `${path}: the app's first message comes first: stage1 said no READY of its own`);
     t.is(await listener.next(), 'WATCHDOG=1\n');
-    // The app has started (stage1 would have said READY=1 by now); it is not ready until it says so.
+    // Once stage1 has marked the app started (its message may trail the app's first notification,
+    // and enter waits for it), stage1 would have said READY=1; the app is not ready until it says so.
     const run = join(s.dir, 'pods', 'run');
     const uuid = readdirSync(run).find((u) => !existsSync(join(run, u, 'apps', 'web', 'exit')))!;
+    for (let i = 0; i < 600 && !existsSync(join(run, uuid, 'apps', 'web', 'started')); i++) await new Promise((r) => setTimeout(r, 50));
     t.true(existsSync(join(run, uuid, 'apps', 'web', 'started')));
     const enter = await import('../support/skiff-cli.js').then((m) => m.runSkiff(['--dir', s.dir, 'enter', uuid, '--', '/bin/touch', '/tmp/go'], { env: s.env }));
     t.is(enter.code, 0, enter.stderr);
@@ -71,7 +74,7 @@ test('--sd-notify=app: the app\'s own STATUS=, WATCHDOG=1 and READY=1 reach syst
     await once(child, 'close');
     t.is(child.exitCode, 0, stderr);
     t.regex(stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
-    t.is(stdout, 'notify=/run/systemd/notify\n');
+    t.is(stdout, 'notify=/run/systemd/notify watchdog=5000000\n');
   }
   await s.skiff(['gc', '--grace-period=0s']);
 });

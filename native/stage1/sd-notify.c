@@ -116,8 +116,18 @@ int sd_notify_relay_fd(void)
 /* In PID 1, in the root being filled (cwd and root): RELAY_DIR made if missing. */
 static int relay_dir(const char *shown, struct s1_error *err)
 {
+	struct stat st;
+
 	if ((mkdir("/run", 0755) < 0 && errno != EEXIST) || (mkdir(RELAY_DIR, 0755) < 0 && errno != EEXIST))
 		return s1_fail(err, errno, "sd-notify", "mkdir", "%s" RELAY_DIR, shown);
+	/*
+	 * The image's own dirs, but never its symlinks: one could point PID 1 (root) at a volume's
+	 * file to unlink, which the app itself might not be allowed to remove.
+	 */
+	errno = 0;
+	if (lstat("/run", &st) < 0 || !S_ISDIR(st.st_mode) || lstat(RELAY_DIR, &st) < 0 || !S_ISDIR(st.st_mode))
+		return s1_fail(err, errno != 0 ? errno : ENOTDIR, "sd-notify", "lstat",
+			       "%s/run or %s" RELAY_DIR " is not a directory (a symlink?): --sd-notify=app binds its socket there", shown, shown);
 	/* A file the image left there (or a stale socket) would make bind fail with EADDRINUSE. */
 	if (unlink(RELAY_PATH) < 0 && errno != ENOENT)
 		return s1_fail(err, errno, "sd-notify", "unlink", "%s" RELAY_PATH, shown);

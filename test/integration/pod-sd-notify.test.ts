@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { podStore } from '../support/pod-store.js';
-import { skiffCommand, skiffEnv } from '../support/skiff-cli.js';
+import { runSkiff, skiffCommand, skiffEnv } from '../support/skiff-cli.js';
 import { notifyListener } from '../support/notify-listener.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -108,4 +108,24 @@ test('--sd-notify=app with per-app roots (apps of two images): both apps reach t
   t.deepEqual(got, ['STATUS=from-a\n', 'STATUS=from-b\n']);
   await once(child, 'close');
   t.is(child.exitCode, 0, stderr);
+});
+
+test('--sd-notify=app in an image whose /run/systemd is a symlink: refused before any app runs (254, saying so)', async (t) => {
+  const s = await podStore(t);
+  const { fixtureImages, PROBE_CONFIG } = await import('../support/fixture-images.js');
+  const { buildImage, buildLayer } = await import('../support/oci-image.js');
+  const { writeOciLayout } = await import('../support/oci-layout.js');
+  const { gunzipSync } = await import('node:zlib');
+  const baseLayer = (await fixtureImages()).oci.layers[0]!;
+  const hostile = buildImage({
+    layers: [buildLayer(gunzipSync(baseLayer.data)), buildLayer([{ path: 'run/', type: 'dir' }, { path: 'run/systemd', type: 'symlink', linkname: '/tmp' }])],
+    config: PROBE_CONFIG,
+  });
+  const layout = join(s.dir, '..', 'hostile');
+  await writeOciLayout(layout, [{ ref: 'h', image: hostile }]);
+  const address = join(tempDir(t), 'notify');
+  await notifyListener(t, address);
+  const r = await runSkiff(['--dir', s.dir, 'run', '--sd-notify=app', `oci:${layout}:h`, '--exec', '/probe', '--', 'exit', '0'], { env: { ...s.env, NOTIFY_SOCKET: address } });
+  t.is(r.code, 254, r.stderr);
+  t.regex(r.stderr, /\/run\/systemd is not a directory \(a symlink\?\)/);
 });

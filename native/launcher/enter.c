@@ -7,6 +7,7 @@
  * resolve and report.
  */
 #include "launcher.h"
+#include "../common/sealed-exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +75,8 @@ int launch_enter(const struct launch_args *a, int at, const char *stage1, const 
 		snprintf(term, sizeof term, "TERM=%s", t);
 	trace("enter %s", dir);
 	stdio_for_stage1();
+	/* From a sealed copy, never the host's file (stage1/self-clone.c); failing that, stage1 retries and says why. */
+	exec_sealed_copy(stage1, argv, envp, NULL);
 	execve(stage1, argv, envp);
 	fprintf(stderr, "skiff: exec stage1 %s: %s; reinstall Skiff (npm ci builds native/build/skiff-stage1)\n", stage1,
 		strerror(errno));

@@ -191,6 +191,10 @@ static enum launch_mode mode_of(const struct launch_args *a, const char **uuid)
 	/* Only the bare form: flags (--net, --hostname, ...) change the planned config. */
 	if (i + 2 != a->argc || !is_full_uuid(a->argv[i + 1]))
 		return FOR_NODE;
+	/* So does --insecure-options=paths before the command (prepare's plan did not have it). */
+	for (int g = 1; g < i; g++)
+		if (strncmp(a->argv[g], "--insecure-options", 18) == 0)
+			return FOR_NODE;
 	*uuid = a->argv[i + 1];
 	return FOR_RUN_PREPARED;
 }

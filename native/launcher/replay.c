@@ -19,6 +19,7 @@
  * fail; that is reported like the CLI does, in the pod's stage1-error.
  */
 #include "launcher.h"
+#include "../common/sealed-exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -217,6 +218,28 @@ void stdio_for_stage1(void)
 	}
 }
 
+/*
+ * Socket activation, like NOTIFY_SOCKET the invocation's and never the plan's: fds 3… are
+ * inherited as they are (the launcher opens its own CLOEXEC), and LISTEN_* go to stage1 when
+ * LISTEN_PID is ours (sd_listen_fds' rule; runtime/pods/listen-fds.ts, native/stage1/listen-fds.c).
+ * Fills up to 3 entries of ENVP; returns how many.
+ */
+static int listen_env(char **envp)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS"), *names = getenv("LISTEN_FDNAMES");
+	char *end;
+	int n = 0;
+
+	if (pid == NULL || fds == NULL || strtol(pid, &end, 10) != (long) getpid() || *end != '\0')
+		return 0;
+	/* environ's own strings: they live until the exec. */
+	envp[n++] = (char *) pid - strlen("LISTEN_PID=");
+	envp[n++] = (char *) fds - strlen("LISTEN_FDS=");
+	if (names != NULL)
+		envp[n++] = (char *) names - strlen("LISTEN_FDNAMES=");
+	return n;
+}
+
 /* After the pod moved to run/: exec stage1, or report the failure in the pod and exit 254. */
 static void __attribute__((noreturn)) exec_stage1(const char *stage1, const char *run_dir, char *config, int lock)
 {
@@ -228,12 +251,22 @@ static void __attribute__((noreturn)) exec_stage1(const char *stage1, const char
 	/* systemd's socket is this invocation's, never the plan's: passed through as it is now. */
 	const char *notify = getenv("NOTIFY_SOCKET");
 	char notify_env[sizeof "NOTIFY_SOCKET=" + 108];
-	char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+	const char *watchdog = getenv("WATCHDOG_USEC"), *watchdog_pid = getenv("WATCHDOG_PID");
+	char *envp[8] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin" };
+	int n = 1;
 
 	if (notify != NULL && strlen(notify) < 108) {
 		snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", notify);
-		envp[1] = notify_env;
+		envp[n++] = notify_env;
+		/* The unit's WatchdogSec=, for the apps of `--sd-notify=app` (stage1 checks WATCHDOG_PID is its own). */
+		if (watchdog != NULL)
+			envp[n++] = (char *) watchdog - strlen("WATCHDOG_USEC=");
+		if (watchdog != NULL && watchdog_pid != NULL)
+			envp[n++] = (char *) watchdog_pid - strlen("WATCHDOG_PID=");
 	}
+	n += listen_env(envp + n);
+	/* From a sealed copy, never the host's file (stage1/self-clone.c); failing that, stage1 retries and says why. */
+	exec_sealed_copy(stage1, argv, envp, NULL);
 	execve(stage1, argv, envp);
 	fail_after_run(run_dir, stage1, errno);
 }

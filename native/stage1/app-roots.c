@@ -76,7 +76,7 @@ static int fill_app_root(const struct config *cfg, size_t i, struct binds *binds
 {
 	const struct app *app = &cfg->apps[i];
 	char dir[PATH_MAX], shown[PATH_MAX];
-	cleanup_fd int shm = -1;
+	cleanup_fd int shm = -1, notify = -1;
 	int r;
 
 	if (app_root_path(dir, sizeof dir, "", app->name, err) < 0 ||
@@ -86,6 +86,9 @@ static int fill_app_root(const struct config *cfg, size_t i, struct binds *binds
 	shm = open_tree(AT_FDCWD, "/dev/shm", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (shm < 0)
 		return s1_fail(err, errno, STEP, "open_tree", "%s/dev/shm", cfg->rootfs_target);
+	/* The pod's notify relay, bound in the pod root (sd-notify.c): the same socket in every app root. */
+	if (sd_notify_relay_fd() >= 0 && (notify = sd_notify_relay_clone(err)) < 0)
+		return -1;
 	if (chdir(dir) < 0 || chroot(".") < 0)
 		return s1_fail(err, errno, STEP, "chroot", "%s", shown);
 	r = rootfs_mount_pseudo(shown, shm, err);
@@ -93,6 +96,8 @@ static int fill_app_root(const struct config *cfg, size_t i, struct binds *binds
 		r = binds_attach(shown, binds, err);
 	if (r == 0)
 		r = paths_mask_and_protect(cfg, shown, err);
+	if (r == 0)
+		r = sd_notify_relay_attach(notify, shown, err);
 	/* Only the app's root mount: its /dev/shm, /proc and volumes keep their own flags. */
 	if (r == 0 && app->readonly_rootfs)
 		r = rootfs_make_readonly(STEP, shown, err);
@@ -118,6 +123,8 @@ int app_roots_build(const struct config *cfg, struct s1_error *err)
 		r = rootfs_pivot(cfg->rootfs_target, STEP, err);
 	if (r == 0)
 		r = rootfs_mount_fs(cfg->rootfs_target, "tmpfs", "/dev/shm", PSEUDO_FLAGS, "mode=1777,size=65536k", err);
+	if (r == 0)
+		r = sd_notify_relay_bind(cfg->rootfs_target, err);
 	if (r == 0 && (pod_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = s1_fail(err, errno, STEP, "open", "%s", cfg->rootfs_target);
 	for (size_t i = 0; i < cfg->n_apps && r == 0; i++)

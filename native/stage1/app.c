@@ -158,6 +158,7 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 	char step[S1_ERR_STEP];
 	cleanup_free char **argv = calloc(app->args.n + 2, sizeof *argv);
 	const char *const empty_env[] = { NULL };
+	char *const *envp;
 
 	snprintf(step, sizeof step, "app %s", app->name);
 	if (argv == NULL) {
@@ -189,5 +190,12 @@ void app_exec(const struct pod_ctx *ctx, const struct app *app, struct s1_error 
 		s1_fail(err, errno, step, "sigprocmask", NULL);
 		return;
 	}
-	exec_in_env(app->exec, argv, app->env.v != NULL ? (char *const *) app->env.v : (char *const *) empty_env, step, err);
+	envp = app->env.v != NULL ? (char *const *) app->env.v : (char *const *) empty_env;
+	/* Socket activation's fds go to the first app only (listen-fds.c). */
+	if (app == &ctx->cfg->apps[0] && (envp = listen_fds_give(envp, step, err)) == NULL)
+		return;
+	/* With `sd-notify app`, every app may tell systemd, through the relay (sd-notify.c). */
+	if ((envp = sd_notify_relay_env(envp, step, err)) == NULL)
+		return;
+	exec_in_env(app->exec, argv, envp, step, err);
 }

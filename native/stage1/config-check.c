@@ -365,6 +365,9 @@ static int check_pod(struct config *cfg, struct s1_error *err)
 		return s1_fail_msg(err, STEP, "give dns, dns-search, dns-opt, dns-domain or resolv-conf, not both");
 	if (check_resolv_words(cfg, err) < 0)
 		return -1;
+	if (cfg->raw_sd_notify != NULL && strcmp(cfg->raw_sd_notify, "app") != 0 && strcmp(cfg->raw_sd_notify, "pod") != 0)
+		return s1_fail_msg(err, STEP, "sd-notify: '%s' is not app or pod", cfg->raw_sd_notify);
+	cfg->sd_notify_app = cfg->raw_sd_notify != NULL && strcmp(cfg->raw_sd_notify, "app") == 0;
 	if (cfg->n_apps == 0)
 		return s1_fail_msg(err, STEP, "no 'app'");
 	return check_rootfs(cfg, err);

@@ -53,7 +53,7 @@ static const struct key_def keys[] = {
 	P("readonly-path", K_LIST, readonly_paths), P("stop-timeout", K_STR, raw_stop_timeout),
 	P("device-allow", K_LIST, raw_device_rules),
 	P("host-up", K_LIST, raw_host_up), P("host-down", K_LIST, raw_host_down),
-	P("port-claim", K_LIST, raw_port_claims),
+	P("port-claim", K_LIST, raw_port_claims), P("sd-notify", K_STR, raw_sd_notify),
 	P("private-users", K_STR, raw_private_users),
 	A("exec", K_STR, exec), A("arg", K_LIST, args), A("env", K_LIST, env), A("working-dir", K_STR, working_dir),
 	A("uid", K_STR, raw_uid), A("gid", K_STR, raw_gid), A("supplementary-gid", K_LIST, raw_groups),

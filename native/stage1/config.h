@@ -155,6 +155,9 @@ struct config {
 	struct strv raw_host_up, raw_host_down;
 	struct host_hook *host_up, *host_down;
 	size_t n_host_up, n_host_down;
+	/* `sd-notify`: app (the apps notify, through stage1's relay: sd-notify.c) or pod (the default) */
+	const char *raw_sd_notify;
+	bool sd_notify_app;
 	struct strv raw_port_claims;
 	struct port_claim *port_claims;
 	size_t n_port_claims;

@@ -80,7 +80,7 @@ static int build_pod_root(struct pod_ctx *ctx, struct s1_error *err)
 	if (r == 0)
 		r = binds_attach(shown, binds, err);
 	binds_free(binds);
-	if (r < 0 || paths_mask_and_protect(cfg, shown, err) < 0)
+	if (r < 0 || paths_mask_and_protect(cfg, shown, err) < 0 || sd_notify_relay_bind(shown, err) < 0)
 		return -1;
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		all_ro &= cfg->apps[i].readonly_rootfs;
@@ -103,7 +103,9 @@ static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
 	 * stage1 binary, CVE-2019-5736's way in) or /proc/1/fd/N (the pipe to
 	 * the supervisor, to forge exit statuses). Non-dumpable, those need
 	 * CAP_SYS_PTRACE. Each app inherits this until its execve resets it, so
-	 * the same holds for an app's child between fork and exec.
+	 * the same holds for an app's child between fork and exec. A pod given
+	 * CAP_SYS_PTRACE (--caps-retain) opens /proc/1/exe all the same, and
+	 * finds a sealed memfd copy, never the host's file (self-clone.c).
 	 */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return s1_fail(err, errno, "init", "prctl(PR_SET_DUMPABLE)", NULL);
@@ -115,7 +117,11 @@ static int build_pod(struct pod_ctx *ctx, struct s1_error *err)
 	/* Read while the host's /proc is at hand: a pod root of per-app roots has no /proc of its own. */
 	if ((ctx->cap_last = caps_last_cap(err)) < 0 || etc_files_write(cfg, err) < 0)
 		return -1;
-	return cfg->per_app_rootfs ? app_roots_build(cfg, err) : build_pod_root(ctx, err);
+	if ((cfg->per_app_rootfs ? app_roots_build(cfg, err) : build_pod_root(ctx, err)) < 0)
+		return -1;
+	/* Bound in the pod: the supervisor reads it, no app may inherit our copy (sd-notify.c). */
+	sd_notify_relay_close();
+	return 0;
 }
 
 /* Forks app i; returns its PID once it has exec'd, or -1 with err. */
@@ -191,6 +197,8 @@ void pod_init(const struct config *cfg, int msg_fd)
 		send_msg(&ctx, MSG_APP_STARTED, (int) i, 0);
 		running++;
 	}
+	/* Socket activation's fds are the first app's now (listen-fds.c). */
+	listen_fds_close();
 
 	while (running > 0) {
 		struct signalfd_siginfo si;

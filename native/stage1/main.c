@@ -38,6 +38,17 @@ int main(int argc, char **argv)
 		fputs(version_line, stdout);
 		return EXIT_OK;
 	}
+	/* Before anything else: never run from the host's binary in reach of a pod (self-clone.c). */
+	if ((argc == 3 && strcmp(argv[1], "run") == 0) || (argc >= 2 && strcmp(argv[1], "enter") == 0)) {
+		struct s1_error err = { 0 };
+		char line[1024];
+
+		if (self_clone_exec(argv, &err) < 0) {
+			s1_error_format(&err, line, sizeof line);
+			fprintf(stderr, "skiff-stage1: %s\n", line);
+			return EXIT_STAGE1_FAILURE;
+		}
+	}
 	if (argc == 3 && strcmp(argv[1], "run") == 0)
 		return supervisor_run(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "enter") == 0)

@@ -56,6 +56,9 @@ struct pod_ctx {
 	bool root_readonly; /* every app wants a read-only root: done once, pod-wide */
 };
 
+/* self-clone.c: re-execs this process from a sealed memfd copy of its binary; 0 once running from one, -1 with err. */
+int self_clone_exec(char **argv, struct s1_error *err);
+
 /* main.c-level commands */
 int supervisor_run(const char *config_path);
 int enter_run(int argc, char **argv);
@@ -141,9 +144,35 @@ int app_root_enter(const char *name, const char *step, struct s1_error *err);
 struct binds;
 int etc_files_write(const struct config *cfg, struct s1_error *err);
 
+/*
+ * listen-fds.c: socket activation's fds 3… for the pod's first app. take: at start, from
+ * LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES (CLOEXEC from then on); give: in that app's child, clears
+ * CLOEXEC and returns ENV with LISTEN_* added (ENV itself when there are none; NULL with err);
+ * close: the supervisor's and PID 1's copies once they are handed on.
+ */
+int listen_fds_take(int lock_fd, struct s1_error *err);
+char *const *listen_fds_give(char *const *env, const char *step, struct s1_error *err);
+void listen_fds_close(void);
+
 /* sd-notify.c: READY=1 and STOPPING=1 to systemd's NOTIFY_SOCKET, when it is set. */
 void sd_notify_open(void);
 void sd_notify_send(const char *state);
+/*
+ * The `sd-notify app` relay (sd-notify.c): open, in the supervisor before PID 1 (nothing without
+ * NOTIFY_SOCKET); bind, in PID 1 in the pod root; clone + attach, the same socket in an app's
+ * root (per-app roots; clone -1: none); close, PID 1's copy once bound; env, NOTIFY_SOCKET added
+ * to an app's environment (ENV itself when off; NULL with err); fd + read, the supervisor's loop
+ * (which drains it once the pod is gone: an app's last words before it exits still count).
+ */
+int sd_notify_relay_open(const struct config *cfg, struct s1_error *err);
+int sd_notify_relay_bind(const char *shown, struct s1_error *err);
+int sd_notify_relay_clone(struct s1_error *err);
+int sd_notify_relay_attach(int clone, const char *shown, struct s1_error *err);
+void sd_notify_relay_close(void);
+char *const *sd_notify_relay_env(char *const *env, const char *step, struct s1_error *err);
+int sd_notify_relay_fd(void);
+/* One datagram relayed (or dropped); false when none was waiting. */
+bool sd_notify_relay_read(void);
 int binds_open(const struct config *cfg, const struct app *only, struct binds **out, struct s1_error *err);
 int binds_attach(const char *shown, struct binds *b, struct s1_error *err);
 void binds_free(struct binds *b);

@@ -142,7 +142,8 @@ static void handle_msg(struct supervisor *s, const struct s1_msg *m)
 		time_rfc3339(&m->time, text, sizeof text - 1);
 		strcat(text, "\n");
 		write_state(s->cfg, "started", s->cfg->apps[m->app].name, text);
-		if (all_started(s) && !s->stopping) {
+		/* With `sd-notify app` READY=1 is the apps' to say (sd-notify.c). */
+		if (all_started(s) && !s->stopping && !s->cfg->sd_notify_app) {
 			snprintf(text, sizeof text, "READY=1\nMAINPID=%d\n", (int) getpid());
 			sd_notify_send(text);
 		}
@@ -180,8 +181,10 @@ static int supervise(struct supervisor *s)
 	bool reaped = false;
 
 	while (!reaped || s->msg_fd >= 0) {
-		struct pollfd fds[2] = { { .fd = s->sfd, .events = POLLIN }, { .fd = s->msg_fd, .events = POLLIN } };
-		int timeout = poll_timeout(s), n = poll(fds, s->msg_fd >= 0 ? 2 : 1, timeout);
+		/* The relay's fd is -1 (ignored by poll) unless the apps notify (sd-notify.c). */
+		struct pollfd fds[3] = { { .fd = s->sfd, .events = POLLIN }, { .fd = sd_notify_relay_fd(), .events = POLLIN },
+					 { .fd = s->msg_fd, .events = POLLIN } };
+		int timeout = poll_timeout(s), n = poll(fds, s->msg_fd >= 0 ? 3 : 2, timeout);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -189,7 +192,9 @@ static int supervise(struct supervisor *s)
 			kill(s->pid1, SIGKILL); /* the whole pid namespace dies with it */
 			s->killed = true;
 		}
-		if (s->msg_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP))) {
+		if (fds[1].revents & POLLIN)
+			sd_notify_relay_read();
+		if (s->msg_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP))) {
 			struct s1_msg m;
 			ssize_t got = read(s->msg_fd, &m, sizeof m);
 
@@ -212,6 +217,9 @@ static int supervise(struct supervisor *s)
 			}
 		}
 	}
+	/* What the apps sent just before they exited is in the relay's queue still (sd-notify.c). */
+	while (sd_notify_relay_read())
+		;
 	return pid1_status;
 }
 
@@ -294,6 +302,9 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	int msg[2];
 	sigset_t set;
 
+	/* First: no host hook may inherit a listening socket (listen-fds.c). */
+	if (listen_fds_take(cfg->lock_fd, err) < 0 || sd_notify_relay_open(cfg, err) < 0)
+		return -1;
 	/* The lock stays ours for life, but no app may inherit it. */
 	if (fcntl(cfg->lock_fd, F_SETFD, FD_CLOEXEC) < 0)
 		return s1_fail(err, errno, "lock", "fcntl(F_SETFD)", "fd %d", cfg->lock_fd);
@@ -334,6 +345,8 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 		pod_init(cfg, msg[1]);
 	}
 	close(msg[1]);
+	/* PID 1 has them (for the first app): ours would only keep the sockets open (listen-fds.c). */
+	listen_fds_close();
 	s->msg_fd = msg[0];
 	return 0;
 }

@@ -9,9 +9,14 @@ import { UsageError } from '../errors.js';
 export const DEFAULT_DIR = '/var/lib/skiff';
 
 /** rkt's --insecure-options values that Skiff honours. */
-export const INSECURE_OPTIONS = ['none', 'http', 'tls', 'image', 'seccomp', 'all-fetch', 'all-run', 'all'] as const;
-/** seccomp: no seccomp filter for the apps of a pod made by run or prepare. */
-export type InsecureOption = 'http' | 'tls' | 'image' | 'seccomp';
+export const INSECURE_OPTIONS = ['none', 'http', 'tls', 'image', 'seccomp', 'paths', 'all-fetch', 'all-run', 'all'] as const;
+/**
+ * seccomp: no seccomp filter for the apps of a pod made by run or prepare; paths: no masked and no
+ * read-only /proc and /sys paths (run, prepare, run-prepared).
+ */
+export type InsecureOption = 'http' | 'tls' | 'image' | 'seccomp' | 'paths';
+/** The options of the run path, not the fetch's. */
+export const RUN_INSECURE_OPTIONS = ['seccomp', 'paths'] as const;
 
 export type OutputFormat = 'text' | 'json';
 
@@ -35,16 +40,17 @@ export function parseInsecureOptions(value: string): ReadonlySet<InsecureOption>
       case 'tls':
       case 'image':
       case 'seccomp':
+      case 'paths':
         out.add(item);
         break;
       case 'all-fetch':
         out.add('http').add('tls').add('image');
         break;
       case 'all-run':
-        out.add('seccomp');
+        out.add('seccomp').add('paths');
         break;
       case 'all':
-        out.add('http').add('tls').add('image').add('seccomp');
+        out.add('http').add('tls').add('image').add('seccomp').add('paths');
         break;
       default:
         throw new UsageError(`'${item}' is not one of ${INSECURE_OPTIONS.join(', ')}`, { input: value });

@@ -7,7 +7,9 @@ import { DEFAULT_CERTS_DIR } from '../../image/registry/options.js';
 import { storePaths, type StorePaths } from '../../image/store/store-paths.js';
 import type { SourceOptions } from '../../image/sources/open-source.js';
 import { UsageError } from '../errors.js';
-import type { GlobalOptions, InsecureOption } from './global-options.js';
+import { RUN_INSECURE_OPTIONS, type GlobalOptions, type InsecureOption } from './global-options.js';
+
+type RunInsecureOption = (typeof RUN_INSECURE_OPTIONS)[number];
 
 export function storeOf(global: GlobalOptions): StorePaths {
   return storePaths(global.dir);
@@ -18,8 +20,8 @@ export function sourceOptionsOf(global: GlobalOptions, env: NodeJS.ProcessEnv = 
   const maxLayerBytes = maxLayerBytesOf(env);
   const discardBlobs = discardBlobsOf(env);
   return {
-    // The fetch options only: `seccomp` is the run path's (build-apps.ts).
-    insecure: new Set([...global.insecureOptions].filter((o): o is Exclude<InsecureOption, 'seccomp'> => o !== 'seccomp')),
+    // The fetch options only: `seccomp` and `paths` are the run path's (build-apps.ts, stage1-pairs.ts).
+    insecure: new Set([...global.insecureOptions].filter((o): o is Exclude<InsecureOption, RunInsecureOption> => !(RUN_INSECURE_OPTIONS as readonly string[]).includes(o))),
     certsDir: env['SKIFF_CERTS_DIR'] ?? DEFAULT_CERTS_DIR,
     ...(env['SKIFF_DOCKER_CONFIG'] === undefined ? {} : { dockerConfigPath: env['SKIFF_DOCKER_CONFIG'] }),
     ...(maxLayerBytes === undefined ? {} : { maxLayerBytes }),

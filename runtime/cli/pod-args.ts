@@ -41,6 +41,8 @@ export const POD_FLAGS: Record<string, FlagSpec> = {
   platform: { value: true, help: 'OS/ARCH[/VARIANT] to pick from a multi-platform image' },
   quiet: { value: false, help: 'no fetch progress' },
   'uuid-file-save': { value: true, help: 'FILE: write the pod\'s UUID there' },
+  'sd-notify': { value: true, help: 'pod (default: Skiff tells a Type=notify unit READY=1 once every app started) or app (the apps get NOTIFY_SOCKET and say READY=1, STATUS=, WATCHDOG=1 themselves)' },
+  'cgroup-parent': { value: true, help: 'PATH: the pod\'s cgroup is PATH/<uuid> in each hierarchy (from its root; default: the systemd unit that started skiff, else /skiff)' },
 };
 
 /** The pod flags `run-prepared` takes (rkt: the runtime-only ones). */

@@ -14,6 +14,7 @@ import { absoluteWorkingDir, mergeEnv } from '../pods/build-apps.js';
 import { parseCapList } from '../pods/capabilities.js';
 import { checkDnsDomain, checkDnsOption, checkHostname, DNS_MODES, parseDnsServers, parseHostsEntry } from '../pods/host-names.js';
 import type { AppLimits } from '../pods/pod-manifest.js';
+import { checkCgroupParent } from '../pods/pod-cgroup.js';
 import { checkPodSpec, defaultRuntime, type AppSpec, type PodRuntime, type PodSpec } from '../pods/pod-spec.js';
 import { parseCpuMillis, parseMemory, parsePidsLimit, parsePositiveInt } from '../pods/quantities.js';
 import { MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/index.js';
@@ -95,8 +96,16 @@ function workingDirFlag(dir: string | undefined): string | undefined {
 export interface PodGlobals {
   /** `--insecure-options=seccomp`: no filter for any app. */
   insecureSeccomp?: boolean;
+  /** `--insecure-options=paths`: no masked or read-only /proc and /sys paths. */
+  insecurePaths?: boolean;
   /** The --net of a pod that gives none: $SKIFF_NET, else `default` (rkt's). */
   defaultNet?: string;
+}
+
+/** `--sd-notify`: who tells systemd the pod is ready (native/stage1/sd-notify.c). */
+function sdNotifyFlag(value: string | undefined): 'pod' | 'app' {
+  if (value === undefined || value === 'pod' || value === 'app') return value ?? 'pod';
+  throw new UsageError(`--sd-notify "${value}" is not pod or app`, { input: value, hint: 'write --sd-notify=app to let the apps say READY=1 themselves' });
 }
 
 /** --net in rkt's syntax, checked here (names against the definitions when the pod starts). */
@@ -154,12 +163,20 @@ export function podCommandLine(args: PodArgs, globals: PodGlobals = {}): PodComm
     throw new UsageError(`--pull-policy "${policy}" is not new, update or never`, { input: policy });
   }
   const platform = single(pod, 'platform');
+  const cgroupParent = single(pod, 'cgroup-parent');
   const set = pod.get('set-env') ?? [];
   mergeEnv(set);
   const spec: PodSpec = {
     apps: args.apps.map((app) => appSpecFromArgs(app, globals)),
     volumes: (pod.get('volume') ?? []).map(parseVolume),
-    runtime: { ...defaultRuntime(), ...(globals.defaultNet === undefined ? {} : { net: checkNet(globals.defaultNet) }), ...runtimeFromFlags(pod) },
+    runtime: {
+      ...defaultRuntime(),
+      ...(globals.defaultNet === undefined ? {} : { net: checkNet(globals.defaultNet) }),
+      ...runtimeFromFlags(pod),
+      ...(globals.insecurePaths === true ? { insecurePaths: true } : {}),
+      ...(cgroupParent === undefined ? {} : { cgroupParent: checkCgroupParent(cgroupParent) }),
+      ...(sdNotifyFlag(single(pod, 'sd-notify')) === 'app' ? { sdNotify: 'app' as const } : {}),
+    },
     env: { files: pod.get('set-env-file') ?? [], set, inherit: bool(pod, 'inherit-env') },
     noOverlay: bool(pod, 'no-overlay'),
     pull: { policy, ...(platform === undefined ? {} : { platform: parsePlatform(platform) }) },

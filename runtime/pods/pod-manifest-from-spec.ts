@@ -48,6 +48,9 @@ export function podManifestFromSpec(
       hostsEntries: [...rt.hostsEntries],
       interactive: rt.interactive,
       ...(ports.length === 0 ? {} : { ports }),
+      ...(rt.insecurePaths === true ? { insecurePaths: true } : {}),
+      ...(rt.cgroupParent === undefined ? {} : { cgroupParent: rt.cgroupParent }),
+      ...(rt.sdNotify === 'app' ? { sdNotify: 'app' as const } : {}),
     },
   };
 }

@@ -79,6 +79,18 @@ export interface PodManifest {
     interactive: boolean;
     /** Host ports forwarded to the pod's first network (`--port`); absent: none. */
     ports?: PortForward[];
+    /** `--insecure-options=paths`: no masked and no read-only /proc and /sys paths; absent: Docker's lists. */
+    insecurePaths?: boolean;
+    /**
+     * `--cgroup-parent`: the pod's cgroup is `<parent>/<uuid>` in each hierarchy (absolute from
+     * the hierarchy's root, normalised); absent: SKIFF_CGROUP_PARENT, the caller's systemd unit, or /skiff.
+     */
+    cgroupParent?: string;
+    /**
+     * `--sd-notify=app`: under a Type=notify unit the apps tell systemd READY=1, STATUS=, WATCHDOG=1
+     * (through stage1's relay, native/stage1/sd-notify.c); absent: stage1 says READY=1 once every app started.
+     */
+    sdNotify?: 'app';
   };
 }
 

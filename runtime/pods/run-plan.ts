@@ -245,7 +245,7 @@ export function recordRunPlan(request: RunPlanRequest, run: RunRecord): boolean 
 export function recordPreparedPlan(request: RunPlanRequest, storeDir: string, preparedDir: string, manifest: PodManifest, networks: PodNetworks): boolean {
   const uuid = manifest.uuid;
   const runDir = podDir(storeDir, 'run', uuid);
-  const cgroup = planPodCgroup(uuid, podLimits(manifest.apps));
+  const cgroup = planPodCgroup(uuid, podLimits(manifest.apps), manifest.runtime.cgroupParent);
   // Any fd serves as the sample: the check only needs \1L to come out as the real lock-fd.
   const sample: PodValues = { uuid, created: manifest.created, lockFd: 7 };
   const pairs = stage1Pairs(runDir, manifest, sample.lockFd, cgroup.cgroup, networks.values, networks.hooks);

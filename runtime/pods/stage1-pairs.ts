@@ -112,9 +112,12 @@ export function stage1Pairs(podDir: string, manifest: PodManifest, lockFd: numbe
     pairs.push(['volume', [v.name, v.kind, source, v.readOnly ? '1' : '0'].join('\t')]);
   }
   for (const rule of DEFAULT_DEVICE_RULES) pairs.push(['device-allow', rule]);
-  for (const path of MASKED_PATHS) pairs.push(['mask-path', path]);
-  for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
+  if (rt.insecurePaths !== true) {
+    for (const path of MASKED_PATHS) pairs.push(['mask-path', path]);
+    for (const path of READONLY_PATHS) pairs.push(['readonly-path', path]);
+  }
   pairs.push(['stop-timeout', String(STOP_TIMEOUT_SECONDS)]);
+  if (rt.sdNotify === 'app') pairs.push(['sd-notify', 'app']);
   pairs.push(...portPairs(manifest, nets));
   for (const app of manifest.apps) {
     pairs.push(['app', app.name]);

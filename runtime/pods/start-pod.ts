@@ -19,6 +19,8 @@ import { POD_FILES, podDir, type PodDirState } from './pod-dirs.js';
 import { podLimits, readPodManifest, writePodManifest, type PodManifest } from './pod-manifest.js';
 import type { CgroupOp, PodCgroup } from '../cgroups/index.js';
 import { applyPodCgroup, planPodCgroup, removePodCgroup } from './pod-cgroup.js';
+import { listenFdsFromEnv } from './listen-fds.js';
+import { watchdogEnvFromEnv } from './watchdog-env.js';
 import { writeStage1Config, type Stage1Pairs } from './stage1-config.js';
 import { stage1Pairs } from './stage1-pairs.js';
 import { DEFAULT_LOCAL_CONFIG } from '../local-config.js';
@@ -85,7 +87,7 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     // A host port another pod forwards: an error before anything is wired (stage1's claim decides a race).
     if (ports.length > 0) assertPortsFree(portsDir(), ports);
     const host = options.host ?? (await setUpHostNetworks(networks, { ports: ports.length > 0 }));
-    const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps));
+    const plan = planPodCgroup(manifest.uuid, podLimits(manifest.apps), manifest.runtime.cgroupParent);
     cgroup = applyPodCgroup(plan);
     const pairs = stage1Pairs(dir, manifest, lock.fd, cgroup, networks.values, networks.hooks);
     const config = writeStage1Config(dir, pairs);
@@ -93,7 +95,14 @@ export async function startPod(dir: string, lock: HeldLock, options: StartOption
     beforeExec?.({ manifest, pairs, cgroupOps: plan.ops, stage1, lockFd: lock.fd, networks, host });
     // systemd's NOTIFY_SOCKET reaches stage1 (the unit's main process), never the apps (native/stage1/sd-notify.c).
     const notify = process.env['NOTIFY_SOCKET'];
-    execInPlace(stage1, ['skiff-stage1', 'run', config], [STAGE1_PATH_ENV, ...(notify === undefined || notify === '' ? [] : [`NOTIFY_SOCKET=${notify}`])], [lock.fd]);
+    // Socket activation's fds and variables, for the pod's first app (listen-fds.ts).
+    const listen = listenFdsFromEnv(process.env, process.pid);
+    const env = [
+      STAGE1_PATH_ENV,
+      ...(notify === undefined || notify === '' ? [] : [`NOTIFY_SOCKET=${notify}`, ...watchdogEnvFromEnv(process.env, process.pid)]),
+      ...listen.env,
+    ];
+    execInPlace(stage1, ['skiff-stage1', 'run', config], env, [lock.fd, ...listen.fds]);
   } catch (err) {
     if (cgroup !== undefined) await removePodCgroup(cgroup.cleanup).catch(() => undefined);
     const e = asSkiffError(err);

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { podStore } from '../support/pod-store.js';
-import { skiffCommand, skiffEnv } from '../support/skiff-cli.js';
+import { runSkiff, skiffCommand, skiffEnv } from '../support/skiff-cli.js';
 import { notifyListener } from '../support/notify-listener.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -39,4 +39,93 @@ test('READY=1 with stage1\'s PID once the apps run, both paths; the apps do not 
     t.is(stdout, 'notify=unset\n');
     await s.skiff(['gc', '--grace-period=0s']);
   }
+});
+
+test('--sd-notify=app: the app\'s own STATUS=, WATCHDOG=1 and READY=1 reach systemd from stage1, in order, READY only when the app says it; both paths', async (t) => {
+  const s = await podStore(t);
+  for (const [path, address] of [['node', join(tempDir(t), 'notify')], ['replay', `@skiff-test-app-notify-${process.pid}`]] as const) {
+    const listener = await notifyListener(t, address);
+    const script = [
+      'echo "notify=$NOTIFY_SOCKET watchdog=$WATCHDOG_USEC"',
+      '/probe notify STATUS=starting WATCHDOG=1 >/dev/null',
+      'while [ ! -e /tmp/go ]; do sleep 0.05; done',
+      // MAINPID= is the app's own pid in the pod: stage1 puts its own; the fd store's lines are dropped.
+      '/probe notify "$(printf "READY=1\\nSTATUS=ready\\nMAINPID=2\\nFDSTORE=1\\nNOTIFYACCESS=all")" FDSTORE=1 STATUS=done >/dev/null',
+    ].join('; ');
+    const [command, argv] = skiffCommand(['--dir', s.dir, 'run', '--sd-notify=app', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c', script]);
+    // The unit's WatchdogSec= (no WATCHDOG_PID: meant for whoever systemd started) reaches the app.
+    const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '5000000', SKIFF_LAUNCH_TRACE: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    t.is(await listener.next(), 'STATUS=starting\n', `${path}: the app's first message comes first: stage1 said no READY of its own`);
+    t.is(await listener.next(), 'WATCHDOG=1\n');
+    // Once stage1 has marked the app started (its message may trail the app's first notification,
+    // and enter waits for it), stage1 would have said READY=1; the app is not ready until it says so.
+    const run = join(s.dir, 'pods', 'run');
+    const uuid = readdirSync(run).find((u) => !existsSync(join(run, u, 'apps', 'web', 'exit')))!;
+    for (let i = 0; i < 600 && !existsSync(join(run, uuid, 'apps', 'web', 'started')); i++) await new Promise((r) => setTimeout(r, 50));
+    t.true(existsSync(join(run, uuid, 'apps', 'web', 'started')));
+    const enter = await import('../support/skiff-cli.js').then((m) => m.runSkiff(['--dir', s.dir, 'enter', uuid, '--', '/bin/touch', '/tmp/go'], { env: s.env }));
+    t.is(enter.code, 0, enter.stderr);
+    t.is(await listener.next(), `READY=1\nSTATUS=ready\nMAINPID=${child.pid}\n`, 'from the app, MAINPID stage1\'s');
+    t.is(await listener.next(), 'STATUS=done\n', 'an FDSTORE=1 alone is not sent at all');
+    await once(child, 'close');
+    t.is(child.exitCode, 0, stderr);
+    t.regex(stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
+    t.is(stdout, 'notify=/run/systemd/notify watchdog=5000000\n');
+  }
+  await s.skiff(['gc', '--grace-period=0s']);
+});
+
+test('--sd-notify=app without NOTIFY_SOCKET: the apps get none, and the pod runs as any other', async (t) => {
+  const s = await podStore(t);
+  const r = await s.skiff(['run', '--sd-notify=app', s.image, '--exec', '/bin/sh', '--', '-c', 'echo "notify=${NOTIFY_SOCKET:-unset}"; test ! -e /run/systemd/notify']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'notify=unset\n');
+});
+
+test('--sd-notify=app with per-app roots (apps of two images): both apps reach the one relay, even a read-only root', async (t) => {
+  const s = await podStore(t);
+  const { fixtureImages, PROBE_CONFIG } = await import('../support/fixture-images.js');
+  const { buildImage, buildLayer } = await import('../support/oci-image.js');
+  const { writeOciLayout } = await import('../support/oci-layout.js');
+  const { gunzipSync } = await import('node:zlib');
+  const baseLayer = (await fixtureImages()).oci.layers[0]!;
+  const second = buildImage({ layers: [buildLayer(gunzipSync(baseLayer.data)), buildLayer([{ path: 'etc/', type: 'dir' }, { path: 'etc/marker', type: 'file', content: 'b\n' }])], config: PROBE_CONFIG });
+  const layout = join(s.dir, '..', 'second');
+  await writeOciLayout(layout, [{ ref: 'b', image: second }]);
+  const address = join(tempDir(t), 'notify');
+  const listener = await notifyListener(t, address);
+  const [command, argv] = skiffCommand(['--dir', s.dir, 'run', '--sd-notify=app',
+    s.image, '--name', 'a', '--exec', '/probe', '--', 'notify', 'STATUS=from-a', '---',
+    `oci:${layout}:b`, '--name', 'b', '--readonly-rootfs', '--exec', '/bin/sh', '--', '-c', 'test -e /etc/marker && /probe notify STATUS=from-b']);
+  const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const got = [await listener.next(), await listener.next()].sort();
+  t.deepEqual(got, ['STATUS=from-a\n', 'STATUS=from-b\n']);
+  await once(child, 'close');
+  t.is(child.exitCode, 0, stderr);
+});
+
+test('--sd-notify=app in an image whose /run/systemd is a symlink: refused before any app runs (254, saying so)', async (t) => {
+  const s = await podStore(t);
+  const { fixtureImages, PROBE_CONFIG } = await import('../support/fixture-images.js');
+  const { buildImage, buildLayer } = await import('../support/oci-image.js');
+  const { writeOciLayout } = await import('../support/oci-layout.js');
+  const { gunzipSync } = await import('node:zlib');
+  const baseLayer = (await fixtureImages()).oci.layers[0]!;
+  const hostile = buildImage({
+    layers: [buildLayer(gunzipSync(baseLayer.data)), buildLayer([{ path: 'run/', type: 'dir' }, { path: 'run/systemd', type: 'symlink', linkname: '/tmp' }])],
+    config: PROBE_CONFIG,
+  });
+  const layout = join(s.dir, '..', 'hostile');
+  await writeOciLayout(layout, [{ ref: 'h', image: hostile }]);
+  const address = join(tempDir(t), 'notify');
+  await notifyListener(t, address);
+  const r = await runSkiff(['--dir', s.dir, 'run', '--sd-notify=app', `oci:${layout}:h`, '--exec', '/probe', '--', 'exit', '0'], { env: { ...s.env, NOTIFY_SOCKET: address } });
+  t.is(r.code, 254, r.stderr);
+  t.regex(r.stderr, /\/run\/systemd is not a directory \(a symlink\?\)/);
 });

@@ -21,6 +21,7 @@ export const HOST_CONDITIONS = {
   'cgroup-v2': 'a pure cgroup v2 hierarchy whose root offers cpu, memory and pids (the VM tier has one)',
   'vagrant-cli': 'a vagrant command at /usr/bin/vagrant (Debian\'s vagrant package)',
   'shellcheck-cli': 'a shellcheck command at /usr/bin/shellcheck (Debian\'s shellcheck package)',
+  'socket-activate-cli': 'systemd-socket-activate at /usr/bin/systemd-socket-activate (Debian\'s systemd package)',
 } as const;
 
 export type HostConditionId = keyof typeof HOST_CONDITIONS;
@@ -49,6 +50,7 @@ const CHECKS: Record<HostConditionId, () => boolean> = {
   },
   'vagrant-cli': () => existsSync('/usr/bin/vagrant'),
   'shellcheck-cli': () => existsSync('/usr/bin/shellcheck'),
+  'socket-activate-cli': () => existsSync('/usr/bin/systemd-socket-activate'),
 };
 
 export function hostMeets(id: HostConditionId): boolean {

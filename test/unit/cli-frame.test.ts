@@ -90,7 +90,7 @@ const usageCases: Array<[string, string[], RegExp]> = [
   ['unknown command flag', ['version', '--bogus'], /^skiff: unknown option '--bogus'; run 'skiff help version' for usage$/],
   ['excess argument', ['version', 'extra'], /^skiff: too many arguments for 'version'.*; run 'skiff help version' for usage$/],
   ['bad --format', ['--format', 'xml', 'version'], /^skiff: option '--format <format>' argument 'xml' is invalid.*text, json; run 'skiff help' for usage$/],
-  ['bad --insecure-options', ['--insecure-options=http,nope', 'version'], /'nope' is not one of none, http, tls, image, seccomp, all-fetch, all-run, all; run 'skiff help' for usage$/],
+  ['bad --insecure-options', ['--insecure-options=http,nope', 'version'], /'nope' is not one of none, http, tls, image, seccomp, paths, all-fetch, all-run, all; run 'skiff help' for usage$/],
 ];
 
 for (const [name, args, line] of usageCases) {

@@ -173,3 +173,17 @@ test('the manifest gives stage1 the normalised working dir and mount targets', (
     ['mount', 'v\t/data'],
   ]);
 });
+
+test('--insecure-options=paths and --cgroup-parent reach the manifest; stage1 then gets no mask-path or readonly-path', (t) => {
+  const image = fakeImage(t, 'p', { cmd: ['/x'] });
+  const plain = podManifestFromSpec(specWith([appSpecFor('p')]), [image], POD, {});
+  t.false('insecurePaths' in plain.runtime || 'cgroupParent' in plain.runtime, 'absent unless asked for');
+  const keys = (m: typeof plain) => new Set(stage1Pairs('/pods/run/x', m, 5, { join: [], cleanup: [] }).map(([k]) => k));
+  t.true(keys(plain).has('mask-path') && keys(plain).has('readonly-path'));
+  const relaxed = podManifestFromSpec(specWith([appSpecFor('p')], { runtime: { ...defaultRuntime(), insecurePaths: true, cgroupParent: '/a/b' } }), [image], POD, {});
+  t.deepEqual([relaxed.runtime.insecurePaths, relaxed.runtime.cgroupParent], [true, '/a/b']);
+  t.false(keys(relaxed).has('mask-path') || keys(relaxed).has('readonly-path'));
+  t.false(keys(plain).has('sd-notify'));
+  const notifying = podManifestFromSpec(specWith([appSpecFor('p')], { runtime: { ...defaultRuntime(), sdNotify: 'app' } }), [image], POD, {});
+  t.deepEqual(stage1Pairs('/pods/run/x', notifying, 5, { join: [], cleanup: [] }).filter(([k]) => k === 'sd-notify'), [['sd-notify', 'app']]);
+});

@@ -8,6 +8,7 @@ import test from 'ava';
 import { parseFlagsAndOperands, parsePodArgs, RUN_PREPARED_FLAGS } from '../../runtime/cli/pod-args.js';
 import { podCommandLine, runtimeFromFlags } from '../../runtime/cli/pod-spec-args.js';
 import { UsageError } from '../../runtime/errors.js';
+import { parseInsecureOptions } from '../../runtime/cli/global-options.js';
 import { DEFAULT_CAPS } from '../../runtime/pods/capabilities.js';
 import { runIsReplayable } from '../../runtime/pods/run-plan.js';
 
@@ -249,4 +250,33 @@ test('other app values checked at parse time', (t) => {
   usageError(t, ['--net=default:MAC=1', 'img'], /"MAC=1" is not IP=ADDRESS/);
   usageError(t, ['--pull-policy=sometimes', 'img'], /--pull-policy "sometimes" is not new, update or never/);
   t.is(specOf(['img', '--working-dir=/a/b/../c/']).spec.apps[0]?.workingDir, '/a/c');
+});
+
+test('--insecure-options=paths drops the masked and read-only paths; the default keeps them', (t) => {
+  t.is(specOf(['img']).spec.runtime.insecurePaths, undefined);
+  const { spec } = podCommandLine(parsePodArgs(['img']), { insecurePaths: true });
+  t.true(spec.runtime.insecurePaths);
+  t.deepEqual([...parseInsecureOptions('paths')], ['paths']);
+  t.true(parseInsecureOptions('all-run').has('paths'));
+  t.true(parseInsecureOptions('all').has('paths'));
+  t.false(parseInsecureOptions('all-fetch').has('paths'));
+});
+
+test('--cgroup-parent: from the hierarchy root, normalised; no ., .., root or control characters (exit 2)', (t) => {
+  t.is(specOf(['img']).spec.runtime.cgroupParent, undefined);
+  t.is(specOf(['--cgroup-parent=/machine.slice/web', 'img']).spec.runtime.cgroupParent, '/machine.slice/web');
+  t.is(specOf(['--cgroup-parent', 'a//b/', 'img']).spec.runtime.cgroupParent, '/a/b');
+  usageError(t, ['--cgroup-parent=/a/../b', 'img'], /--cgroup-parent "\/a\/..\/b" has a bad component ".."/);
+  usageError(t, ['--cgroup-parent=./a', 'img'], /bad component "."/);
+  usageError(t, ['--cgroup-parent=/', 'img'], /names no cgroup below the root/);
+  usageError(t, ['--cgroup-parent=', 'img'], /names no cgroup below the root/);
+  usageError(t, ['--cgroup-parent=/a\tb', 'img'], /bad component/);
+  t.false('cgroup-parent' in RUN_PREPARED_FLAGS, 'fixed when the pod is prepared');
+});
+
+test('--sd-notify: pod (the default, nothing recorded) or app; anything else exit 2', (t) => {
+  t.is(specOf(['img']).spec.runtime.sdNotify, undefined);
+  t.is(specOf(['--sd-notify=pod', 'img']).spec.runtime.sdNotify, undefined);
+  t.is(specOf(['--sd-notify', 'app', 'img']).spec.runtime.sdNotify, 'app');
+  usageError(t, ['--sd-notify=yes', 'img'], /--sd-notify "yes" is not pod or app/);
 });

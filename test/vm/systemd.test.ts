@@ -8,7 +8,8 @@
  *
  * And a Type=notify unit: `systemd-run` returns once stage1's READY=1 came
  * (every app started), and `systemctl stop` ends the pod in order with the
- * app's own status.
+ * app's own status; with `--sd-notify=app`, the app's own READY=1 and STATUS=
+ * (relayed by stage1, the main PID) are what systemd sees.
  */
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
@@ -113,4 +114,26 @@ systemdTest('a Type=notify unit: systemd sees READY=1 from stage1 once the app r
   t.is(show(unit, 'ExecMainStatus'), '7', `the app's status is the unit's: ${status(unit)}`);
   const exit = JSON.parse(readFileSync(join(pod, 'apps', readdirSync(join(pod, 'apps'))[0]!, 'exit'), 'utf8')) as { code: number };
   t.is(exit.code, 7, 'stage1 stopped the app with SIGTERM, which it handled');
+});
+
+systemdTest('--sd-notify=app under a Type=notify unit: the app\'s own STATUS= and READY=1 reach systemd through stage1\'s relay (NotifyAccess=main)', async (t) => {
+  const s = await podStore(t);
+  const unit = `skiff-vm-app-notify-${process.pid}.service`;
+  t.teardown(() => {
+    for (const args of [['stop', unit], ['reset-failed', unit]]) {
+      try {
+        execFileSync('systemctl', args, { stdio: 'ignore' });
+      } catch { /* already gone */ }
+    }
+  });
+  // systemd-run returns once READY=1 came: here the app's, relayed from stage1 (the unit's main PID).
+  execFileSync('systemd-run', [
+    '--unit', unit, '-p', 'Type=notify', '-p', 'Delegate=yes', '-p', 'KillMode=mixed', '--quiet',
+    skiffLauncher(), '--dir', s.dir, 'run', '--sd-notify=app', s.image,
+    '--exec', '/bin/sh', '--', '-c', 'trap "exit 0" TERM; /probe notify "STATUS=up from the app" READY=1 >/dev/null; while :; do sleep 1; done',
+  ], { stdio: 'pipe' });
+  t.is(show(unit, 'ActiveState'), 'active', status(unit));
+  t.is(show(unit, 'NotifyAccess'), 'main');
+  t.is(show(unit, 'StatusText'), 'up from the app', status(unit));
+  execFileSync('systemctl', ['stop', unit]);
 });

@@ -32,7 +32,11 @@ const PREPARE_FLAGS: Record<string, FlagSpec> = Object.fromEntries(Object.entrie
 /** What the pod flags take from outside the command line: --insecure-options, and $SKIFF_NET for a pod without --net. */
 function podGlobals(global: GlobalOptions): PodGlobals {
   const net = process.env[NET_ENV];
-  return { insecureSeccomp: global.insecureOptions.has('seccomp'), ...(net === undefined || net === '' ? {} : { defaultNet: net }) };
+  return {
+    insecureSeccomp: global.insecureOptions.has('seccomp'),
+    insecurePaths: global.insecureOptions.has('paths'),
+    ...(net === undefined || net === '' ? {} : { defaultNet: net }),
+  };
 }
 
 /** `--dns=host` picks the host's file by its contents (host-resolv-conf.ts): a replay after either file changed goes to the CLI. */
@@ -100,7 +104,8 @@ export async function runPrepared(global: GlobalOptions, argv: string[]): Promis
   const { flags: pod, operands: query } = parseFlagsAndOperands(argv, RUN_PREPARED_FLAGS);
   if (query.length !== 1) throw new UsageError('run-prepared takes one pod UUID', { hint: 'skiff run-prepared [flags] UUID' });
   // Checked before the pod is touched: a bad value leaves it prepared.
-  const overrides = runtimeFromFlags(pod);
+  // --insecure-options=paths relaxes a prepared pod too (rkt's run-prepared takes it); without it the pod keeps what prepare chose.
+  const overrides = { ...runtimeFromFlags(pod), ...(global.insecureOptions.has('paths') ? { insecurePaths: true } : {}) };
   const location = resolvePodUuid(global.dir, query[0] as string);
   if (location.state !== 'prepared') {
     throw new InvalidStateError(`pod ${location.uuid} is ${podState(global.dir, location)}, not prepared`, {

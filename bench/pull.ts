@@ -6,7 +6,7 @@
  * of each tool's process (GNU time's %M) and the disk it left (du), and ratios;
  * `skiff fetch --discard-blobs` gets a row of its own.
  *
- * Run as root after `npm ci`: `node dist/bench/pull.js [runs]`. Needs the
+ * Run as root after `npm ci`: `node dist/bench/pull.js [runs] [tool] [tmpfs|disk]`. Needs the
  * peers from Debian (`bench/install-peers`); a missing peer is reported as
  * such, not skipped silently. Goals: ≥ 5× podman pull's throughput, ≥ 1.0×
  * skopeo + umoci (issue 3); peak RSS ≤ 60 MB, and with --discard-blobs a store
@@ -22,6 +22,9 @@ import { skiffBin } from '../test/support/skiff-cli.js';
 import { freshDir, has, markdownTable, median, min, podmanEnv, scratch, timeCommand } from './bench-util.js';
 
 const runs = Number(process.argv[2] ?? 5);
+/** Optional: only the tools whose name contains this, and only this fs ('tmpfs' or 'disk'), for quick checks. */
+const onlyTool = process.argv[3];
+const onlyFs = process.argv[4];
 
 interface Tool {
   name: string;
@@ -93,7 +96,8 @@ async function main(): Promise<void> {
     const blank = ['', '', '', '', '', '', ''];
     // Tools take turns run by run, so load from elsewhere on the machine falls on all of them alike.
     for (const fs of ['tmpfs', 'disk'] as const) {
-      const available = tools.filter((tool) => tool.available);
+      if (onlyFs !== undefined && onlyFs !== fs) continue;
+      const available = tools.filter((tool) => tool.available && (onlyTool === undefined || tool.name.includes(onlyTool)));
       for (const tool of tools.filter((x) => !x.available)) rows.push([fs, tool.name, 'not installed', ...blank.slice(3)]);
       const times = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
       const peaks = new Map<string, number[]>(available.map((tool) => [tool.name, []]));

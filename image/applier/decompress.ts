@@ -17,6 +17,7 @@ import {
 } from '../media-types.js';
 import { ImageError, SkiffError } from '../../runtime/errors.js';
 import { createZstdDecompress } from './zstd-stream.js';
+import { STREAM_CHUNK } from '../stream-chunk.js';
 
 const GZIP_TYPES = new Set([
   OCI_LAYER_GZIP,
@@ -31,8 +32,8 @@ const TAR_TYPES = new Set([
 ]);
 const ZSTD_TYPES = new Set([OCI_LAYER_ZSTD, 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd']);
 
-/** Output chunks big enough that the applier makes few writes per file. */
-const CHUNK = 1024 * 1024;
+/** Output chunks big enough that the applier makes few writes per file, small enough to keep RSS low. */
+const CHUNK = STREAM_CHUNK;
 
 class ByteCounter extends Transform {
   bytes = 0;
@@ -68,7 +69,7 @@ function decode(
 ): Readable {
   const counter = new ByteCounter({ highWaterMark: CHUNK });
   const check = new Transform({
-    readableHighWaterMark: 1 << 20,
+    readableHighWaterMark: CHUNK,
     transform(chunk: Buffer, _encoding, callback) {
       callback(null, chunk);
     },
@@ -76,7 +77,7 @@ function decode(
       callback(checkEnd?.(counter.bytes) ?? null);
     },
   });
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const out = new PassThrough({ highWaterMark: CHUNK });
   pipeline(stored, counter, decoder, check, (err) => {
     if (err) out.destroy(explain(err, counter.head));
   });

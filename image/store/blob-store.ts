@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { fsyncDir, fsyncFile } from '../../runtime/atomic-file.js';
 import { ImageError, VerifyError } from '../../runtime/errors.js';
 import { MAX_CONFIG_BYTES } from '../manifest.js';
+import { noteStreamed } from '../young-garbage.js';
 import type { BlobDescriptor } from '../source.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, type StorePaths } from './store-paths.js';
@@ -34,6 +35,7 @@ export class DigestingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    noteStreamed(chunk.length);
     done(null, chunk);
   }
   digest(): string {

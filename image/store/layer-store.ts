@@ -47,6 +47,7 @@ import { DigestingStream } from './blob-store.js';
 import { ensurePrivateDirs } from './private-dirs.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, chainLayerPath, layerPath, type StorePaths } from './store-paths.js';
+import { STREAM_CHUNK } from '../stream-chunk.js';
 
 export interface LayerRef {
   /** The stored (possibly compressed) blob. */
@@ -70,7 +71,7 @@ export async function applyVerifiedLayer(
   options: Pick<ApplyOptions, 'mode' | 'devices' | 'maxBytes' | 'maxBytesHint' | 'spaceOf' | 'lowerDirs'> & { describe: string },
 ): Promise<ApplyResult> {
   const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
-  const tar = new PassThrough({ highWaterMark: 1 << 20 });
+  const tar = new PassThrough({ highWaterMark: STREAM_CHUNK });
   let pending = false;
   // Stopped for the lower layers (LowersPending): the torn-down feed's own error is not the news.
   const feeding = pipeline(decompressedLayerStream(blob, layer.mediaType), hashing, tar).catch((err: unknown) => {
@@ -95,7 +96,7 @@ export async function applyVerifiedLayer(
 }
 
 function countingReader(path: string, onProgress: ((bytes: number) => void) | undefined): NodeJS.ReadableStream {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { highWaterMark: STREAM_CHUNK });
   if (onProgress !== undefined) {
     let bytes = 0;
     stream.on('data', (chunk: Buffer | string) => onProgress((bytes += chunk.length)));

@@ -5,7 +5,8 @@
  * last member, but silently drops trailing NUL bytes; here any byte after the
  * last member is an error (as in Go's gzip reader, which containerd uses), so
  * a blob cannot carry data no consumer reads. Concatenated gzip members are
- * valid gzip and accepted.
+ * valid gzip and accepted. gzip is inflated with ISA-L where the host has it
+ * (isal-gunzip.ts, ~4x faster), else with zlib; both are held to these rules.
  */
 import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
@@ -16,6 +17,7 @@ import {
   OCI_LAYER_ZSTD,
 } from '../media-types.js';
 import { ImageError, SkiffError } from '../../runtime/errors.js';
+import { createIsalGunzip, TrailingGarbage } from './isal-gunzip.js';
 import { createZstdDecompress } from './zstd-stream.js';
 import { STREAM_CHUNK } from '../stream-chunk.js';
 
@@ -94,11 +96,19 @@ function unsupported(stored: NodeJS.ReadableStream, message: string): never {
   throw new ImageError(message, { hint: 'Skiff unpacks gzip, zstd and uncompressed tar layers' });
 }
 
-export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType: string): Readable {
+/** `env`: SKIFF_INFLATE=zlib inflates gzip with zlib even where ISA-L is there (tests compare both). */
+export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType: string, env: NodeJS.ProcessEnv = process.env): Readable {
   if (GZIP_TYPES.has(mediaType)) {
-    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     const garbage = (detail: string): ImageError =>
       new ImageError(`gzip layer has trailing garbage after the compressed data (${detail})`, { hint: DAMAGED_HINT });
+    const isal = createIsalGunzip(env);
+    if (isal !== null) {
+      // ISA-L checks what follows the last member itself (isal-gunzip.ts).
+      return decode(stored, isal, 'gzip layer is corrupt', undefined, (err) =>
+        err instanceof TrailingGarbage ? garbage(err.message) : wrap(err, 'gzip layer is corrupt'),
+      );
+    }
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     return decode(
       stored,
       gunzip,

@@ -7,7 +7,8 @@
  * 95 MB layer, ~25-35 MB of dead chunks piled up before V8 looked, and the
  * allocator kept the pages afterwards (download alone: +39 MB RSS, +14 MB
  * with this). So after every STEP bytes streamed, a young-generation
- * collection (a scavenge: ~1 ms, only the newest objects) frees them.
+ * collection (a scavenge: ~1 ms, only the newest objects) frees them, and
+ * now and then a full one frees those that were still in flight.
  *
  * The collector is reached the way a Node embedder would: the expose-gc flag
  * set at run time, and `gc` read from a fresh context. Where that fails the
@@ -17,11 +18,18 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const STEP = 4 * 1024 * 1024;
+/**
+ * Chunks still queued in a stream when a scavenge runs survive it and are
+ * promoted to the old generation, where only a full collection frees them:
+ * one every MAJOR_EVERY steps (a few ms with a fetch's small heap).
+ */
+const MAJOR_EVERY = 8;
 
 type Gc = (options?: { type?: 'minor' | 'major' }) => void;
 
 let collect: Gc | null | undefined;
 let since = 0;
+let steps = 0;
 
 function collector(): Gc | null {
   if (collect !== undefined) return collect;
@@ -40,5 +48,6 @@ export function noteStreamed(bytes: number): void {
   since += bytes;
   if (since < STEP) return;
   since = 0;
-  collector()?.({ type: 'minor' });
+  steps++;
+  collector()?.({ type: steps % MAJOR_EVERY === 0 ? 'major' : 'minor' });
 }

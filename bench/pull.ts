@@ -1,16 +1,22 @@
 /**
  * bench/pull: fetch + unpack of a ~100 MB image (one gzip layer of real files
- * from this host's /usr) from a local registry, by Skiff, by `skopeo copy` +
- * `umoci unpack`, and by `podman pull`, in the same run, on tmpfs and on disk.
- * Reports median and min seconds, MB/s of the compressed layer, the peak RSS
- * of each tool's process (GNU time's %M) and the disk it left (du), and ratios;
- * `skiff fetch --discard-blobs` gets a row of its own.
+ * from this host's /usr, ~8,000 files: a distro base image's shape) from a
+ * local registry, by Skiff, by `curl | tar -xzf` (the floor: no verification,
+ * no store), by `skopeo copy` + `umoci unpack`, and by `podman pull`, in the
+ * same run, on tmpfs and on disk. On disk every tool is followed by `sync`
+ * and that time counted: Skiff makes its data durable before it says done,
+ * the peers do not (issue 11 §3 compares them that way). Reports median and
+ * min seconds, MB/s of the compressed layer, the peak RSS of each tool's
+ * process (GNU time's %M) and the disk it left (du), and ratios;
+ * `skiff fetch --discard-blobs` and `skiff fetch` with zlib instead of ISA-L
+ * (SKIFF_INFLATE=zlib) get rows of their own.
  *
- * Run as root after `npm ci`: `node dist/bench/pull.js [runs]`. Needs the
+ * Run as root after `npm ci`: `node dist/bench/pull.js [runs] [tool] [tmpfs|disk]`. Needs the
  * peers from Debian (`bench/install-peers`); a missing peer is reported as
  * such, not skipped silently. Goals: ≥ 5× podman pull's throughput, ≥ 1.0×
  * skopeo + umoci (issue 3); peak RSS ≤ 60 MB, and with --discard-blobs a store
- * ≤ 1.1× podman's (issue 16).
+ * ≤ 1.1× podman's (issue 16); on disk ≥ 1.5× `curl | tar -xzf && sync` and
+ * `podman pull && sync`, on tmpfs ≥ 2× `curl | tar -xzf` (issue 11 §3).
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -19,15 +25,18 @@ import { largeImage } from '../test/support/large-image.js';
 import { pushImage } from '../test/support/registry-push.js';
 import { startRegistry } from '../test/support/registry-server.js';
 import { skiffBin } from '../test/support/skiff-cli.js';
-import { freshDir, has, markdownTable, median, min, podmanEnv, scratch, timeCommand } from './bench-util.js';
+import { freshDir, has, markdownTable, median, min, podmanEnv, scratch, shellJoin, timeCommand } from './bench-util.js';
 
 const runs = Number(process.argv[2] ?? 5);
+/** Optional: only the tools whose name contains this, and only this fs ('tmpfs' or 'disk'), for quick checks. */
+const onlyTool = process.argv[3];
+const onlyFs = process.argv[4];
 
 interface Tool {
   name: string;
   available: boolean;
   /** Runs one pull into `dir` (fresh); returns ms and the peak RSS in KB of its biggest process, or throws. */
-  run(dir: string, ref: string): Run;
+  run(dir: string, ref: string, blobUrl: string): Run;
 }
 
 interface Run {
@@ -51,12 +60,22 @@ function diskMb(dir: string): number {
 
 // Same environment for every tool: NODE_EXTRA_CA_CERTS alone adds ~50 ms and memory to every Node start.
 const env = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
-const skiffFetch = (dir: string, ref: string, extra: string[]) =>
-  timed('skiff', process.execPath, [skiffBin(), '--dir', join(dir, 'store'), '--insecure-options=http', 'fetch', '--quiet', ...extra, `docker://${ref}`], env);
+const skiffFetch = (dir: string, ref: string, extra: string[], more: NodeJS.ProcessEnv = {}) =>
+  timed('skiff', process.execPath, [skiffBin(), '--dir', join(dir, 'store'), '--insecure-options=http', 'fetch', '--quiet', ...extra, `docker://${ref}`], { ...env, ...more });
 
 const tools: Tool[] = [
   { name: 'skiff fetch', available: true, run: (dir, ref) => skiffFetch(dir, ref, []) },
   { name: 'skiff fetch --discard-blobs', available: true, run: (dir, ref) => skiffFetch(dir, ref, ['--discard-blobs']) },
+  { name: 'skiff fetch (zlib, no ISA-L)', available: true, run: (dir, ref) => skiffFetch(dir, ref, [], { SKIFF_INFLATE: 'zlib' }) },
+  {
+    name: 'curl piped to tar -xzf',
+    available: has('curl') && has('tar'),
+    run(dir, _ref, blobUrl) {
+      freshDir(dir, 'rootfs');
+      const script = `set -o pipefail; curl -sSf ${shellJoin([blobUrl])} | tar -xzf - -C ${shellJoin([join(dir, 'rootfs')])}`;
+      return timed('curl piped to tar', 'bash', ['-c', script]);
+    },
+  },
   {
     name: 'skopeo copy + umoci unpack',
     available: has('skopeo') && has('umoci'),
@@ -85,15 +104,17 @@ async function main(): Promise<void> {
     if (layer === undefined) throw new Error('no layer');
     await pushImage(registry, 'bench/big', 'latest', image);
     const ref = `${registry.host}/bench/big:latest`;
+    const blobUrl = `${registry.url}/v2/bench/big/blobs/${layer.digest}`;
     const mb = layer.size / 1e6;
-    console.log(`image: ${ref}, one gzip layer of ${mb.toFixed(1)} MB, ${runs} runs each\n`);
+    console.log(`image: ${ref}, one gzip layer of ${mb.toFixed(1)} MB, ${runs} runs each; ${spawnSync('uptime', { encoding: 'utf8' }).stdout.trim()}\n`);
 
     const rows: string[][] = [];
     const medians = new Map<string, number>();
     const blank = ['', '', '', '', '', '', ''];
     // Tools take turns run by run, so load from elsewhere on the machine falls on all of them alike.
     for (const fs of ['tmpfs', 'disk'] as const) {
-      const available = tools.filter((tool) => tool.available);
+      if (onlyFs !== undefined && onlyFs !== fs) continue;
+      const available = tools.filter((tool) => tool.available && (onlyTool === undefined || tool.name.includes(onlyTool)));
       for (const tool of tools.filter((x) => !x.available)) rows.push([fs, tool.name, 'not installed', ...blank.slice(3)]);
       const times = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
       const peaks = new Map<string, number[]>(available.map((tool) => [tool.name, []]));
@@ -106,8 +127,10 @@ async function main(): Promise<void> {
             if (failed.has(tool.name)) continue;
             try {
               const dir = freshDir(space.dir, `${tool.name.replace(/\W+/g, '-')}-${i}`);
-              const r = tool.run(dir, ref);
-              times.get(tool.name)?.push(r.ms);
+              const r = tool.run(dir, ref, blobUrl);
+              // On disk, durability is part of the job: what the tool left unsynced is synced and timed.
+              const synced = fs === 'disk' ? timeCommand('sync', []).ms : 0;
+              times.get(tool.name)?.push(r.ms + synced);
               peaks.get(tool.name)?.push(r.peakKb / 1024);
               disks.get(tool.name)?.push(diskMb(dir));
               if (tool.name === 'podman pull') timeCommand('podman', ['rmi', '-a', '-f'], podmanEnv(dir));
@@ -140,6 +163,7 @@ async function main(): Promise<void> {
       const mine = medians.get(`${row[0]}:${row[1]}`);
       if (skiff !== undefined && mine !== undefined) row[7] = `${(mine / skiff).toFixed(2)}×`;
     }
+    console.log(`after: ${spawnSync('uptime', { encoding: 'utf8' }).stdout.trim()}`);
     console.log(`\n${markdownTable(['fs', 'tool', 'median s', 'min s', 'MB/s (gzip)', 'peak RSS MB', 'disk MB', 'skiff speed-up'], rows)}`);
   } finally {
     await registry.stop();

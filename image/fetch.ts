@@ -2,7 +2,9 @@
  * Fetching an image into the store: resolve the reference to a manifest
  * (choosing a platform from an index), read and verify the config, then for
  * each layer download the blob (verified while streaming) and unpack it
- * (verified against the config's diffID), several layers at once. Finally the
+ * (verified against the config's diffID), several layers at once; a layer
+ * neither stored nor unpacked is unpacked while it downloads
+ * (store/streamed-layer.ts). Finally the
  * image is recorded under the store lock.
  *
  * A layer that hardlinks files of the layers below it copies them up while
@@ -30,6 +32,7 @@ import { recordImage, type ImageRecord } from './store/image-index.js';
 import { chainIds } from './store/chain-id.js';
 import { unpackLayer, type LowerLayers } from './store/layer-store.js';
 import { sweepDeadScratch } from './store/scratch-dir.js';
+import { downloadAndUnpack } from './store/streamed-layer.js';
 import { chainLayerPath, hasLayer, layerPath, type StorePaths } from './store/store-paths.js';
 
 export interface FetchOptions {
@@ -165,6 +168,24 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
       let downloaded = false;
       let unpacked = false;
       let stored = storedLayer(paths, layer.diffId, layer.chainId);
+      const unpackOptions = {
+        onProgress: (n: number) => listener?.layerProgress?.(layer.digest, 'unpack', n),
+        ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
+        // The bottom layer has nothing below it: a hardlink it cannot resolve itself is refused.
+        ...(layer.index === 0 ? {} : { lowers: lowersOf(outcomes, layer.index, layer.chainId) }),
+      };
+      if (stored === undefined && !hasBlob(paths, layer.digest)) {
+        // Neither here: download and unpack at once (streamed-layer.ts), the blob stored first.
+        listener?.layerStart?.(layer.digest, 'download', layer.size);
+        const done = await downloadAndUnpack(paths, layer, await source.openBlob(layer), source.name, {
+          ...unpackOptions,
+          onProgress: undefined,
+          onDownloaded: (n) => listener?.layerProgress?.(layer.digest, 'download', n),
+        });
+        stored = done.chained ? { dir: done.dir, chainId: layer.chainId } : { dir: done.dir };
+        downloaded = true;
+        unpacked = true;
+      }
       // A stored layer needs its blob only to be kept: a fetch that discards does not download it again.
       if (!hasBlob(paths, layer.digest) && !(stored !== undefined && options.discardBlobs === true)) {
         listener?.layerStart?.(layer.digest, 'download', layer.size);
@@ -176,12 +197,7 @@ async function fetchLocked(paths: StorePaths, source: ImageSource, options: Fetc
       if (stored === undefined) stored = storedLayer(paths, layer.diffId, layer.chainId);
       if (stored === undefined) {
         listener?.layerStart?.(layer.digest, 'unpack', layer.size);
-        const done = await unpackLayer(paths, layer, source.name, {
-          onProgress: (n) => listener?.layerProgress?.(layer.digest, 'unpack', n),
-          ...(options.maxLayerBytes === undefined ? {} : { maxLayerBytes: options.maxLayerBytes }),
-          // The bottom layer has nothing below it: a hardlink it cannot resolve itself is refused.
-          ...(layer.index === 0 ? {} : { lowers: lowersOf(outcomes, layer.index, layer.chainId) }),
-        });
+        const done = await unpackLayer(paths, layer, source.name, unpackOptions);
         stored = done.chained ? { dir: done.dir, chainId: layer.chainId } : { dir: done.dir };
         unpacked = true;
       }

@@ -5,7 +5,8 @@
  * last member, but silently drops trailing NUL bytes; here any byte after the
  * last member is an error (as in Go's gzip reader, which containerd uses), so
  * a blob cannot carry data no consumer reads. Concatenated gzip members are
- * valid gzip and accepted.
+ * valid gzip and accepted. gzip is inflated with ISA-L where the host has it
+ * (isal-gunzip.ts, ~4x faster), else with zlib; both are held to these rules.
  */
 import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
@@ -16,7 +17,9 @@ import {
   OCI_LAYER_ZSTD,
 } from '../media-types.js';
 import { ImageError, SkiffError } from '../../runtime/errors.js';
+import { createIsalGunzip, TrailingGarbage } from './isal-gunzip.js';
 import { createZstdDecompress } from './zstd-stream.js';
+import { STREAM_CHUNK } from '../stream-chunk.js';
 
 const GZIP_TYPES = new Set([
   OCI_LAYER_GZIP,
@@ -31,8 +34,8 @@ const TAR_TYPES = new Set([
 ]);
 const ZSTD_TYPES = new Set([OCI_LAYER_ZSTD, 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd']);
 
-/** Output chunks big enough that the applier makes few writes per file. */
-const CHUNK = 1024 * 1024;
+/** Output chunks big enough that the applier makes few writes per file, small enough to keep RSS low. */
+const CHUNK = STREAM_CHUNK;
 
 class ByteCounter extends Transform {
   bytes = 0;
@@ -68,7 +71,7 @@ function decode(
 ): Readable {
   const counter = new ByteCounter({ highWaterMark: CHUNK });
   const check = new Transform({
-    readableHighWaterMark: 1 << 20,
+    readableHighWaterMark: CHUNK,
     transform(chunk: Buffer, _encoding, callback) {
       callback(null, chunk);
     },
@@ -76,7 +79,7 @@ function decode(
       callback(checkEnd?.(counter.bytes) ?? null);
     },
   });
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const out = new PassThrough({ highWaterMark: CHUNK });
   pipeline(stored, counter, decoder, check, (err) => {
     if (err) out.destroy(explain(err, counter.head));
   });
@@ -93,11 +96,19 @@ function unsupported(stored: NodeJS.ReadableStream, message: string): never {
   throw new ImageError(message, { hint: 'Skiff unpacks gzip, zstd and uncompressed tar layers' });
 }
 
-export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType: string): Readable {
+/** `env`: SKIFF_INFLATE=zlib inflates gzip with zlib even where ISA-L is there (tests compare both). */
+export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType: string, env: NodeJS.ProcessEnv = process.env): Readable {
   if (GZIP_TYPES.has(mediaType)) {
-    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     const garbage = (detail: string): ImageError =>
       new ImageError(`gzip layer has trailing garbage after the compressed data (${detail})`, { hint: DAMAGED_HINT });
+    const isal = createIsalGunzip(env);
+    if (isal !== null) {
+      // ISA-L checks what follows the last member itself (isal-gunzip.ts).
+      return decode(stored, isal, 'gzip layer is corrupt', undefined, (err) =>
+        err instanceof TrailingGarbage ? garbage(err.message) : wrap(err, 'gzip layer is corrupt'),
+      );
+    }
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     return decode(
       stored,
       gunzip,

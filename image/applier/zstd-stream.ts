@@ -13,6 +13,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { koffi } from '../../native/bindings/libc.js';
 import { ImageError } from '../../runtime/errors.js';
+import { STREAM_CHUNK } from '../stream-chunk.js';
 
 interface ZstdApi {
   create: () => unknown;
@@ -51,7 +52,7 @@ class LibzstdDecompress extends Transform {
   private pending = 0;
 
   constructor(private readonly zstd: ZstdApi) {
-    super({ readableHighWaterMark: 1 << 20 });
+    super({ readableHighWaterMark: STREAM_CHUNK });
     this.ctx = zstd.create();
     if (this.ctx === null) throw new ImageError('cannot create a zstd decompression context (out of memory?)');
   }

@@ -23,12 +23,24 @@ export async function readBounded(body: HttpResponse['body'], max: number, tooBi
 }
 
 /**
- * Drops a body we will not read. undici's body emits an 'error' when destroyed
- * unread, and with no listener that error would be uncaught.
+ * Drops a body we will not read, closing its connection. A destroyed body may
+ * still emit an 'error', and with no listener that error would be uncaught.
  */
 export function discard(body: HttpResponse['body']): void {
   body.on('error', () => {});
   if (!body.destroyed) body.destroy();
+}
+
+/** A body this small is read to its end so its connection is kept; a bigger one closes it. */
+const DUMP_MAX = 128 * 1024;
+
+/** Drops a body we will not read (a redirect's, a retried 5xx's), keeping the connection when it is short. */
+export async function dump(body: HttpResponse['body']): Promise<void> {
+  try {
+    await readBounded(body, DUMP_MAX);
+  } catch {
+    // Its connection broke: nothing was wanted from it anyway.
+  }
 }
 
 /** An error body, for messages: at most 64 KiB, and never an error of its own. */

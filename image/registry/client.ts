@@ -21,7 +21,7 @@ import { MANIFEST_ACCEPT } from '../media-types.js';
 import type { BlobDescriptor, FetchedManifest } from '../source.js';
 import { Authenticator } from './auth.js';
 import { openResumableBlob } from './blob-stream.js';
-import { discard, readBounded, readErrorText } from './bounded-body.js';
+import { discard, dump, readBounded, readErrorText } from './bounded-body.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import { resolveOptions, type RegistryOptions, type ResolvedOptions } from './options.js';
 import { statusError, type Asking, type ErrorContext } from './registry-errors.js';
@@ -80,14 +80,14 @@ export class RegistryClient {
         });
       }
       if (httpRes.status !== 200 && httpRes.status !== 401) {
-        await httpRes.body.dump();
+        await dump(httpRes.body);
         throw err;
       }
       origin = httpOrigin;
       res = httpRes;
     }
     if (res.status === 200) {
-      await res.body.dump();
+      await dump(res.body);
       return { registry, origin, challenges: [] };
     }
     const body = await readErrorText(res.body);
@@ -128,7 +128,7 @@ export class RegistryClient {
       const challenges = parseChallenges(res.headers['www-authenticate']);
       const wasBearer = authorization?.startsWith('Bearer ') ?? false;
       if (!wasBearer && (challenges.length === 0 || authorization !== undefined)) return res;
-      await res.body.dump();
+      await dump(res.body);
       this.#auth.invalidate(registry, endpoint.challenges, repository);
       if (challenges.length > 0) endpoint.challenges = challenges;
       reauthenticated = true;

@@ -1,5 +1,5 @@
 /**
- * The registry client's public face. Importing this loads undici: only the
+ * The registry client's public face. Importing this loads node:http(s): only the
  * `docker://` fetch path should.
  */
 export { registrySource } from './registry-source.js';

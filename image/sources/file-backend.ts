@@ -7,6 +7,7 @@ import { closeSync, createReadStream, existsSync, openSync, readSync, statSync }
 import { join } from 'node:path';
 import { ImageError, NotFoundError } from '../../runtime/errors.js';
 import { archiveKey, indexTar, type TarFileEntry } from './tar-index.js';
+import { STREAM_CHUNK } from '../stream-chunk.js';
 
 export interface FileBackend {
   /** For messages: the dir or archive. */
@@ -54,7 +55,7 @@ export function dirBackend(dir: string): FileBackend {
     open(name) {
       const path = pathOf(name);
       if (!existsSync(path)) throw missing(dir, name);
-      return createReadStream(path, { highWaterMark: 1 << 20 });
+      return createReadStream(path, { highWaterMark: STREAM_CHUNK });
     },
   };
 }
@@ -86,7 +87,7 @@ export function tarBackend(file: string): FileBackend {
     open(name) {
       const e = entry(name);
       if (e.size === 0) return createReadStream(file, { start: 1, end: 0 });
-      return createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 });
+      return createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: STREAM_CHUNK });
     },
   };
 }

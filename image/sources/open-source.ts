@@ -1,5 +1,5 @@
 /**
- * Opens the ImageSource a reference names. Registry code (undici) is loaded
+ * Opens the ImageSource a reference names. Registry code (node:http(s)) is loaded
  * only for docker:// references.
  */
 import { formatReference, type ImageReference } from '../reference.js';

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { fsyncDir, fsyncFile } from '../../runtime/atomic-file.js';
 import { ImageError, VerifyError } from '../../runtime/errors.js';
 import { MAX_CONFIG_BYTES } from '../manifest.js';
+import { noteStreamed } from '../young-garbage.js';
 import type { BlobDescriptor } from '../source.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, type StorePaths } from './store-paths.js';
@@ -34,6 +35,7 @@ export class DigestingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    noteStreamed(chunk.length);
     done(null, chunk);
   }
   digest(): string {
@@ -52,33 +54,48 @@ export async function ingestBlob(
   stream: NodeJS.ReadableStream,
   from: string,
 ): Promise<string> {
-  const target = blobPath(paths, descriptor.digest);
   const scratch = makeScratchDir(paths, 'blob');
   const tmp = join(scratch, 'data');
   try {
     const digesting = new DigestingStream(descriptor.size, `blob ${descriptor.digest} from ${from}`);
     await pipeline(stream, digesting, createWriteStream(tmp, { mode: 0o644 }));
-    const actual = digesting.digest();
-    const hint = 'the registry or file is corrupt or was tampered with';
-    // The size first: a short blob whose bytes still hash to the digest is a wrong descriptor,
-    // and "expected X, got X" would say nothing.
-    if (digesting.bytes !== descriptor.size) {
-      throw new VerifyError(`blob ${descriptor.digest} from ${from} has the wrong size; nothing was stored`, `${descriptor.size} bytes`, `${digesting.bytes} bytes`, {
-        input: descriptor.digest,
-        hint,
-      });
-    }
-    if (actual !== descriptor.digest) {
-      throw new VerifyError(`blob from ${from} does not match its digest; nothing was stored`, descriptor.digest, actual, { input: descriptor.digest, hint });
-    }
-    fsyncFile(tmp);
-    mkdirSync(paths.blobs, { recursive: true });
-    renameSync(tmp, target);
-    fsyncDir(paths.blobs);
-    return target;
+    return commitBlob(paths, descriptor, tmp, digesting, from);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Moves a blob written to the scratch file `tmp` to blobs/ if the bytes that
+ * went through `digesting` are its size and digest: fsynced first, so what is
+ * under a digest is always whole, also after a power loss. Returns its path.
+ */
+export function commitBlob(
+  paths: StorePaths,
+  descriptor: Pick<BlobDescriptor, 'digest' | 'size'>,
+  tmp: string,
+  digesting: DigestingStream,
+  from: string,
+): string {
+  const target = blobPath(paths, descriptor.digest);
+  const actual = digesting.digest();
+  const hint = 'the registry or file is corrupt or was tampered with';
+  // The size first: a short blob whose bytes still hash to the digest is a wrong descriptor,
+  // and "expected X, got X" would say nothing.
+  if (digesting.bytes !== descriptor.size) {
+    throw new VerifyError(`blob ${descriptor.digest} from ${from} has the wrong size; nothing was stored`, `${descriptor.size} bytes`, `${digesting.bytes} bytes`, {
+      input: descriptor.digest,
+      hint,
+    });
+  }
+  if (actual !== descriptor.digest) {
+    throw new VerifyError(`blob from ${from} does not match its digest; nothing was stored`, descriptor.digest, actual, { input: descriptor.digest, hint });
+  }
+  fsyncFile(tmp);
+  mkdirSync(paths.blobs, { recursive: true });
+  renameSync(tmp, target);
+  fsyncDir(paths.blobs);
+  return target;
 }
 
 /** Stores bytes already held in memory (manifests, configs) after checking their digest. */

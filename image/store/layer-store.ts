@@ -47,6 +47,7 @@ import { DigestingStream } from './blob-store.js';
 import { ensurePrivateDirs } from './private-dirs.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, chainLayerPath, layerPath, type StorePaths } from './store-paths.js';
+import { STREAM_CHUNK } from '../stream-chunk.js';
 
 export interface LayerRef {
   /** The stored (possibly compressed) blob. */
@@ -70,7 +71,7 @@ export async function applyVerifiedLayer(
   options: Pick<ApplyOptions, 'mode' | 'devices' | 'maxBytes' | 'maxBytesHint' | 'spaceOf' | 'lowerDirs'> & { describe: string },
 ): Promise<ApplyResult> {
   const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
-  const tar = new PassThrough({ highWaterMark: 1 << 20 });
+  const tar = new PassThrough({ highWaterMark: STREAM_CHUNK });
   let pending = false;
   // Stopped for the lower layers (LowersPending): the torn-down feed's own error is not the news.
   const feeding = pipeline(decompressedLayerStream(blob, layer.mediaType), hashing, tar).catch((err: unknown) => {
@@ -95,7 +96,7 @@ export async function applyVerifiedLayer(
 }
 
 function countingReader(path: string, onProgress: ((bytes: number) => void) | undefined): NodeJS.ReadableStream {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = createReadStream(path, { highWaterMark: STREAM_CHUNK });
   if (onProgress !== undefined) {
     let bytes = 0;
     stream.on('data', (chunk: Buffer | string) => onProgress((bytes += chunk.length)));
@@ -142,21 +143,33 @@ export const LAYER_SIZE_HINT =
  */
 export async function unpackLayer(paths: StorePaths, layer: LayerRef, from: string, options: UnpackOptions = {}): Promise<UnpackedLayer> {
   for (;;) {
-    const done = await unpackOnce(paths, layer, from, options);
+    const done = await unpackOnce(paths, layer, from, options, countingReader(blobPath(paths, layer.digest), options.onProgress));
     if (done !== undefined) return done;
     await options.lowers!.settled();
   }
 }
 
-/** One try of unpackLayer(); undefined when it stopped for the lower layers. */
-async function unpackOnce(paths: StorePaths, layer: LayerRef, from: string, options: UnpackOptions): Promise<UnpackedLayer | undefined> {
+/**
+ * One try at unpacking a layer from `blob` (its stored file, or its download:
+ * streamed-layer.ts); undefined when it stopped for the lower layers.
+ * `beforeCommit` runs once the tree is verified and before it is made durable
+ * and visible: a download stores its blob there, so a layer is never in place
+ * before the blob it came from was checked.
+ */
+export async function unpackOnce(
+  paths: StorePaths,
+  layer: LayerRef,
+  from: string,
+  options: UnpackOptions & { beforeCommit?: () => Promise<void> },
+  blob: NodeJS.ReadableStream,
+): Promise<UnpackedLayer | undefined> {
   const scratch = makeScratchDir(paths, 'layer');
   const tree = join(scratch, 'tree');
   mkdirSync(tree, { mode: 0o755 });
   try {
     let result: ApplyResult;
     try {
-      result = await applyVerifiedLayer(countingReader(blobPath(paths, layer.digest), options.onProgress), layer, tree, {
+      result = await applyVerifiedLayer(blob, layer, tree, {
         describe: `layer ${layer.digest} of ${from}`,
         ...(options.maxLayerBytes === undefined ? {} : { maxBytes: options.maxLayerBytes }),
         maxBytesHint: LAYER_SIZE_HINT,
@@ -167,6 +180,7 @@ async function unpackOnce(paths: StorePaths, layer: LayerRef, from: string, opti
       if (err instanceof LowersPending) return undefined;
       throw err;
     }
+    await options.beforeCommit?.();
     const chained = result.copiedUp > 0 && options.lowers !== undefined;
     const target = chained ? chainLayerPath(paths, options.lowers!.chainId) : layerPath(paths, layer.diffId);
     const parent = chained ? paths.chains : paths.layers;

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import { fixtureImages, publishFixtures, type PublishedFixtures } from '../support/fixture-images.js';
 import { writeDockerArchive, writeOciArchive } from '../support/image-archives.js';
 import { writeOciLayout } from '../support/oci-layout.js';
@@ -126,6 +127,31 @@ test('a tampered blob in a layout is refused, names the blob, and stores nothing
   t.deepEqual(existsSync(join(store, 'layers', 'sha256')) ? readdirSync(join(store, 'layers', 'sha256')) : [], []);
   const list = await runSkiff(['--dir', store, '--format', 'json', 'image', 'list']);
   t.deepEqual(JSON.parse(list.stdout), []);
+});
+
+test('a tampered layer blob from a registry is refused by its digest while it is being unpacked: no blob, no layer, no scratch left', async (t) => {
+  const store = tempDir(t);
+  const layer = published.oci.layers[0]!;
+  const proxy = await startFaultProxy(registry.url, (req) =>
+    req.path.endsWith(`/blobs/${layer.digest}`)
+      ? {
+          kind: 'rewrite',
+          body: (b) => {
+            const bad = Buffer.from(b);
+            bad[b.length - 20] = (bad[b.length - 20] ?? 0) ^ 0xff;
+            return bad;
+          },
+        }
+      : undefined,
+  );
+  t.teardown(() => proxy.stop());
+  const r = await runSkiff(['--dir', store, '--insecure-options=http', 'fetch', '--quiet', published.refs.oci.replace(registry.host, proxy.host)]);
+  t.is(r.code, 254);
+  // The blob's error, not the inflater's or the diffID's that it causes.
+  t.regex(r.stderr, new RegExp(`expected ${layer.digest}`));
+  t.false(existsSync(join(store, 'blobs', 'sha256', layer.digest.slice(7))));
+  t.deepEqual(existsSync(join(store, 'layers', 'sha256')) ? readdirSync(join(store, 'layers', 'sha256')) : [], []);
+  t.deepEqual(readdirSync(join(store, 'tmp')), []);
 });
 
 test('image list, cat-manifest, rm and gc work on fetched images', async (t) => {

@@ -234,6 +234,22 @@ test('an interrupted blob resumes with Range inside the same stream (206, and 20
   }
 });
 
+test('a blob body that goes silent times out (bodyIdleMs) and resumes with Range where it stopped', async (t) => {
+  const { server, fixtures } = await registry(t);
+  const layer = largestLayer(fixtures);
+  const stallAt = 1000;
+  const isBlob = (path: string): boolean => path.includes('/blobs/');
+  const p = await proxy(t, server.url, (req, seen) => (isBlob(req.path) && seen === 1 ? { kind: 'stall', afterBytes: stallAt } : undefined));
+  const src = source(t, fixtures.refs.oci.replace(server.host, p.host), { insecure: HTTP, timeouts: { bodyIdleMs: 200 } });
+  const data = await readAll(await src.openBlob(layer));
+  t.is(sha256(data), layer.digest);
+  t.deepEqual(
+    p.requests.filter((r) => isBlob(r.path)).map((r) => r.headers.range),
+    [undefined, `bytes=${stallAt}-`],
+    'the silent body was given up and the rest asked for',
+  );
+});
+
 test('a blob that keeps breaking off without progress fails after the retry budget', async (t) => {
   const { server, fixtures } = await registry(t);
   const layer = largestLayer(fixtures);

@@ -10,6 +10,8 @@
  */
 import test, { type Implementation } from 'ava';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../runtime/install-paths.js';
 
 /** What each condition means; .ci/host-condition tests the same ids its own way. */
 export const HOST_CONDITIONS = {
@@ -22,6 +24,7 @@ export const HOST_CONDITIONS = {
   'vagrant-cli': 'a vagrant command at /usr/bin/vagrant (Debian\'s vagrant package)',
   'shellcheck-cli': 'a shellcheck command at /usr/bin/shellcheck (Debian\'s shellcheck package)',
   'socket-activate-cli': 'systemd-socket-activate at /usr/bin/systemd-socket-activate (Debian\'s systemd package)',
+  isal: 'ISA-L gzip inflate: native/build/libskiff-gunzip.so, built where libisal-dev is installed (Debian\'s libisal-dev)',
 } as const;
 
 export type HostConditionId = keyof typeof HOST_CONDITIONS;
@@ -49,6 +52,7 @@ const CHECKS: Record<HostConditionId, () => boolean> = {
     return ['cpu', 'memory', 'pids'].every((c) => offered.includes(c));
   },
   'vagrant-cli': () => existsSync('/usr/bin/vagrant'),
+  isal: () => existsSync(join(packageRoot(), 'native', 'build', 'libskiff-gunzip.so')),
   'shellcheck-cli': () => existsSync('/usr/bin/shellcheck'),
   'socket-activate-cli': () => existsSync('/usr/bin/systemd-socket-activate'),
 };

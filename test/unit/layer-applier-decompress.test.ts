@@ -23,42 +23,58 @@ async function collect(stream: Readable): Promise<Buffer> {
 
 const payload = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.alloc(10_000, i)));
 
-test('gzip (OCI and Docker media types) decompresses', async (t) => {
-  for (const type of [OCI_LAYER_GZIP, DOCKER_LAYER_GZIP]) {
-    t.true((await collect(decompressedLayerStream(blob(gzipSync(payload)), type))).equals(payload));
+// Every gzip rule holds for both inflaters: ISA-L where the host has it, zlib everywhere (SKIFF_INFLATE=zlib).
+for (const inflater of ['isal', 'zlib'] as const) {
+  const env = inflater === 'zlib' ? { SKIFF_INFLATE: 'zlib' } : {};
+  const gzipTest: ReturnType<typeof testWhen> = inflater === 'isal' ? testWhen('isal') : (title, fn) => test(title, fn);
+
+  gzipTest(`${inflater}: gzip (OCI and Docker media types) decompresses`, async (t) => {
+    for (const type of [OCI_LAYER_GZIP, DOCKER_LAYER_GZIP]) {
+      t.true((await collect(decompressedLayerStream(blob(gzipSync(payload)), type, env))).equals(payload));
+    }
+  });
+
+  gzipTest(`${inflater}: concatenated gzip members are one valid stream`, async (t) => {
+    const two = Buffer.concat([gzipSync(payload.subarray(0, 1000)), gzipSync(payload.subarray(1000))]);
+    t.true((await collect(decompressedLayerStream(blob(two, 333), OCI_LAYER_GZIP, env))).equals(payload));
+  });
+
+  for (const [name, garbage] of [
+    ['text', Buffer.from('GARBAGE')],
+    ['NUL bytes (which zlib alone ignores)', Buffer.alloc(1000)],
+    ['a bogus gzip magic', Buffer.from([0x1f, 0x8b, 1, 2, 3])],
+  ] as const) {
+    gzipTest(`${inflater}: gzip with trailing garbage is refused: ${name}`, async (t) => {
+      for (const chunk of [7, 4096, 1 << 20]) {
+        const err = await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.concat([gzipSync(payload), garbage]), chunk), OCI_LAYER_GZIP, env)));
+        t.true(err instanceof ImageError, String(err));
+        t.regex(err!.message, /trailing garbage/);
+      }
+    });
   }
-});
 
-test('concatenated gzip members are one valid stream', async (t) => {
-  const two = Buffer.concat([gzipSync(payload.subarray(0, 1000)), gzipSync(payload.subarray(1000))]);
-  t.true((await collect(decompressedLayerStream(blob(two, 333), OCI_LAYER_GZIP))).equals(payload));
-});
+  gzipTest(`${inflater}: a stream that is not gzip at all is called corrupt, not trailing garbage`, async (t) => {
+    const err = await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.from('plain text, no gzip')), OCI_LAYER_GZIP, env)), { instanceOf: ImageError });
+    t.regex(err!.message, /^gzip layer is corrupt: incorrect header check$/);
+  });
 
-for (const [name, garbage] of [
-  ['text', Buffer.from('GARBAGE')],
-  ['NUL bytes (which zlib alone ignores)', Buffer.alloc(1000)],
-  ['a bogus gzip magic', Buffer.from([0x1f, 0x8b, 1, 2, 3])],
-] as const) {
-  test(`gzip with trailing garbage is refused: ${name}`, async (t) => {
-    for (const chunk of [7, 4096, 1 << 20]) {
-      const err = await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.concat([gzipSync(payload), garbage]), chunk), OCI_LAYER_GZIP)));
-      t.true(err instanceof ImageError, String(err));
-      t.regex(err!.message, /trailing garbage/);
+  gzipTest(`${inflater}: truncated and empty gzip streams are refused`, async (t) => {
+    const gz = gzipSync(payload);
+    await t.throwsAsync(collect(decompressedLayerStream(blob(gz.subarray(0, gz.length - 10)), OCI_LAYER_GZIP, env)), { instanceOf: ImageError });
+    await t.throwsAsync(collect(decompressedLayerStream(blob(gz.subarray(0, 100)), OCI_LAYER_GZIP, env)), { instanceOf: ImageError });
+    await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.alloc(0)), OCI_LAYER_GZIP, env)), { instanceOf: ImageError });
+  });
+
+  gzipTest(`${inflater}: a damaged CRC-32, length or deflate data is refused`, async (t) => {
+    const gz = gzipSync(payload);
+    for (const at of [gz.length - 8, gz.length - 2, 40]) {
+      const bad = Buffer.from(gz);
+      bad[at] = (bad[at] ?? 0) ^ 0x5a;
+      const err = await t.throwsAsync(collect(decompressedLayerStream(blob(bad), OCI_LAYER_GZIP, env)), { instanceOf: ImageError });
+      t.regex(err!.message, /^gzip layer is corrupt: /);
     }
   });
 }
-
-test('a stream that is not gzip at all is called corrupt, not trailing garbage', async (t) => {
-  const err = await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.from('plain text, no gzip')), OCI_LAYER_GZIP)), { instanceOf: ImageError });
-  t.regex(err!.message, /^gzip layer is corrupt: incorrect header check$/);
-});
-
-test('truncated and empty gzip streams are refused', async (t) => {
-  const gz = gzipSync(payload);
-  await t.throwsAsync(collect(decompressedLayerStream(blob(gz.subarray(0, gz.length - 10)), OCI_LAYER_GZIP)), { instanceOf: ImageError });
-  await t.throwsAsync(collect(decompressedLayerStream(blob(gz.subarray(0, 100)), OCI_LAYER_GZIP)), { instanceOf: ImageError });
-  await t.throwsAsync(collect(decompressedLayerStream(blob(Buffer.alloc(0)), OCI_LAYER_GZIP)), { instanceOf: ImageError });
-});
 
 test('uncompressed layers pass through', async (t) => {
   t.true((await collect(decompressedLayerStream(blob(payload), OCI_LAYER))).equals(payload));

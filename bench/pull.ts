@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { largeImage } from '../test/support/large-image.js';
 import { pushImage } from '../test/support/registry-push.js';
 import { startRegistry } from '../test/support/registry-server.js';
-import { skiffBin } from '../test/support/skiff-cli.js';
+import { cliEntry } from '../runtime/install-paths.js';
 import { freshDir, has, markdownTable, median, min, podmanEnv, scratch, shellJoin, timeCommand } from './bench-util.js';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -61,7 +61,7 @@ function diskMb(dir: string): number {
 // Same environment for every tool: NODE_EXTRA_CA_CERTS alone adds ~50 ms and memory to every Node start.
 const env = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
 const skiffFetch = (dir: string, ref: string, extra: string[], more: NodeJS.ProcessEnv = {}) =>
-  timed('skiff', process.execPath, [skiffBin(), '--dir', join(dir, 'store'), '--insecure-options=http', 'fetch', '--quiet', ...extra, `docker://${ref}`], { ...env, ...more });
+  timed('skiff', process.execPath, [cliEntry(), '--dir', join(dir, 'store'), '--insecure-options=http', 'fetch', '--quiet', ...extra, `docker://${ref}`], { ...env, ...more });
 
 const tools: Tool[] = [
   { name: 'skiff fetch', available: true, run: (dir, ref) => skiffFetch(dir, ref, []) },

@@ -83,6 +83,10 @@ const jsonDir = join(root, 'json');
 const uuidFile = join(root, 'prepared-uuid');
 
 // --net=none unless a row says otherwise: the default network would change the namespace the bench runs in.
+// Every row starts from the same minimal environment: NODE_EXTRA_CA_CERTS alone adds ~50 ms to each
+// Node start here (and NODE_OPTIONS whatever it loads), to Skiff's Node rows and the node floor alike.
+delete process.env['NODE_EXTRA_CA_CERTS'];
+delete process.env['NODE_OPTIONS'];
 const skiffEnv: NodeJS.ProcessEnv = { ...process.env, SKIFF_CGROUP_PARENT: cgroupParent, SKIFF_NET: 'none' };
 const children = new Set<ChildProcess>();
 const runcIds = new Set<string>();
@@ -836,7 +840,8 @@ async function main(): Promise<void> {
       const d = a - b;
       return `${what} adds ${d.toFixed(1)} ms (goal ≤ ${limit} ms: ${d <= limit ? 'met' : 'NOT met'})`;
     };
-    const paired = pairedDeltas(rows, Math.max(30, runs * 2));
+    // More turns settle a millisecond against the machine's noise (SKIFF_BENCH_PAIRED_TURNS; each turn is three ~15 ms runs).
+    const paired = pairedDeltas(rows, Number(process.env['SKIFF_BENCH_PAIRED_TURNS'] ?? Math.max(30, runs * 2)));
     const concurrency: Concurrency[] = [await skiffConcurrent()];
     if (has('runc')) concurrency.push(await runcConcurrent());
     const mem = await skiffMemory();

@@ -4,39 +4,50 @@
  * on the CLI path and replayed; the apps never see the socket. A test-side listener stands in
  * for systemd; abstract sockets work too although stage1 moves into the pod's netns.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { podStore } from '../support/pod-store.js';
+import { podStore, type PodStore } from '../support/pod-store.js';
 import { runSkiff, skiffCommand, skiffEnv } from '../support/skiff-cli.js';
 import { notifyListener } from '../support/notify-listener.js';
 import { tempDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/stage1-harness.js';
+
+/** `skiff run ARGS` as a Type=notify unit starts it: NOTIFY_SOCKET (and `env`) set, output collected. */
+function startUnderNotify(s: PodStore, address: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const [command, argv] = skiffCommand(['--dir', s.dir, ...args]);
+  const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, SKIFF_LAUNCH_TRACE: '1', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
+  return { child, out };
+}
+
+/** Lets the app (waiting for /tmp/go) end, through `skiff enter`. */
+async function releaseApp(t: ExecutionContext, s: PodStore, uuid: string): Promise<void> {
+  const enter = await s.skiff(['enter', uuid, '--', '/bin/touch', '/tmp/go']);
+  t.is(enter.code, 0, enter.stderr);
+}
 
 test('READY=1 with stage1\'s PID once the apps run, both paths; the apps do not see NOTIFY_SOCKET', async (t) => {
   const s = await podStore(t);
   for (const [path, address] of [['node', join(tempDir(t), 'notify')], ['replay', `@skiff-test-pod-notify-${process.pid}`]] as const) {
     const listener = await notifyListener(t, address);
-    const [command, argv] = skiffCommand(['--dir', s.dir, 'run', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c',
+    const { child, out } = startUnderNotify(s, address, ['run', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c',
       'echo "notify=${NOTIFY_SOCKET:-unset}"; while [ ! -e /tmp/go ]; do sleep 0.05; done']);
-    const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, SKIFF_LAUNCH_TRACE: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const message = await listener.next();
     t.is(message, `READY=1\nMAINPID=${child.pid}\n`, `${path}: the unit's main PID is stage1, exec'd in place`);
     // Ready means started: the app's started file is there already.
     const run = join(s.dir, 'pods', 'run');
     const uuid = readdirSync(run)[0]!;
     t.true(existsSync(join(run, uuid, 'apps', 'web', 'started')));
-    const enter = await import('../support/skiff-cli.js').then((m) => m.runSkiff(['--dir', s.dir, 'enter', uuid, '--', '/bin/touch', '/tmp/go'], { env: s.env }));
-    t.is(enter.code, 0, enter.stderr);
+    await releaseApp(t, s, uuid);
     await once(child, 'close');
-    t.is(child.exitCode, 0, stderr);
-    t.regex(stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
-    t.is(stdout, 'notify=unset\n');
+    t.is(child.exitCode, 0, out.stderr);
+    t.regex(out.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
+    t.is(out.stdout, 'notify=unset\n');
     await s.skiff(['gc', '--grace-period=0s']);
   }
 });
@@ -52,29 +63,23 @@ test('--sd-notify=app: the app\'s own STATUS=, WATCHDOG=1 and READY=1 reach syst
       // MAINPID= is the app's own pid in the pod: stage1 puts its own; the fd store's lines are dropped.
       '/probe notify "$(printf "READY=1\\nSTATUS=ready\\nMAINPID=2\\nFDSTORE=1\\nNOTIFYACCESS=all")" FDSTORE=1 STATUS=done >/dev/null',
     ].join('; ');
-    const [command, argv] = skiffCommand(['--dir', s.dir, 'run', '--sd-notify=app', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c', script]);
     // The unit's WatchdogSec= (no WATCHDOG_PID: meant for whoever systemd started) reaches the app.
-    const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, WATCHDOG_USEC: '5000000', SKIFF_LAUNCH_TRACE: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const { child, out } = startUnderNotify(s, address, ['run', '--sd-notify=app', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c', script], { WATCHDOG_USEC: '5000000' });
     t.is(await listener.next(), 'STATUS=starting\n', `${path}: the app's first message comes first: stage1 said no READY of its own`);
     t.is(await listener.next(), 'WATCHDOG=1\n');
     // Once stage1 has marked the app started (its message may trail the app's first notification,
     // and enter waits for it), stage1 would have said READY=1; the app is not ready until it says so.
     const run = join(s.dir, 'pods', 'run');
     const uuid = readdirSync(run).find((u) => !existsSync(join(run, u, 'apps', 'web', 'exit')))!;
-    for (let i = 0; i < 600 && !existsSync(join(run, uuid, 'apps', 'web', 'started')); i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('stage1 to mark the app started', () => existsSync(join(run, uuid, 'apps', 'web', 'started')) || undefined, 30_000);
     t.true(existsSync(join(run, uuid, 'apps', 'web', 'started')));
-    const enter = await import('../support/skiff-cli.js').then((m) => m.runSkiff(['--dir', s.dir, 'enter', uuid, '--', '/bin/touch', '/tmp/go'], { env: s.env }));
-    t.is(enter.code, 0, enter.stderr);
+    await releaseApp(t, s, uuid);
     t.is(await listener.next(), `READY=1\nSTATUS=ready\nMAINPID=${child.pid}\n`, 'from the app, MAINPID stage1\'s');
     t.is(await listener.next(), 'STATUS=done\n', 'an FDSTORE=1 alone is not sent at all');
     await once(child, 'close');
-    t.is(child.exitCode, 0, stderr);
-    t.regex(stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
-    t.is(stdout, 'notify=/run/systemd/notify watchdog=5000000\n');
+    t.is(child.exitCode, 0, out.stderr);
+    t.regex(out.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
+    t.is(out.stdout, 'notify=/run/systemd/notify watchdog=5000000\n');
   }
   await s.skiff(['gc', '--grace-period=0s']);
 });

@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { wrapBundle } from './bundle-wrapper.js';
+import { keepYoungHeapSmall } from './young-heap.js';
 
 type ModuleFunction = (exports: object, require: NodeJS.Require, module: { exports: object }, filename: string, dirname: string) => void;
 
@@ -28,6 +29,9 @@ try {
   cachedData = undefined;
 }
 const script = new Script(wrapBundle(readFileSync(main, 'utf8')), { filename: main, cachedData });
+// After the cache is taken (a V8 flag set before would make V8 refuse it), before the CLI runs:
+// keep V8's young generation at its start size (young-heap.ts).
+keepYoungHeapSmall();
 const run = script.runInThisContext() as ModuleFunction;
 const module = { exports: {} };
 run.call(module.exports, module.exports, createRequire(main), module, main, here);

@@ -60,7 +60,10 @@ const GZIP_HEADER_ERRORS = /^(incorrect header check|unknown compression method|
 
 /**
  * stored → [counter] → decoder → [check] → out. `out` is ours so the error the
- * consumer sees is an ImageError; destroying `out` tears the chain down.
+ * consumer sees is an ImageError; destroying `out` tears the chain down. The
+ * counter and the end check are there only for a `checkEnd` (zlib's trailing
+ * bytes; `head`, the first stored bytes, is only filled then): every stage is
+ * a few microseconds of the main thread per chunk.
  */
 function decode(
   stored: NodeJS.ReadableStream,
@@ -69,23 +72,28 @@ function decode(
   checkEnd?: (fed: number) => Error | undefined,
   explain: (err: Error, head: Buffer) => Error = (err) => wrap(err, what),
 ): Readable {
-  const counter = new ByteCounter({ highWaterMark: CHUNK });
-  const check = new Transform({
-    readableHighWaterMark: CHUNK,
-    transform(chunk: Buffer, _encoding, callback) {
-      callback(null, chunk);
-    },
-    flush(callback) {
-      callback(checkEnd?.(counter.bytes) ?? null);
-    },
-  });
+  const counter = checkEnd === undefined ? undefined : new ByteCounter({ highWaterMark: CHUNK });
+  const check =
+    checkEnd === undefined
+      ? undefined
+      : new Transform({
+          readableHighWaterMark: CHUNK,
+          transform(chunk: Buffer, _encoding, callback) {
+            callback(null, chunk);
+          },
+          flush(callback) {
+            callback(checkEnd(counter!.bytes) ?? null);
+          },
+        });
+  const last = check ?? decoder;
   const out = new PassThrough({ highWaterMark: CHUNK });
-  pipeline(stored, counter, decoder, check, (err) => {
-    if (err) out.destroy(explain(err, counter.head));
+  const stages = [stored, ...(counter === undefined ? [] : [counter]), decoder, ...(check === undefined ? [] : [check])];
+  pipeline(stages, (err) => {
+    if (err) out.destroy(explain(err, counter?.head ?? Buffer.alloc(0)));
   });
-  check.pipe(out);
+  last.pipe(out);
   out.on('close', () => {
-    if (!check.readableEnded) check.destroy();
+    if (!last.readableEnded) last.destroy();
   });
   return out;
 }

@@ -122,10 +122,11 @@ static int claim_range(const struct config *cfg, struct s1_error *err)
 	struct private_users *u = cfg->users;
 
 	for (uint32_t slot = 0; slot < AUTO_SLOTS; slot++) {
+		int r;
+
 		u->shift = AUTO_BASE + slot * AUTO_SIZE;
 		snprintf(u->claim, sizeof u->claim, "%s/%u", u->dir, u->shift);
-		int r = symlink(cfg->uuid, u->claim);
-
+		r = symlink(cfg->uuid, u->claim);
 		/* The first pod on this host makes DIR (0700, as the other claims dirs), then tries the slot again. */
 		if (r < 0 && errno == ENOENT && slot == 0) {
 			if (mkdir_p(u->dir, 0700, STEP, "", err) < 0) {
@@ -166,7 +167,7 @@ static int give_empty_volumes(const struct config *cfg, struct s1_error *err)
 	return 0;
 }
 
-/* The helper of step 2, born in the new namespaces: waits for EOF (the supervisor has its fds and the maps), then exits. */
+/* The helper of step 2, born in the new namespaces: waits for EOF (the supervisor has opened its files), then exits. */
 static int helper(void *arg)
 {
 	const int *go = arg;

@@ -126,8 +126,9 @@ struct private_users {
 	bool auto_pick;          /* `auto`: the range is claimed under dir at start */
 	const char *dir;
 	uint32_t shift, count;
-	char claim[PATH_MAX];    /* the claim file held; "" none */
+	char claim[PATH_MAX];    /* the claim (a symlink to the UUID) held; "" none */
 	int userns_fd, netns_fd; /* made by the supervisor (userns_make); -1 before */
+	pid_t helper;            /* the child that made them, until reaped (userns_reap); -1 none */
 };
 
 struct config {

@@ -190,13 +190,9 @@ int enter_run(int argc, char **argv)
 	}
 	/* Without --app, the first app's root: the pod root itself holds nothing to run. */
 	root_app = app_name != NULL ? app_name : cfg.apps[0].name;
-	/* private-users: the namespace the apps joined, bound there by the supervisor (userns.c); opened on the host's side. */
-	if (cfg.users != NULL) {
-		snprintf(path, sizeof path, "%s/userns", pod_dir);
-		userns = open(path, O_RDONLY | O_CLOEXEC);
-		if (userns < 0)
-			return config_free(&cfg), fail((s1_fail(&err, errno, STEP, "open", "%s", path), &err));
-	}
+	/* private-users: the namespace the apps joined, from PID 1's fd of it (userns.c); opened on the host's side. */
+	if (cfg.users != NULL && (userns = userns_of_pid1((pid_t) pid1, &err)) < 0)
+		return config_free(&cfg), fail(&err);
 	/* Read on the host's /proc: a pod root of per-app roots has none. */
 	if ((cap_last = caps_last_cap(&err)) < 0 || ns_join_cgroups(&cfg.cgroups, STEP, &err) < 0 ||
 	    ns_enter_pod((pid_t) pid1, &err) < 0 || (cfg.per_app_rootfs && app_root_enter(root_app, STEP, &err) < 0))

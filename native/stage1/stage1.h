@@ -98,11 +98,14 @@ int port_claims_take(const struct config *cfg, struct s1_error *err);
 void port_claims_release(const struct config *cfg);
 
 /*
- * userns.c (`private-users`): userns_make in the supervisor before the netns is joined and PID 1
- * forked; userns_prepare_root in PID 1 before each root is mounted; userns_join in each app and
- * `enter` child right before its identity; userns_release at teardown (idempotent).
+ * userns.c (`private-users`): userns_make in the supervisor before the netns is joined, userns_reap
+ * before PID 1 is forked; userns_prepare_root in PID 1 before each root is mounted; userns_join in
+ * each app and `enter` child right before its identity (enter finds the namespace with
+ * userns_of_pid1: an fd, or -1 with err); userns_release at teardown (idempotent).
  */
 int userns_make(const struct config *cfg, struct s1_error *err);
+void userns_reap(const struct config *cfg);
+int userns_of_pid1(pid_t pid1, struct s1_error *err);
 int userns_prepare_root(const struct config *cfg, const struct rootfs_spec *r, struct s1_error *err);
 int userns_join(int fd, const char *step, struct s1_error *err);
 void userns_release(const struct config *cfg);

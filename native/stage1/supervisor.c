@@ -333,6 +333,8 @@ static int start_pod(struct supervisor *s, struct s1_error *err)
 	/* Host side, networks attached, no app started yet (host-hooks.c). */
 	if (host_hooks_up(cfg, &s->host, err) < 0)
 		return -1;
+	/* Nothing of the pod runs while the helper that made the user namespace lives (userns.c). */
+	userns_reap(cfg);
 	/* Our next child is the new pid namespace's PID 1. */
 	if (unshare(CLONE_NEWPID) < 0)
 		return s1_fail(err, errno, "namespaces", "unshare(CLONE_NEWPID)", NULL);

@@ -4,19 +4,35 @@
  *
  * Who does what, and why in this order:
  *   1. The supervisor (host root) claims the range (`auto`: the first free
- *      slot of 65536 ids from 2^19 up, as a claim file DIR/SHIFT linked into
- *      place, exactly as port claims and IPAM addresses are: two pods never
- *      share a range, whether the CLI or a replayed plan started them).
- *   2. It forks a helper that unshares the user namespace, and with a netns
- *      the supervisor owns, the netns in the same call: the user namespace
- *      OWNS that netns, so pod root has CAP_NET_BIND_SERVICE, CAP_NET_RAW
- *      (and whatever else it keeps) relative to the pod's own network only.
- *      The supervisor writes uid_map and gid_map ("0 SHIFT COUNT") as host
- *      root, keeps fds of both namespaces, and lets the helper go. Nothing
- *      of the pod runs before the maps exist.
- *   3. The supervisor joins the netns (networks attach as before), and binds
- *      the user namespace at POD_DIR/userns, for `enter` (the pod's PID 1
- *      is not in it, see 4); teardown and `gc` unmount it.
+ *      slot of 65536 ids from 2^19 up, as the symlink DIR/SHIFT -> UUID made
+ *      by symlink(2), which, like the link(2) of port claims and IPAM
+ *      addresses, exists whole or not at all and fails with EEXIST for every
+ *      other pod: two pods never share a range, whether the CLI or a
+ *      replayed plan started them). A symlink, not a file: its target is the
+ *      holder, kept in the inode, so the claim is one syscall, and releasing
+ *      it frees no data block (on an ext4 /run mounted `discard`, the
+ *      unlink of a claim file whose block an overlay unmount had synced
+ *      waited ~2.5 ms for a synchronous discard: most of this flag's cost).
+ *   2. It clones a helper straight into a new user namespace, and with a
+ *      netns the supervisor owns, a new netns in the same call: the user
+ *      namespace OWNS that netns, so pod root has CAP_NET_BIND_SERVICE,
+ *      CAP_NET_RAW (and whatever else it keeps) relative to the pod's own
+ *      network only. The namespaces exist when clone() returns, so the
+ *      supervisor opens the helper's uid_map, gid_map and namespace files at
+ *      once (no round trip with it), closes the pipe the helper waits on (it
+ *      exits while we go on), then writes both maps ("0 SHIFT COUNT") as host
+ *      root through the files, which hold the namespace. The helper runs
+ *      nothing but a read(2) and _exit, and is reaped before PID 1 is forked
+ *      (userns_reap): no process of the pod ever lives beside it. That order
+ *      matters: the helper keeps host uid 0 (unmapped in the namespace) in
+ *      the host's mount namespace with our fds, and a pod root given
+ *      CAP_SYS_PTRACE in its namespace could ptrace it. Nothing of the pod
+ *      runs before the maps exist.
+ *   3. The supervisor joins the netns (networks attach as before). `enter`
+ *      finds the user namespace through the fd PID 1 holds (the pod's PID 1
+ *      is not in it, see 4; userns_of_pid1): nothing to bind, nothing for
+ *      teardown or `gc` to unmount (a bind mount cost its mount, and its
+ *      unmount an expedited RCU grace period, at every run).
  *   4. PID 1 stays host root while it builds the pod (mount, pivot_root,
  *      mknod, overlay with trusted.* xattrs all need the host's
  *      capabilities; the mount, pid, uts, ipc and cgroup namespaces it makes
@@ -44,6 +60,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,6 +72,9 @@
 #define AUTO_BASE (1u << 19)
 #define AUTO_SIZE 65536u
 #define AUTO_SLOTS ((0xfffffffeu - AUTO_BASE) / AUTO_SIZE)
+#ifndef NS_GET_NSTYPE
+#define NS_GET_NSTYPE _IO(0xb7, 0x3)
+#endif
 
 int private_users_check(struct config *cfg, struct s1_error *err)
 {
@@ -68,6 +89,7 @@ int private_users_check(struct config *cfg, struct s1_error *err)
 	if (u == NULL)
 		return s1_fail(err, ENOMEM, "config", "calloc", NULL);
 	u->userns_fd = u->netns_fd = -1;
+	u->helper = -1;
 	cfg->users = u;
 	n = config_split_tabs((char *) cfg->raw_private_users, f, 2);
 	if (n == 2 && strcmp(f[0], "auto") == 0) {
@@ -94,45 +116,45 @@ int private_users_check(struct config *cfg, struct s1_error *err)
 	return 0;
 }
 
-/* 1: the first free auto slot, claimed by link(2). */
+/* 1: the first free auto slot, claimed by symlink(2): DIR/SHIFT -> UUID. */
 static int claim_range(const struct config *cfg, struct s1_error *err)
 {
 	struct private_users *u = cfg->users;
-	char tmp[PATH_MAX];
 
-	if (claim_file_write(u->dir, cfg->uuid, STEP, tmp, sizeof tmp, err) < 0)
-		return -1;
 	for (uint32_t slot = 0; slot < AUTO_SLOTS; slot++) {
+		int r;
+
 		u->shift = AUTO_BASE + slot * AUTO_SIZE;
 		snprintf(u->claim, sizeof u->claim, "%s/%u", u->dir, u->shift);
-		if (link(tmp, u->claim) == 0) {
-			unlink(tmp);
-			return 0;
+		r = symlink(cfg->uuid, u->claim);
+		/* The first pod on this host makes DIR (0700, as the other claims dirs), then tries the slot again. */
+		if (r < 0 && errno == ENOENT && slot == 0) {
+			if (mkdir_p(u->dir, 0700, STEP, "", err) < 0) {
+				u->claim[0] = '\0';
+				return -1;
+			}
+			r = symlink(cfg->uuid, u->claim);
 		}
+		if (r == 0)
+			return 0;
 		if (errno != EEXIST) {
-			s1_fail(err, errno, STEP, "link", "%s", u->claim);
+			s1_fail(err, errno, STEP, "symlink", "%s", u->claim);
 			u->claim[0] = '\0';
-			unlink(tmp);
 			return -1;
 		}
 	}
 	u->claim[0] = '\0';
-	unlink(tmp);
 	return s1_fail_msg(err, STEP, "every id range under %s is claimed: 'skiff gc' releases those of pods that are gone", u->dir);
 }
 
-static int write_map(pid_t pid, const char *which, const struct private_users *u, struct s1_error *err)
+/* One write of "0 SHIFT COUNT" to a map file opened by open_proc. */
+static int write_map(int fd, const char *which, const struct private_users *u, struct s1_error *err)
 {
-	char path[64], line[64];
-	cleanup_fd int fd = -1;
+	char line[64];
 
-	snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, which);
 	snprintf(line, sizeof line, "0 %u %u\n", u->shift, u->count);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return s1_fail(err, errno, STEP, "open", "%s", path);
 	if (write(fd, line, strlen(line)) < 0)
-		return s1_fail(err, errno, STEP, "write", "%s (0 %u %u)", path, u->shift, u->count);
+		return s1_fail(err, errno, STEP, "write", "%s of the pod's user namespace (0 %u %u)", which, u->shift, u->count);
 	return 0;
 }
 
@@ -145,100 +167,150 @@ static int give_empty_volumes(const struct config *cfg, struct s1_error *err)
 	return 0;
 }
 
-/* 3: POD_DIR/userns, a bind of the namespace, where `enter` finds it. */
-static int bind_for_enter(const struct config *cfg, int fd, struct s1_error *err)
+/* The helper of step 2, born in the new namespaces: waits for EOF (the supervisor has opened its files), then exits. */
+static int helper(void *arg)
 {
-	char path[PATH_MAX], src[64];
-	cleanup_fd int file = -1;
+	const int *go = arg;
+	char c;
 
-	snprintf(path, sizeof path, "%s/userns", cfg->pod_dir);
-	snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
-	file = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (file < 0)
-		return s1_fail(err, errno, STEP, "open", "%s", path);
-	if (mount(src, path, NULL, MS_BIND, NULL) < 0)
-		return s1_fail(err, errno, STEP, "mount", "--bind the pod's user namespace on %s", path);
+	/* Our copy of the write end, or the EOF we wait for never comes. */
+	close(go[1]);
+	while (read(go[0], &c, 1) < 0 && errno == EINTR)
+		;
 	return 0;
 }
 
-/* The helper of step 2: unshares, says so (one byte, 0 or the errno), then waits for EOF. */
-static void __attribute__((noreturn)) helper(int flags, const int ready[2], const int go[2])
+/* /proc/PID/WHAT of the helper. */
+static int open_proc(pid_t pid, const char *what, int flags, int *fd, struct s1_error *err)
 {
-	char c;
+	char path[64];
 
-	/* Our copies of the other ends, or the EOF we wait for never comes. */
-	close(ready[0]), close(go[1]);
-	c = unshare(flags) < 0 ? (char) errno : 0;
-	if (write(ready[1], &c, 1) == 1 && c == 0)
-		while (read(go[0], &c, 1) < 0 && errno == EINTR)
-			;
-	_exit(0);
+	snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, what);
+	*fd = open(path, flags | O_CLOEXEC);
+	if (*fd < 0)
+		return s1_fail(err, errno, STEP, "open", "%s", path);
+	return 0;
 }
 
 int userns_make(const struct config *cfg, struct s1_error *err)
 {
+	/* The helper's stack: it only calls read and close. Not shared (no CLONE_VM): the child gets its own copy. */
+	static char stack[16384] __attribute__((aligned(16)));
 	struct private_users *u = cfg->users;
-	int ready[2] = { -1, -1 }, go[2] = { -1, -1 }, flags = CLONE_NEWUSER | (cfg->own_netns ? CLONE_NEWNET : 0), r = -1;
-	char path[64], c = 0;
-	pid_t pid;
+	int go[2] = { -1, -1 }, maps[2] = { -1, -1 }, flags = CLONE_NEWUSER | (cfg->own_netns ? CLONE_NEWNET : 0), r = -1;
 
 	if (u->auto_pick && claim_range(cfg, err) < 0)
 		return -1;
-	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
-		s1_fail(err, errno, STEP, "pipe2", NULL);
-		goto out;
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return s1_fail(err, errno, STEP, "pipe2", NULL);
+	/*
+	 * clone(), not fork() + unshare(): the namespaces are made in the call and exist when it
+	 * returns, so the maps are written now, with no round trip through the helper. SIGCHLD: a
+	 * child as fork makes; its exit shows on the supervisor's signalfd like PID 1's (ignored).
+	 */
+	u->helper = clone(helper, stack + sizeof stack, flags | SIGCHLD, go);
+	if (u->helper < 0) {
+		s1_fail(err, errno, STEP, cfg->own_netns ? "clone(CLONE_NEWUSER|CLONE_NEWNET)" : "clone(CLONE_NEWUSER)", NULL);
+	} else if (open_proc(u->helper, "uid_map", O_WRONLY, &maps[0], err) == 0 &&
+		   open_proc(u->helper, "gid_map", O_WRONLY, &maps[1], err) == 0 &&
+		   open_proc(u->helper, "ns/user", O_RDONLY, &u->userns_fd, err) == 0 &&
+		   (!cfg->own_netns || open_proc(u->helper, "ns/net", O_RDONLY, &u->netns_fd, err) == 0)) {
+		r = 0;
 	}
-	pid = fork();
-	if (pid < 0) {
-		s1_fail(err, errno, STEP, "fork", NULL);
-		goto out;
-	}
-	if (pid == 0)
-		helper(flags, ready, go);
-	close(ready[1]), ready[1] = -1;
-	if (read(ready[0], &c, 1) != 1 || c != 0)
-		s1_fail(err, c != 0 ? c : EIO, STEP, cfg->own_netns ? "unshare(CLONE_NEWUSER|CLONE_NEWNET)" : "unshare(CLONE_NEWUSER)", NULL);
-	else if (write_map(pid, "uid_map", u, err) == 0 && write_map(pid, "gid_map", u, err) == 0) {
-		snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
-		u->userns_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (u->userns_fd < 0)
-			s1_fail(err, errno, STEP, "open", "%s", path);
-		snprintf(path, sizeof path, "/proc/%d/ns/net", (int) pid);
-		if (u->userns_fd >= 0 && cfg->own_netns && (u->netns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			s1_fail(err, errno, STEP, "open", "%s", path);
-		else if (u->userns_fd >= 0 && give_empty_volumes(cfg, err) == 0)
-			r = bind_for_enter(cfg, u->userns_fd, err);
-	}
-	close(go[1]), go[1] = -1; /* the helper's EOF: it exits */
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-out:
-	for (int i = 0; i < 2; i++) {
-		if (ready[i] >= 0)
-			close(ready[i]);
-		if (go[i] >= 0)
-			close(go[i]);
-	}
+	/*
+	 * The helper's EOF, on every path: it exits while we go on (userns_reap waits for it). Its
+	 * files are open: each holds its namespace, and a map file writes to the namespace it was
+	 * opened on, the helper alive or not (the writer and the opener, both us, need CAP_SETUID and
+	 * CAP_SETGID over the host's user namespace, which is the new one's parent).
+	 */
+	close(go[0]);
+	close(go[1]);
+	if (r == 0 && (write_map(maps[0], "uid_map", u, err) < 0 || write_map(maps[1], "gid_map", u, err) < 0 ||
+		       give_empty_volumes(cfg, err) < 0))
+		r = -1;
+	for (int i = 0; i < 2; i++)
+		if (maps[i] >= 0)
+			close(maps[i]);
 	return r;
+}
+
+/*
+ * Before PID 1 is forked (and at teardown): the helper is gone before any process of the pod can
+ * be, so none ever shares the user namespace with a process that still runs stage1's code.
+ */
+void userns_reap(const struct config *cfg)
+{
+	struct private_users *u = cfg->users;
+
+	if (u == NULL || u->helper <= 0)
+		return;
+	while (waitpid(u->helper, NULL, 0) < 0 && errno == EINTR)
+		;
+	u->helper = -1;
 }
 
 void userns_release(const struct config *cfg)
 {
 	struct private_users *u = cfg->users;
-	char path[PATH_MAX], holder[64];
+	char holder[64];
+	ssize_t n;
 
 	if (u == NULL)
 		return;
-	snprintf(path, sizeof path, "%s/userns", cfg->pod_dir);
-	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		fprintf(stderr, "skiff-stage1: teardown: umount2 %s: %s\n", path, s1_errno_name(errno));
-	if (unlink(path) < 0 && errno != ENOENT)
-		fprintf(stderr, "skiff-stage1: teardown: unlink %s: %s\n", path, s1_errno_name(errno));
-	if (u->claim[0] == '\0' || read_small_file(u->claim, holder, sizeof holder) < 0)
+	userns_reap(cfg);
+	if (u->claim[0] == '\0')
 		return;
-	holder[strcspn(holder, "\n")] = '\0';
+	/* Ours is a symlink; a regular file is an older stage1's claim (a pod started before an upgrade). */
+	n = readlink(u->claim, holder, sizeof holder - 1);
+	if (n < 0 && errno == EINVAL && read_small_file(u->claim, holder, sizeof holder) == 0)
+		n = (ssize_t) strcspn(holder, "\n");
+	if (n < 0)
+		return;
+	holder[n] = '\0';
 	if (strcmp(holder, cfg->uuid) == 0 && unlink(u->claim) < 0 && errno != ENOENT)
 		fprintf(stderr, "skiff-stage1: teardown: unlink %s: %s\n", u->claim, s1_errno_name(errno));
+}
+
+/*
+ * `enter`: the pod's user namespace, from the fd PID 1 holds (the apps' setns uses it). PID 1 is
+ * not in the namespace, and no process of the pod can put an fd in PID 1's table; its /proc
+ * entries are non-dumpable (init.c), so this takes the CAP_SYS_PTRACE that opening
+ * the namespace links of /proc/PID1/ns take already. The fd found must be a user namespace other than ours.
+ */
+int userns_of_pid1(pid_t pid1, struct s1_error *err)
+{
+	char dir[64], link[64];
+	struct stat mine, found;
+	struct dirent *e;
+	int fd = -1;
+	DIR *d;
+
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int) pid1);
+	if (stat("/proc/self/ns/user", &mine) < 0)
+		return s1_fail(err, errno, "enter", "stat", "/proc/self/ns/user");
+	d = opendir(dir);
+	if (d == NULL)
+		return s1_fail(err, errno, "enter", "opendir", "%s", dir);
+	while (fd < 0 && (e = readdir(d)) != NULL) {
+		ssize_t n;
+
+		n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		if (n < 0 || (link[n] = '\0', strncmp(link, "user:[", 6) != 0))
+			continue;
+		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			s1_fail(err, errno, "enter", "open", "%s/%s (the pod's user namespace)", dir, e->d_name);
+			closedir(d);
+			return -1;
+		}
+		if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWUSER || fstat(fd, &found) < 0 ||
+		    (found.st_ino == mine.st_ino && found.st_dev == mine.st_dev))
+			close(fd), fd = -1;
+	}
+	closedir(d);
+	if (fd < 0)
+		return s1_fail_msg(err, "enter", "PID %d holds no user namespace of the pod's: is the pod still running?", (int) pid1);
+	return fd;
 }
 
 int userns_join(int fd, const char *step, struct s1_error *err)

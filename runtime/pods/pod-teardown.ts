@@ -59,7 +59,7 @@ export async function teardownPodLeftovers(podDir: string): Promise<void> {
   if (uuid !== undefined) releasePodAddresses(uuid, config);
   const users = valuesOf(config, 'private-users');
   if (users.length > 0) {
-    // stage1's bind of the pod's user namespace (for enter), then the range it claimed.
+    // The bind of the pod's user namespace an older stage1 made for enter (gone now: enter uses PID 1's fd), then the range it claimed.
     const { unmountDetached } = await import('../../native/bindings/mount.js');
     unmountDetached(join(podDir, 'userns'));
     try {

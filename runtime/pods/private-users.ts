@@ -4,16 +4,19 @@
  * what `gc`/`rm` release).
  *
  * Bare, the range is picked by stage1 when the pod starts, not here: 65536 ids at the first free
- * multiple of 65536 from 2^19 up, claimed as a file of the claims dir linked into place (as host
- * ports and IPAM addresses are), so concurrent pods never share one, whether the CLI or the
- * launcher's replay (which runs no Node) starts them; the recorded value (`auto\tDIR`) is the same
- * for every run. rkt picks a random shift instead; a claim makes uniqueness a fact, not a likelihood.
+ * multiple of 65536 from 2^19 up, claimed as the symlink DIR/SHIFT -> UUID in the claims dir
+ * (made whole or not at all, EEXIST for every other pod, as the linked claim files of host ports
+ * and IPAM addresses), so concurrent pods never share one, whether the CLI or the launcher's replay
+ * (which runs no Node) starts them; the recorded value (`auto\tDIR`) is the same for every run. A
+ * symlink keeps the holder in its inode: one syscall to claim, and no data block to free (and
+ * discard) at release (stage1's userns.c). An older stage1 wrote a file holding the UUID, which gc
+ * still reads. rkt picks a random shift instead; a claim makes uniqueness a fact, not a likelihood.
  *
  * SHIFT:COUNT is taken as given (systemd-nspawn's syntax) and not claimed: two pods given one range
  * share ids on purpose or by mistake, so SHIFT must leave the host's own ids (0..65535) alone, and
  * ranges from 2^19 up are where auto ranges go.
  */
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 
@@ -68,9 +71,19 @@ export function checkIdsInRange(users: PrivateUsers | undefined, app: string, id
   }
 }
 
+/** Who holds a claim: the symlink's target, or an older stage1's file content (or its temp file's). */
+function claimHolder(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    return readFileSync(path, 'utf8').trim();
+  }
+}
+
 /**
- * `gc`/`rm` after a kill -9 (stage1 releases its own at teardown): the claim files of the config's
- * `private-users auto\tDIR` that name pod `uuid`, and its temp file; idempotent.
+ * `gc`/`rm` after a kill -9 (stage1 releases its own at teardown): the claims of the config's
+ * `private-users auto\tDIR` that name pod `uuid`, and an older stage1's temp file; idempotent.
  */
 export function releaseUsernsClaims(uuid: string, values: readonly string[]): void {
   for (const value of values) {
@@ -86,7 +99,7 @@ export function releaseUsernsClaims(uuid: string, values: readonly string[]): vo
       if (!/^[0-9]+$/.test(name) && name !== `.claim-${uuid}`) continue;
       const path = join(dir, name);
       try {
-        if (readFileSync(path, 'utf8').trim() === uuid) unlinkSync(path);
+        if (claimHolder(path) === uuid) unlinkSync(path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }

@@ -4,7 +4,7 @@
  * the claims dir), through the CLI and its replay, with `enter`, `gc` and an attack or two.
  */
 import test from 'ava';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fixtureImages, PROBE_CONFIG } from '../support/fixture-images.js';
@@ -68,6 +68,27 @@ async function running(s: PodStore, n: number): Promise<string[]> {
   }
 }
 
+async function pid1Of(s: PodStore, uuid: string): Promise<number> {
+  const pods = JSON.parse((await s.skiff(['--format', 'json', 'list'])).stdout || '[]') as Array<{ uuid: string; pid?: number }>;
+  return pods.find((p) => p.uuid === uuid)?.pid ?? -1;
+}
+
+/** Host PIDs in the user namespace of PID 1's children (the apps) that are not in the pod's pid namespace. */
+function outsiders(pid1: number): string[] {
+  const children = readFileSync(`/proc/${pid1}/task/${pid1}/children`, 'utf8').trim().split(/\s+/);
+  const userns = readlinkSync(`/proc/${children[0]}/ns/user`);
+  const podPidns = readlinkSync(`/proc/${pid1}/ns/pid`);
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/user`) === userns && readlinkSync(`/proc/${pid}/ns/pid`) !== podPidns) found.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 rootTest('two pods at once get disjoint ranges; enter joins the pod\'s user namespace; gc releases the range of a pod killed -9', async (t) => {
   const { s, claims } = await store(t);
   const a = s.start(['run', '--private-users', s.image, '--exec', '/probe', '--', 'sleep', '600']);
@@ -85,7 +106,12 @@ rootTest('two pods at once get disjoint ranges; enter joins the pod\'s user name
     shifts.push(shift);
   }
   t.is(new Set(shifts).size, 2, `disjoint ranges: ${shifts.join(', ')}`);
+  for (const uuid of uuids) {
+    const others = outsiders(await pid1Of(s, uuid));
+    t.deepEqual(others, [], `only the pod's own processes are in its user namespace (stage1's helper is gone): ${others.join(', ')}`);
+  }
   t.deepEqual(claimed(claims).map(Number).sort(), [...shifts].sort(), 'one claim per pod');
+  for (const shift of shifts) t.true(uuids.includes(readlinkSync(join(claims, String(shift)))), 'each claim names its pod');
   // kill -9 of the supervisor: nothing tears down, the claims stay until gc.
   for (const p of [a, b]) process.kill(p.child.pid as number, 'SIGKILL');
   await Promise.all([a.exited, b.exited]);
@@ -93,7 +119,7 @@ rootTest('two pods at once get disjoint ranges; enter joins the pod\'s user name
   const gc = await s.skiff(['gc', '--grace-period=0']);
   t.is(gc.code, 0, gc.stderr);
   t.deepEqual(claimed(claims), [], 'gc released both ranges');
-  t.deepEqual(readdirSync(join(s.dir, 'pods', 'run')), [], 'and removed the pods (the userns bind unmounted first)');
+  t.deepEqual(readdirSync(join(s.dir, 'pods', 'run')), [], 'and removed the pods');
 });
 
 rootTest('an explicit SHIFT:COUNT is mapped as given and claims nothing; an app id outside COUNT is refused before the pod starts', async (t) => {

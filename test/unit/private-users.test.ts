@@ -3,7 +3,7 @@
  * no pod; bad values are UsageErrors (exit 2) naming the flag; `gc`'s release of auto claims.
  */
 import test from 'ava';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePodArgs } from '../../runtime/cli/pod-args.js';
@@ -53,16 +53,21 @@ test('app ids must fit the range', (t) => {
   t.throws(() => checkIdsInRange({ shift: 131072, count: 1000 }, 'a', [0, 1000]), { instanceOf: UsageError });
 });
 
-test('gc releases the auto claims naming the pod (and its temp file), never another pod\'s; again is a no-op', (t) => {
+test('gc releases the auto claims naming the pod (symlinks, and an older stage1\'s files and temp file), never another pod\'s; again is a no-op', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-userns-unit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const claims = join(dir, 'claims');
   mkdirSync(claims);
-  writeFileSync(join(claims, '524288'), 'pod-a\n');
-  writeFileSync(join(claims, '589824'), 'pod-b\n');
+  symlinkSync('pod-a', join(claims, '524288'));
+  symlinkSync('pod-b', join(claims, '589824'));
+  writeFileSync(join(claims, '655360'), 'pod-a\n');
+  writeFileSync(join(claims, '720896'), 'pod-b\n');
   writeFileSync(join(claims, '.claim-pod-a'), 'pod-a\n');
+  // A claim's target is a name, never followed: even one that resolves to a file naming the pod is read as itself.
+  writeFileSync(join(claims, 'pod-c'), 'pod-a\n');
+  symlinkSync('pod-c', join(claims, '786432'));
   releaseUsernsClaims('pod-a', [`auto\t${claims}`]);
-  t.deepEqual(readdirSync(claims), ['589824']);
+  t.deepEqual(readdirSync(claims).sort(), ['589824', '720896', '786432', 'pod-c']);
   releaseUsernsClaims('pod-a', [`auto\t${claims}`, '131072\t65536', `auto\t${join(dir, 'missing')}`]);
-  t.deepEqual(readdirSync(claims), ['589824']);
+  t.deepEqual(readdirSync(claims).sort(), ['589824', '720896', '786432', 'pod-c']);
 });

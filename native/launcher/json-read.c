@@ -122,7 +122,14 @@ static int hex4(struct reader *r, uint32_t *out)
 static int read_string(struct reader *r, char **out, size_t *out_len)
 {
 	struct buf b = { 0 };
+	const unsigned char *close = r->p + 1;
 
+	/* Escapes only shrink, so the raw span bounds the string: one allocation of its size (buf_add's 4 kB minimum, per string, made a manifest cost ~200 kB). */
+	while (close < r->end && *close != '"')
+		close += *close == '\\' && close + 1 < r->end ? 2 : 1;
+	b.cap = (size_t) (close - r->p) + 2;
+	if ((b.data = malloc(b.cap)) == NULL)
+		return -1;
 	r->p++;
 	for (;;) {
 		if (r->p >= r->end)

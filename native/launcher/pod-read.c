@@ -47,13 +47,15 @@ static int read_pod_file(const char *path, char **text, size_t *len, const char 
 		close(fd);
 		FALL_BACK("a pod file that is not a small regular file");
 	}
-	*text = malloc(POD_FILE_MAX + 1);
+	/* Sized by fstat, one byte more to see a file that grew since (then Node's read would differ: fall back). */
+	size_t want = (size_t) st.st_size + 1;
+	*text = malloc(want + 1);
 	if (*text == NULL) {
 		close(fd);
 		FALL_BACK("out of memory");
 	}
 	for (;;) {
-		ssize_t n = read(fd, *text + got, POD_FILE_MAX + 1 - got);
+		ssize_t n = read(fd, *text + got, want - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -63,9 +65,9 @@ static int read_pod_file(const char *path, char **text, size_t *len, const char 
 		if (n == 0)
 			break;
 		got += (size_t) n;
-		if (got > POD_FILE_MAX) {
+		if (got == want) {
 			close(fd);
-			FALL_BACK("a pod file that grew past its bound");
+			FALL_BACK("a pod file that grew while read");
 		}
 	}
 	close(fd);

@@ -45,6 +45,9 @@ static int slurp(const char *path, size_t max, char **out, size_t *len)
 
 	if (fd < 0)
 		return -1;
+	/* Sized by fstat where it knows (/proc files say 0): one read for stage1's whole binary. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (size_t) st.st_size < max)
+		cap = (size_t) st.st_size + 1;
 	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) || (data = malloc(cap + 1)) == NULL) {
 		close(fd);
 		return -1;

@@ -188,6 +188,11 @@ async function everyState(t: Teardown): Promise<{ store: string; uuids: string[]
     },
     // Created missing from the manifest: pod-created's time; an exit whose code is 0 with its keys reordered.
     { state: 'run', uuid: U(11), apps: [{ name: 'w' }], created: undefined, createdMtime: Date.parse(T0) / 1000 + 60, files: { 'apps/w/exit': '{ "finished": "f", "code": 0, "extra": [1, {"k": true}] }' } },
+    // JSON the CLI never writes but reads: escapes, a negative code, CRLF and tabs, nested extras.
+    {
+      state: 'run', uuid: U(13), apps: [{ name: 'esc' }],
+      files: { 'apps/esc/exit': '\t{"code" :\r\n-1, "signal":"SIGKILL", "finished":"z\\u0041", "note": "\\u00e9\\ud83d\\ude00\\/\\b\\u001f\\"", "deep": [[[], {}], [true, false, null]]}\r\n' },
+    },
     // Not UUIDs, but pods to `list`: odd names sort and print as Node sorts and prints them.
     { state: 'garbage', uuid: 'Zed', manifest: false },
     { state: 'garbage', uuid: 'abc', manifest: false },
@@ -279,6 +284,13 @@ test('pod files the launcher does not take as the CLI would read them go to Node
     ['net info with a lone surrogate', (dir) => writeFileSync(join(dir, 'net-info.json'), '[{"name":"\\ud800"}]')],
     ['a started file that is not UTF-8', (dir) => writeFileSync(join(dir, 'apps', 'a', 'started'), Buffer.from([0xff, 0x41]))],
     ['a stage1 error ending in a no-break space', (dir) => writeFileSync(join(dir, 'stage1-error'), 'failed\u00a0')],
+    ['net info nested 40 deep', (dir) => writeFileSync(join(dir, 'net-info.json'), `${'['.repeat(40)}${']'.repeat(40)}`)],
+    ['a manifest of 2 MiB', (dir) => writeFileSync(join(dir, 'pod'), manifest(U(1), [{ name: 'a' }]).replace('"version": 1', `"version": 1, "pad": "${'x'.repeat(2 << 20)}"`))],
+    ['an exit with a trailing comma', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":1,"finished":"x",}')],
+    ['an exit code with a leading zero', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":01,"finished":"x"}')],
+    ['an exit code of -0', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":-0,"finished":"x"}')],
+    ['an exit with an all-digit key', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":0,"finished":"x","7":1}')],
+    ['a manifest with a raw control byte in a string', (dir) => writeFileSync(join(dir, 'pod'), manifest(U(1), [{ name: 'a', image: 'x\u0001y' }]).replace('\\u0001', '\u0001'))],
     ['a running pod\'s pid of 20 digits', (dir) => writeFileSync(join(dir, 'pid'), '12345678901234567890'), true],
     ['a manifest that is a FIFO', (dir) => { rmSync(join(dir, 'pod')); spawnSync('mkfifo', [join(dir, 'pod')]); }],
     ['a pod dir name that is not UTF-8', (dir) => mkdirSync(Buffer.concat([Buffer.from(join(dir, '..')), Buffer.from([0x2f, 0xc3, 0x28])]))],

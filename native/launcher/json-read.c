@@ -14,6 +14,8 @@
 #include <string.h>
 
 #define JV_DEPTH_MAX 32
+/* Members of one object: each key is checked against the others (duplicates), so bounded. */
+#define JV_MEMBERS_MAX 1024
 /* 15 digits: every such integer is exact in a double, printed back the same. */
 #define JV_DIGITS_MAX 15
 
@@ -259,7 +261,7 @@ static int read_container(struct reader *r, struct jv *out, bool object)
 		if (object) {
 			if (r->p >= r->end || *r->p != '"' || read_string(r, &key, &key_len) < 0)
 				return -1;
-			bool bad = all_digits(key);
+			bool bad = all_digits(key) || out->n >= JV_MEMBERS_MAX;
 			for (size_t i = 0; i < out->n && !bad; i++)
 				bad = strcmp(out->items[i].key, key) == 0;
 			skip_ws(r);

@@ -286,6 +286,7 @@ test('pod files the launcher does not take as the CLI would read them go to Node
     ['a stage1 error ending in a no-break space', (dir) => writeFileSync(join(dir, 'stage1-error'), 'failed\u00a0')],
     ['net info nested 40 deep', (dir) => writeFileSync(join(dir, 'net-info.json'), `${'['.repeat(40)}${']'.repeat(40)}`)],
     ['a manifest of 2 MiB', (dir) => writeFileSync(join(dir, 'pod'), manifest(U(1), [{ name: 'a' }]).replace('"version": 1', `"version": 1, "pad": "${'x'.repeat(2 << 20)}"`))],
+    ['an exit of 2000 members', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), `{"code":0,"finished":"x",${Array.from({ length: 2000 }, (_, i) => `"k${i}":${i}`).join(',')}}`)],
     ['an exit with a trailing comma', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":1,"finished":"x",}')],
     ['an exit code with a leading zero', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":01,"finished":"x"}')],
     ['an exit code of -0', (dir) => writeFileSync(join(dir, 'apps', 'a', 'exit'), '{"code":-0,"finished":"x"}')],

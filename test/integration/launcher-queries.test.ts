@@ -37,9 +37,19 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = baseEnv()
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The launcher's answer and the CLI's (node on the bundle), for the same arguments. */
-function both(args: string[]): { launcher: Ran; node: Ran } {
-  return { launcher: run(skiffLauncher(), args), node: run(process.execPath, [cliEntry(), ...args]) };
+let execedNode: string | undefined;
+/** The node the launcher execs (its build's, which `version` reports): seen in an exec of a command it leaves to Node. */
+function launcherNode(): string {
+  if (execedNode !== undefined) return execedNode;
+  const traced = spawnSync('strace', ['-f', '-qq', '-s', '4096', '-e', 'trace=execve', '-e', 'signal=none', skiffLauncher(), 'bogus-command'], { encoding: 'utf8', env: baseEnv() });
+  execedNode = /execve\("([^"]*)", \["node", /.exec(traced.stderr)?.[1];
+  if (execedNode === undefined) throw new Error(`the launcher exec'd no node: ${traced.stderr}`);
+  return execedNode;
+}
+
+/** The launcher's answer and the CLI's (the launcher's node on the bundle, what it falls back to), for the same arguments. */
+function both(args: string[], env: NodeJS.ProcessEnv = baseEnv()): { launcher: Ran; node: Ran } {
+  return { launcher: run(skiffLauncher(), args, env), node: run(launcherNode(), [cliEntry(), ...args], env) };
 }
 
 /** Which way the launcher took: "answered list", or "node (why)". */
@@ -341,8 +351,7 @@ test('version: the launcher answers as the CLI, stage1\'s own version line and t
     for (const format of ['text', 'json']) {
       const env = { ...baseEnv(), ...(stage1 === undefined ? {} : { SKIFF_STAGE1: stage1 }) };
       const args = ['--format', format, 'version'];
-      const launcher = run(skiffLauncher(), args, env);
-      const node = run(process.execPath, [cliEntry(), ...args], env);
+      const { launcher, node } = both(args, env);
       t.deepEqual(launcher, node, `${format} SKIFF_STAGE1=${stage1}`);
       t.is(run(skiffLauncher(), args, { ...env, SKIFF_LAUNCH_TRACE: '1' }).stderr, 'skiff launch: answered version\n', `${format} SKIFF_STAGE1=${stage1}`);
     }

@@ -5,8 +5,11 @@
  * a first `skiff run` of a command line (the Node path: the launcher has no
  * plan for it yet) ≤ 1.5× `systemd-nspawn` running the same no-op.
  *
- *  - every Skiff row through the `skiff` launcher, as users run it, which execs
- *    Node on the CLI bundle (dist/cli/skiff.cjs, runtime/cli/build-bundle.ts); the
+ *  - every Skiff row through the `skiff` launcher, as users run it: it answers
+ *    `version`, `list` and `status UUID` itself (native/launcher/query-main.c) and
+ *    execs Node on the CLI bundle for the rest (dist/cli/skiff.cjs,
+ *    runtime/cli/build-bundle.ts); the same three queries through Node (node on
+ *    the bundle, what the launcher falls back to) for comparison; the
  *    Node-path run goes to Node directly (the launcher would replay it after
  *    the first time) on the bundle and, for comparison, on tsc's unbundled
  *    modules (dist/runtime/cli/main.js);
@@ -87,6 +90,9 @@ async function main(): Promise<void> {
     { name: `skiff list (${PODS} exited pods)`, argv: [skiffLauncher(), '--dir', store, 'list'] },
     { name: 'skiff status UUID', argv: [skiffLauncher(), '--dir', store, 'status', uuid] },
     { name: 'skiff image list (1 image)', argv: [skiffLauncher(), '--dir', store, 'image', 'list'] },
+    { name: 'version, Node path (bundle)', argv: [node, bundled, '--dir', store, 'version'] },
+    { name: `list (${PODS} exited pods), Node path (bundle)`, argv: [node, bundled, '--dir', store, 'list'] },
+    { name: 'status UUID, Node path (bundle)', argv: [node, bundled, '--dir', store, 'status', uuid] },
     { name: 'skiff run, Node path (bundle)', argv: [node, bundled, ...runArgs] },
     { name: 'skiff run, Node path (tsc modules, unbundled)', argv: [node, skiffBin(), ...runArgs] },
     { name: 'systemd-nspawn', argv: ['systemd-nspawn', '--register=no', '--keep-unit', '-D', nspawnRoot, '--quiet', '/probe', 'exit', '0'] },
@@ -125,7 +131,7 @@ async function main(): Promise<void> {
     `# CLI start-up: Skiff's commands against Node's floor and systemd-nspawn (${new Date().toISOString().slice(0, 10)})`,
     '',
     `Host: ${release()}, ${cpus().length} cores, node ${process.version}; ${runs} runs each after 3 warm-ups (${rows[0]?.stats?.tool ?? 'n/a'}), load average at the end ${load}.`,
-    'Every Skiff row but the Node-path runs goes through the `skiff` launcher, which execs Node on the CLI bundle; NODE_EXTRA_CA_CERTS and NODE_OPTIONS unset for every row.',
+    'Every `skiff` row goes through the launcher, which answers version, list and status UUID itself and execs Node on the CLI bundle for the rest; the Node-path rows run node on the bundle directly; NODE_EXTRA_CA_CERTS and NODE_OPTIONS unset for every row.',
     '',
     table,
     '',

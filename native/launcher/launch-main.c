@@ -17,6 +17,7 @@
  * errors) as usual. SKIFF_LAUNCH_TRACE=1 says on stderr which path was taken.
  */
 #include "launcher.h"
+#include "query.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +219,8 @@ int main(int argc, char **argv)
 		fputs("skiff: cannot find dist/runtime/cli/main.js next to this binary (readlink /proc/self/exe)\n", stderr);
 		return LAUNCH_EXIT_FAILURE;
 	}
+	/* version, list, status: answered here when the launcher can give the CLI's exact answer (query-main.c). */
+	answer_query_or_return(argc, argv, root);
 	if (parse_launch_args(argc, argv, &args) < 0 || (mode = mode_of(&args, &uuid)) == FOR_NODE)
 		return exec_node(&args, node_main, NULL, NULL);
 	if (geteuid() != 0) {

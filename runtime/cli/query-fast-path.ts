@@ -10,6 +10,11 @@
  * argument. Anything else (--help, a value flag such as `status --wait`, a
  * typo) goes through the full command tree, which gives the usual answer or
  * usage error.
+ *
+ * The `skiff` launcher answers `version`, `list` and `status UUID` before
+ * Node starts (native/launcher/query-main.c) and comes here when it cannot
+ * be sure of giving the same bytes: a change to what these commands print
+ * goes into both, held together by test/integration/launcher-queries.test.ts.
  */
 import { leadingGlobals, namesGlobalOrHelp } from './fast-path.js';
 import type { GlobalOptions } from './global-options.js';

@@ -101,7 +101,8 @@ test('version, list, image list and status load neither commander nor what they 
 test('the launcher runs the bundle (dist/cli/skiff.cjs), which answers as tsc\'s modules do', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bundle-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const traced = spawnSync('strace', ['-f', '-qq', '-s', '4096', '-e', 'trace=execve', '-e', 'signal=none', skiffLauncher(), '--dir', dir, '--format', 'json', 'list'], { encoding: 'utf8' });
+  // `image list`: the launcher answers `list` itself (test/integration/launcher-queries.test.ts), not this.
+  const traced = spawnSync('strace', ['-f', '-qq', '-s', '4096', '-e', 'trace=execve', '-e', 'signal=none', skiffLauncher(), '--dir', dir, '--format', 'json', 'image', 'list'], { encoding: 'utf8' });
   t.is(traced.status, 0, traced.stderr);
   t.regex(traced.stderr, /execve\("[^"]*node", \["node", "[^"]*\/dist\/cli\/skiff\.cjs"/, 'Node runs the bundle');
   t.deepEqual(JSON.parse(traced.stdout), []);

@@ -1,6 +1,8 @@
 /**
  * `skiff list` and `skiff status`: they only read pod dirs, so they live apart
- * from stop/rm/gc (pods.ts) and load none of the teardown code.
+ * from stop/rm/gc (pods.ts) and load none of the teardown code. The launcher
+ * prints the same itself (native/launcher/pod-query.c, pod-read.c): change
+ * both, test/integration/launcher-queries.test.ts compares them.
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,3 +1,8 @@
+/**
+ * `skiff version`. The launcher prints the same itself (native/launcher/version-query.c)
+ * while its Node is the one it was built with: change both, test/integration/launcher-queries.test.ts
+ * compares them.
+ */
 import { versionInfo, type VersionInfo } from '../../version-info.js';
 import type { GlobalOptions } from '../global-options.js';
 import { printResult } from '../output.js';

@@ -26,7 +26,7 @@ import { deviceMac, forgets, OVERLAY_CONFIG, OverlayDaemon, programs, subnetOf, 
 import { podStore, type PodStore } from '../../support/pod-store.js';
 import { runSkiff, skiffCommand, skiffEnv } from '../../support/skiff-cli.js';
 import type { Teardown } from '../../support/temp-dir.js';
-import { mark, me, peer, UNDERLAY_IP, UNDERLAY_LINK, vmHost, waitForPeer, waitForPeerDone } from './pair-vm.js';
+import { mark, me, peer, peerDone, UNDERLAY_IP, UNDERLAY_LINK, vmHost, waitForPeer, waitForPeerDone } from './pair-vm.js';
 
 const ETCD = `http://${UNDERLAY_IP.a}:2379`;
 const SUBNETS_PREFIX = '/coreos.com/network/subnets/';
@@ -60,8 +60,11 @@ function needs<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-/** Polls `check` (bounded); the last error in the timeout's message. */
-async function until(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+/**
+ * Polls `check` (bounded); the last error in the timeout's message. A check that needs the other
+ * VM fails at once when that VM is done (pair-vm.ts).
+ */
+async function until(check: () => Promise<boolean>, what: string, timeoutMs: number, needsPeer = false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -70,7 +73,10 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs: num
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}${last === undefined ? '' : `; last error: ${String(last)}`}`);
+    const lastError = last === undefined ? '' : `; last error: ${String(last)}`;
+    const done = needsPeer ? peerDone() : undefined;
+    if (done !== undefined) throw new Error(`VM ${peer} ${done} before ${what}${lastError}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}${lastError}`);
     await sleep(200);
   }
 }
@@ -124,7 +130,7 @@ test.serial(`the underlay: VM ${me} at ${UNDERLAY_IP[me]} on ${UNDERLAY_LINK} re
   store.catch(() => undefined);
   await ip(['addr', 'add', `${UNDERLAY_IP[me]}/24`, 'dev', UNDERLAY_LINK]);
   await ip(['link', 'set', UNDERLAY_LINK, 'up']);
-  await until(async () => (await host.ns.run('busybox', ['ping', '-c', '1', '-W', '1', UNDERLAY_IP[peer]])).code === 0, `VM ${peer} answers ping on the underlay`, PEER_MS);
+  await until(async () => (await host.ns.run('busybox', ['ping', '-c', '1', '-W', '1', UNDERLAY_IP[peer]])).code === 0, `VM ${peer} answers ping on the underlay`, PEER_MS, true);
   if (me === 'a') {
     const etcd = await startEtcd({ listen: UNDERLAY_IP.a });
     shared.teardown(() => etcd.stop());
@@ -146,7 +152,7 @@ test.serial('each VM leases a distinct subnet in etcd, publishing its underlay a
   own = parseCidr((await daemon.waitFor(/event=ready subnet=(\S+)/, 0, LOCAL_MS))[1]!)!;
   t.is(formatCidr(subnetOf(host)), formatCidr(own), 'subnet.env names the leased subnet');
   let leases: EtcdLease[] = [];
-  await until(async () => (leases = await etcdLeases()).length === 2, 'etcd holds a lease of each VM', PEER_MS);
+  await until(async () => (leases = await etcdLeases()).length === 2, 'etcd holds a lease of each VM', PEER_MS, true);
   const [mine, theirs] = [leases.find((l) => l.publicIp === UNDERLAY_IP[me]), leases.find((l) => l.publicIp === UNDERLAY_IP[peer])];
   if (mine === undefined || theirs === undefined) return t.fail(`a lease per VM's underlay address: ${JSON.stringify(leases)}`);
   t.is(mine.subnet, formatCidr(own));
@@ -186,14 +192,18 @@ test.serial(`a pod on --net=overlay here fetches over TCP from the pod on VM ${p
 
   const theirs = await waitForPeer(`serving-${peer}`, 'its serving pod', PEER_MS);
   t.true(inSubnet(theirs, facts.subnet), `VM ${peer}'s pod ${theirs} is in its lease ${formatCidr(facts.subnet)}`);
+  // The outcome goes to the other VM, whose serving pod waits for this fetch only if it came.
+  let fetched = false;
   try {
     const r = await runSkiff(['--dir', s.dir, 'run', '--net=overlay', s.image, '--exec', '/probe', '--', 'fetch', theirs, '8080', '10000'], { env: s.env });
     t.is(r.code, 0, `fetch from ${theirs}: ${r.stdout}${r.stderr}`);
     t.like(JSON.parse(r.stdout.split('\n')[0] ?? '{}') as object, { ok: true, data: `a pod on vm ${peer}\n` }, `VM ${me} → VM ${peer} (${theirs})`);
+    fetched = true;
   } finally {
-    mark(`fetched-${me}`);
+    mark(`fetched-${me}`, fetched ? 'ok' : 'failed');
   }
-  await waitForPeer(`fetched-${peer}`, 'its fetch from this VM\'s pod', PEER_MS);
+  const theirFetch = await waitForPeer(`fetched-${peer}`, 'its fetch from this VM\'s pod', PEER_MS);
+  if (theirFetch !== 'ok') return t.fail(`VM ${peer}'s pod could not fetch from this VM's pod (${net.ip}): see its output`);
   t.is(await within(exited, LOCAL_MS, `the serving pod ends after VM ${peer}'s fetch`), 0, stderr);
   servedBy = net;
 });

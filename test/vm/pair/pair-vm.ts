@@ -39,8 +39,8 @@ export function mark(name: string, content = ''): void {
   renameSync(`${path}.tmp`, path);
 }
 
-/** Whether the other VM can no longer write anything: its tests are over, or it is gone. */
-function peerDone(): string | undefined {
+/** Whether the other VM can no longer write anything: its tests are over, or it is gone (how, or undefined). */
+export function peerDone(): string | undefined {
   for (const [file, what] of [[`ended-${peer}`, 'ended (run-pair.sh)'], [`over-${peer}`, 'finished its tests']] as const) {
     if (existsSync(join(dir!, file))) return what;
   }

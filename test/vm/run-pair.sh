@@ -50,7 +50,8 @@ start_vm() { # ROLE NETDEV MAC
   pids[$1]=$!
 }
 
-listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# A qemu listens on the port (ours: the port was free when chosen, and VM a's qemu is gone otherwise).
+listening() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -q '"qemu-system'; }
 
 # VM a listens first (b's qemu gives up at once on a refused connect). A port that was
 # free when chosen may be taken before qemu binds it: then a's qemu exits, and a new

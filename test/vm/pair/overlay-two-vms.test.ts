@@ -147,7 +147,7 @@ test.serial('each VM leases a distinct subnet in etcd, publishing its underlay a
   const s = await needs(store, 'the pods\' store');
   // b leaves at the end: a lease it stops renewing is gone from etcd 20 s later (renewed every 5 s till then).
   const ttl = me === 'b' ? ['--subnet-lease-ttl', '20s', '--subnet-lease-renew-margin', '15s'] : [];
-  // Store flags in `extra`: the helper's own store kinds are the test netns' etcd or the embedded store.
+  // The etcd flags come in `extra`: the helper's kind 'etcd' wants an etcd it started; 'embedded' adds no flags.
   daemon = await OverlayDaemon.start(shared, s.dir, host, { kind: 'embedded' }, ['--etcd-endpoints', ETCD, '--iface', UNDERLAY_LINK, ...ttl]);
   own = parseCidr((await daemon.waitFor(/event=ready subnet=(\S+)/, 0, LOCAL_MS))[1]!)!;
   t.is(formatCidr(subnetOf(host)), formatCidr(own), 'subnet.env names the leased subnet');

@@ -39,6 +39,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/skiff-vm.XXXXXX")
 qemu_pid=
 tail_pid=
 cleanup() {
+  # Every step, whatever the one before returned (a killed child's wait is non-zero: under set -e
+  # that ended the cleanup before the overlay's removal).
+  set +e
   # qemu by the PID it wrote, then timeout (which does not pass SIGKILL on).
   [ -s "$work/qemu.pid" ] && kill -KILL "$(cat "$work/qemu.pid")" 2>/dev/null
   [ -n "$qemu_pid" ] && kill -KILL "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null

@@ -10,6 +10,7 @@
  * A device that does not match is deleted and made again.
  */
 import { contains, formatIpv4, parseIpv4, type Cidr } from '../ipv4.js';
+import { randomMac } from '../netlink/inet.js';
 import type { LinkInfo, Netlink } from '../netlink/index.js';
 
 /** Inner Ethernet 14 + VXLAN 8 + UDP 8 + outer IPv4 20. */
@@ -41,8 +42,10 @@ export async function ensureVxlanDevice(nl: Netlink, spec: VxlanDeviceSpec): Pro
   const name = vxlanDeviceName(spec.vni);
   const mtu = (spec.mtu ?? spec.underlay.mtu) - VXLAN_OVERHEAD;
   let link = await nl.findLink(name);
-  // The MAC is what peers know us by: a device made again keeps it.
-  const mac = spec.mac ?? link?.mac;
+  // The MAC is what peers know us by: a device made again keeps it. A new one gets ours, never the
+  // kernel's random one: systemd-udevd (MACAddressPolicy=persistent) replaces a random MAC of a
+  // new device, after we read and published it (a VM pair caught it: peers' FDB on a dead MAC).
+  const mac = spec.mac ?? link?.mac ?? randomMac();
   if (link !== undefined && !matches(link, spec)) {
     await nl.deleteLink(link.index, { missingOk: true });
     link = undefined;

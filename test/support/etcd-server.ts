@@ -27,6 +27,11 @@ export interface EtcdOptions {
    * `enableAuth` are then of no use; talk to it with `ctl`.
    */
   netns?: { path: string; ip: string };
+  /**
+   * Listen on this address of the current netns, on etcd's own ports 2379/2380: on a machine of
+   * the test's own (the VM tier's pair of VMs, test/vm/pair/), where other machines reach it.
+   */
+  listen?: string;
 }
 
 export interface EtcdServer {
@@ -73,8 +78,8 @@ async function startOnce(opts: EtcdOptions): Promise<EtcdServer> {
   let dispatcher: Agent | undefined;
   try {
     // A netns of the test's own has every port free.
-    const [clientPort, peerPort] = opts.netns === undefined ? await twoFreePorts() : [2379, 2380];
-    const endpoint = `${tls ? 'https' : 'http'}://${opts.netns?.ip ?? '127.0.0.1'}:${clientPort}`;
+    const [clientPort, peerPort] = opts.netns === undefined && opts.listen === undefined ? await twoFreePorts() : [2379, 2380];
+    const endpoint = `${tls ? 'https' : 'http'}://${opts.netns?.ip ?? opts.listen ?? '127.0.0.1'}:${clientPort}`;
     // The peer URL stays plain HTTP on loopback: a single member never talks to peers.
     const peerUrl = `http://127.0.0.1:${peerPort}`;
     const dataDir = join(dir, 'data');

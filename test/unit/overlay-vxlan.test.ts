@@ -45,6 +45,20 @@ test('the device: skiff.<VNI>, nolearning, underlay MTU − 50, the MAC asked fo
   t.is(vxlanDeviceName(4096), 'skiff.4096');
 });
 
+test('a new device without a stored MAC is made with one of ours, locally administered unicast: never the kernel\'s random one, which systemd-udevd replaces', async (t) => {
+  const { nl, underlay } = await host();
+  const asked: Array<string | undefined> = [];
+  const create = nl.createVxlan.bind(nl);
+  nl.createVxlan = (name, vxlan, options) => {
+    asked.push(options?.mac);
+    return create(name, vxlan, options);
+  };
+  const made = await ensureVxlanDevice(nl, spec(underlay));
+  t.is(asked.length, 1);
+  t.is(asked[0], made.mac, 'the MAC is given at creation (addr_assign_type "set", which udev leaves alone)');
+  t.regex(made.mac, /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/, 'locally administered, unicast');
+});
+
 test('configure: the lease\'s network address as the one /32 in the overlay, an old lease\'s address removed, up', async (t) => {
   const { nl, underlay } = await host();
   const link = await ensureVxlanDevice(nl, spec(underlay));

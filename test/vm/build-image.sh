@@ -19,8 +19,9 @@ mirror=${mirror:-http://deb.debian.org/debian}
 suite=bookworm
 # minbase + what the tests use: systemd as PID 1, iproute2/iptables for pods'
 # networks, busybox-static for the fixture images (fixture-images.ts reads
-# /bin/busybox), the kernel and an initramfs for its ext4/virtio modules.
-packages=systemd,systemd-sysv,udev,dbus,iproute2,iptables,procps,kmod,linux-image-amd64,initramfs-tools,busybox-static
+# /bin/busybox), etcd-server for the two-VM overlay check (pair/: one VM runs
+# etcd for both), the kernel and an initramfs for its ext4/virtio modules.
+packages=systemd,systemd-sysv,udev,dbus,iproute2,iptables,procps,kmod,linux-image-amd64,initramfs-tools,busybox-static,etcd-server
 
 log() { echo "vm-image: $*" >&2; }
 
@@ -92,8 +93,9 @@ printf '/dev/vda / ext4 rw,noatime 0 1\n' > "$root/etc/fstab"
 install -m 0755 "$here/guest/skiff-vm-test" "$root/usr/local/sbin/skiff-vm-test"
 install -m 0644 "$here/guest/skiff-vm-test.service" "$root/etc/systemd/system/skiff-vm-test.service"
 ln -sf /etc/systemd/system/skiff-vm-test.service "$root/etc/systemd/system/multi-user.target.wants/skiff-vm-test.service"
-# Nothing else on the console, nothing that waits for a network or a clock.
-for unit in serial-getty@ttyS0.service getty@tty1.service getty.target apt-daily.timer apt-daily-upgrade.timer \
+# Nothing else on the console, nothing that waits for a network or a clock;
+# no etcd of the package's own (the overlay check starts one on its underlay).
+for unit in etcd.service serial-getty@ttyS0.service getty@tty1.service getty.target apt-daily.timer apt-daily-upgrade.timer \
   e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-timesyncd.service man-db.timer dpkg-db-backup.timer \
   systemd-networkd-wait-online.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"

@@ -15,14 +15,19 @@ import { notifyListener } from '../support/notify-listener.js';
 import { tempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/stage1-harness.js';
 
-/** `skiff run ARGS` as a Type=notify unit starts it: NOTIFY_SOCKET (and `env`) set, output collected. */
+/**
+ * `skiff run ARGS` as a Type=notify unit starts it: NOTIFY_SOCKET (and `env`) set, output
+ * collected. `closed` is taken at spawn: the pod may end (and the child close) while the test
+ * still awaits the `enter` that released it, and a 'close' listener added after that never fires.
+ */
 function startUnderNotify(s: PodStore, address: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const [command, argv] = skiffCommand(['--dir', s.dir, ...args]);
   const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address, SKIFF_LAUNCH_TRACE: '1', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = once(child, 'close');
   const out = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
-  return { child, out };
+  return { child, out, closed };
 }
 
 /** Lets the app (waiting for /tmp/go) end, through `skiff enter`. */
@@ -35,7 +40,7 @@ test('READY=1 with stage1\'s PID once the apps run, both paths; the apps do not 
   const s = await podStore(t);
   for (const [path, address] of [['node', join(tempDir(t), 'notify')], ['replay', `@skiff-test-pod-notify-${process.pid}`]] as const) {
     const listener = await notifyListener(t, address);
-    const { child, out } = startUnderNotify(s, address, ['run', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c',
+    const { child, out, closed } = startUnderNotify(s, address, ['run', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c',
       'echo "notify=${NOTIFY_SOCKET:-unset}"; while [ ! -e /tmp/go ]; do sleep 0.05; done']);
     const message = await listener.next();
     t.is(message, `READY=1\nMAINPID=${child.pid}\n`, `${path}: the unit's main PID is stage1, exec'd in place`);
@@ -44,7 +49,7 @@ test('READY=1 with stage1\'s PID once the apps run, both paths; the apps do not 
     const uuid = readdirSync(run)[0]!;
     t.true(existsSync(join(run, uuid, 'apps', 'web', 'started')));
     await releaseApp(t, s, uuid);
-    await once(child, 'close');
+    await closed;
     t.is(child.exitCode, 0, out.stderr);
     t.regex(out.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
     t.is(out.stdout, 'notify=unset\n');
@@ -64,7 +69,7 @@ test('--sd-notify=app: the app\'s own STATUS=, WATCHDOG=1 and READY=1 reach syst
       '/probe notify "$(printf "READY=1\\nSTATUS=ready\\nMAINPID=2\\nFDSTORE=1\\nNOTIFYACCESS=all")" FDSTORE=1 STATUS=done >/dev/null',
     ].join('; ');
     // The unit's WatchdogSec= (no WATCHDOG_PID: meant for whoever systemd started) reaches the app.
-    const { child, out } = startUnderNotify(s, address, ['run', '--sd-notify=app', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c', script], { WATCHDOG_USEC: '5000000' });
+    const { child, out, closed } = startUnderNotify(s, address, ['run', '--sd-notify=app', s.image, '--name', 'web', '--exec', '/bin/sh', '--', '-c', script], { WATCHDOG_USEC: '5000000' });
     t.is(await listener.next(), 'STATUS=starting\n', `${path}: the app's first message comes first: stage1 said no READY of its own`);
     t.is(await listener.next(), 'WATCHDOG=1\n');
     // Once stage1 has marked the app started (its message may trail the app's first notification,
@@ -76,7 +81,7 @@ test('--sd-notify=app: the app\'s own STATUS=, WATCHDOG=1 and READY=1 reach syst
     await releaseApp(t, s, uuid);
     t.is(await listener.next(), `READY=1\nSTATUS=ready\nMAINPID=${child.pid}\n`, 'from the app, MAINPID stage1\'s');
     t.is(await listener.next(), 'STATUS=done\n', 'an FDSTORE=1 alone is not sent at all');
-    await once(child, 'close');
+    await closed;
     t.is(child.exitCode, 0, out.stderr);
     t.regex(out.stderr, new RegExp(`^skiff launch: ${path} `, 'm'));
     t.is(out.stdout, 'notify=/run/systemd/notify watchdog=5000000\n');
@@ -107,11 +112,12 @@ test('--sd-notify=app with per-app roots (apps of two images): both apps reach t
     s.image, '--name', 'a', '--exec', '/probe', '--', 'notify', 'STATUS=from-a', '---',
     `oci:${layout}:b`, '--name', 'b', '--readonly-rootfs', '--exec', '/bin/sh', '--', '-c', 'test -e /etc/marker && /probe notify STATUS=from-b']);
   const child = spawn(command, argv, { env: skiffEnv({ ...s.env, NOTIFY_SOCKET: address }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = once(child, 'close');
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const got = [await listener.next(), await listener.next()].sort();
   t.deepEqual(got, ['STATUS=from-a\n', 'STATUS=from-b\n']);
-  await once(child, 'close');
+  await closed;
   t.is(child.exitCode, 0, stderr);
 });
 

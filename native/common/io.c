@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,12 @@ int write_all(int fd, const void *data, size_t len)
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 
+		if (n < 0 && errno == EAGAIN) {
+			/* A non-blocking fd (a caller's stdout, say) that is full: wait until it takes more. */
+			struct pollfd w = { .fd = fd, .events = POLLOUT };
+			poll(&w, 1, -1);
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* write(2) until done, retrying EINTR; -1 with errno. */
+/* write(2) until done, retrying EINTR and waiting out EAGAIN (poll); -1 with errno. */
 int write_all(int fd, const void *data, size_t len);
 
 /*

@@ -4,9 +4,9 @@
  * (", \, and control bytes; nothing else), written in full at the end.
  */
 #include "query.h"
+#include "../common/io.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,33 +97,13 @@ int jv_write(struct buf *b, const struct jv *v, int depth)
 	return out_str(b, object ? "}" : "]");
 }
 
-/* write(2) all of it; a non-blocking stdout (EAGAIN) is waited on, as output.ts writeStdout does. */
-static int write_out(const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(1, data, len);
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = 1, .events = POLLOUT };
-			poll(&p, 1, -1);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t) n;
-	}
-	return 0;
-}
-
 int write_answer(const struct buf *b)
 {
 	bool newline = b->len == 0 || b->data[b->len - 1] != '\n';
 
 	/* Node ignores SIGPIPE and ends quietly on EPIPE (output.ts writeStdout): so does this. */
 	signal(SIGPIPE, SIG_IGN);
-	if ((b->len == 0 || write_out(b->data, b->len) == 0) && (!newline || write_out("\n", 1) == 0))
+	if ((b->len == 0 || write_all(1, b->data, b->len) == 0) && (!newline || write_all(1, "\n", 1) == 0))
 		return 0;
 	if (errno == EPIPE)
 		return 0;

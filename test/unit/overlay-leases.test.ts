@@ -1,12 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseOverlayConfig } from '../../network/overlay/flannel-config.js';
 import { formatCidr, parseCidr, type Cidr } from '../../network/ipv4.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs, leaseOf, parseSubnetKey, subnetKey } from '../../network/overlay/subnet-lease.js';
 import { chooseSubnet, type HeldLease } from '../../network/overlay/subnet-choice.js';
 import { formatSubnetEnv, parseSubnetEnv, previousSubnet, writeSubnetEnv } from '../../network/overlay/subnet-env.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const cidr = (s: string): Cidr => parseCidr(s)!;
 const config = parseOverlayConfig('{"Network":"198.18.0.0/16","Backend":{"Type":"vxlan"}}');
@@ -62,7 +62,7 @@ test('choice 3: random among the first 100 free; full when none', (t) => {
 test('subnet.env: flannel\'s lines in flannel\'s order, written atomically 0644, read back', (t) => {
   const env = { network: cidr('198.18.0.0/16'), subnet: cidr('198.18.52.0/24'), mtu: 1450, ipMasq: false };
   t.is(formatSubnetEnv(env), 'FLANNEL_NETWORK=198.18.0.0/16\nFLANNEL_SUBNET=198.18.52.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
-  const path = join(mkdtempSync(join(tmpdir(), 'skiff-subnet-env-')), 'run', 'subnet.env');
+  const path = join(tempDir(t, 'skiff-subnet-env-'), 'run', 'subnet.env');
   writeSubnetEnv(path, env);
   t.is(statSync(path).mode & 0o777, 0o644);
   t.deepEqual(parseSubnetEnv(readFileSync(path, 'utf8')), env);

@@ -98,6 +98,20 @@ function decode(
   return out;
 }
 
+/** Streams whose decoder hashed what it gave (on its worker thread): how to read that hash. */
+const decoderDigests = new WeakMap<Readable, () => string | undefined>();
+
+/**
+ * The sha256 of everything a decompressedLayerStream() gave, as its decoder
+ * computed it, read once the stream has ended: the layer's diffID without
+ * hashing the tar again on the main thread. Undefined when this decoder does
+ * not hash (zlib, zstd, plain tar, or no libcrypto for the ISA-L shim): then
+ * the caller hashes the stream itself.
+ */
+export function decoderDigest(stream: Readable): (() => string | undefined) | undefined {
+  return decoderDigests.get(stream);
+}
+
 function unsupported(stored: NodeJS.ReadableStream, message: string): never {
   // The caller's stream was opened for us: do not leak its fd.
   (stored as Readable).destroy?.();
@@ -112,9 +126,11 @@ export function decompressedLayerStream(stored: NodeJS.ReadableStream, mediaType
     const isal = createIsalGunzip(env);
     if (isal !== null) {
       // ISA-L checks what follows the last member itself (isal-gunzip.ts).
-      return decode(stored, isal, 'gzip layer is corrupt', undefined, (err) =>
+      const out = decode(stored, isal, 'gzip layer is corrupt', undefined, (err) =>
         err instanceof TrailingGarbage ? garbage(err.message) : wrap(err, 'gzip layer is corrupt'),
       );
+      if (isal.hashesOutput) decoderDigests.set(out, () => isal.outputDigest());
+      return out;
     }
     const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     return decode(

@@ -3,7 +3,19 @@
  * where zlib takes ~1.1 s. Through native/isal/skiff-gunzip.c (a shim: isal's
  * inflate_state is too big and version-specific to mirror in koffi), called
  * with koffi's async calls so the inflating runs on a libuv worker thread, as
- * Node's own zlib does, and the main thread goes on hashing and writing files.
+ * Node's own zlib does, and the main thread goes on parsing and writing files.
+ *
+ * Pipelined: the next call is started before the output of the last one is
+ * pushed, and a second input chunk is taken while the first is inflated, so
+ * the worker inflates while the main thread unpacks what came out (one call
+ * at a time, waiting for each, left the two cores taking turns). Backpressure
+ * still holds: when push() says stop, no call is started until the consumer
+ * reads, so at most one output chunk more than the consumer asked for is made
+ * (an input chunk of a gzip bomb cannot balloon memory).
+ *
+ * The shim also hashes the output on that worker thread (the layer's diffID;
+ * outputDigest()), with the OpenSSL already in the process; where it cannot,
+ * outputDigest() is undefined and the caller hashes.
  *
  * Optional: without libisal (or libskiff-gunzip.so, built only where
  * libisal-dev is), or with SKIFF_INFLATE=zlib, createIsalGunzip() returns null
@@ -17,6 +29,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { koffi } from '../../native/bindings/libc.js';
 import { packageRoot } from '../../runtime/install-paths.js';
 import { STREAM_CHUNK } from '../stream-chunk.js';
+import { noteStreamed } from '../young-garbage.js';
 
 /** Bytes after the last member that are not another whole gzip member. */
 export class TrailingGarbage extends Error {
@@ -29,6 +42,8 @@ interface IsalApi {
   create: () => unknown;
   free: (ctx: unknown) => void;
   gunzip: { async: AsyncCall };
+  hashOutput: (ctx: unknown) => number;
+  outputDigest: (ctx: unknown, digest: Buffer) => number;
 }
 
 let api: IsalApi | null | undefined;
@@ -42,6 +57,8 @@ function loadIsal(): IsalApi | null {
       create: lib.func('void *skiff_gunzip_new(void)') as IsalApi['create'],
       free: lib.func('void skiff_gunzip_free(void *)') as IsalApi['free'],
       gunzip: lib.func('int skiff_gunzip(void *, const void *, uint32_t, void *, uint32_t, void *)') as unknown as IsalApi['gunzip'],
+      hashOutput: lib.func('int skiff_gunzip_hash_output(void *)') as IsalApi['hashOutput'],
+      outputDigest: lib.func('int skiff_gunzip_output_digest(void *, void *)') as IsalApi['outputDigest'],
     };
   } catch {
     api = null;
@@ -60,28 +77,80 @@ const MESSAGES = new Map<number, string>([
 ]);
 const HEADER_ERRORS = new Set([-4, -5]);
 
-class IsalGunzip extends Transform {
+const NO_INPUT = Buffer.alloc(0);
+
+export class IsalGunzip extends Transform {
   private ctx: unknown;
   /** Filled by each call: input taken, output made, members completed, at a member's end. */
   private readonly io = new Uint32Array(4);
+  /** Input not yet inflated, whole chunks; the first one from `pos` on. */
+  private readonly queue: Buffer[] = [];
+  private pos = 0;
+  /** The last call filled its output: the inflater may have more to give without more input. */
+  private outputFull = false;
   private busy = false;
+  /** push() said stop: no call is started until the consumer reads (_read). */
+  private waitingForRead = false;
+  /** The write callback of the chunk that filled the queue: called once the first chunk is used up. */
+  private heldWrite: TransformCallback | undefined;
+  private flushed: TransformCallback | undefined;
   private freeWhenIdle = false;
   private fed = 0;
+  private readonly hashing: boolean;
+  private digest: string | undefined;
 
   constructor(private readonly isal: IsalApi) {
     super({ readableHighWaterMark: STREAM_CHUNK });
-    this.ctx = isal.create();
-    if (this.ctx === null) throw new Error('cannot create an ISA-L inflate state (out of memory?)');
+    const ctx = isal.create();
+    if (ctx === null) throw new Error('cannot create an ISA-L inflate state (out of memory?)');
+    this.ctx = ctx;
+    this.hashing = isal.hashOutput(ctx) === 0;
+  }
+
+  /** sha256:<hex> of everything this stream gave, once it ended; undefined if the shim could not hash. */
+  outputDigest(): string | undefined {
+    return this.digest;
+  }
+
+  /** Whether outputDigest() will be there at the end. */
+  get hashesOutput(): boolean {
+    return this.hashing;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.fed += chunk.length;
-    this.#inflate(chunk, 0, callback);
+    this.queue.push(chunk);
+    // Take the next chunk while this one is inflated; hold the one after until this is used up.
+    if (this.queue.length < 2) callback();
+    else this.heldWrite = callback;
+    this.#pump();
   }
 
-  #inflate(chunk: Buffer, pos: number, callback: TransformCallback): void {
+  override _flush(callback: TransformCallback): void {
+    this.flushed = callback;
+    this.#pump();
+  }
+
+  override _read(size: number): void {
+    super._read(size);
+    this.waitingForRead = false;
+    this.#pump();
+  }
+
+  /** Starts the next call if there is work and room for its output; else ends the stream once all input is inflated. */
+  #pump(): void {
+    if (this.#start()) return;
+    if (this.flushed !== undefined && !this.busy && this.queue.length === 0 && !this.outputFull && this.ctx !== null && !this.destroyed) {
+      this.#finish(this.flushed);
+    }
+  }
+
+  #start(): boolean {
+    if (this.busy || this.waitingForRead || this.ctx === null || this.destroyed) return false;
+    const chunk = this.queue[0];
+    if (chunk === undefined && !this.outputFull) return false;
+    const input = chunk === undefined ? NO_INPUT : chunk.subarray(this.pos);
     const out = Buffer.allocUnsafe(STREAM_CHUNK);
-    const input = chunk.subarray(pos);
     this.busy = true;
     this.isal.gunzip.async(this.ctx, input, input.length, out, out.length, this.io, (err: unknown, ret: number) => {
       this.busy = false;
@@ -89,26 +158,57 @@ class IsalGunzip extends Transform {
         this.#free();
         return;
       }
-      if (err) return callback(err as Error);
+      if (err) {
+        this.destroy(err as Error);
+        return;
+      }
       const [used = 0, made = 0, members = 0] = this.io;
       if (ret < 0) {
         const message = MESSAGES.get(ret) ?? `ISA-L inflate error ${ret}`;
         // A member ended well and what follows does not start like one: trailing garbage.
-        if (members > 0 && HEADER_ERRORS.has(ret)) return callback(new TrailingGarbage(message));
-        return callback(new Error(message));
+        this.destroy(members > 0 && HEADER_ERRORS.has(ret) ? new TrailingGarbage(message) : new Error(message));
+        return;
       }
-      if (made > 0) this.push(made === out.length ? out : out.subarray(0, made));
-      const next = pos + used;
-      if (next < chunk.length || made === out.length) this.#inflate(chunk, next, callback);
-      else callback();
+      this.outputFull = made === out.length;
+      if (chunk !== undefined) {
+        this.pos += used;
+        if (this.pos === chunk.length) {
+          this.queue.shift();
+          this.pos = 0;
+          const write = this.heldWrite;
+          this.heldWrite = undefined;
+          write?.();
+        }
+      }
+      // The next call before this output goes on: the worker inflates while the consumer works.
+      this.#start();
+      if (made > 0) {
+        noteStreamed(made);
+        if (!this.push(made === out.length ? out : out.subarray(0, made))) this.waitingForRead = true;
+      }
+      // Only after the push: ending the stream first would put this output after its end.
+      this.#pump();
     });
+    return true;
   }
 
-  override _flush(callback: TransformCallback): void {
+  /** All input inflated: a stream may end only at the end of a member. */
+  #finish(callback: TransformCallback): void {
+    this.flushed = undefined;
     const [, , members = 0, atEnd = 0] = this.io;
-    if (this.fed > 0 && atEnd === 1) return callback();
-    if (members > 0) return callback(new TrailingGarbage('bytes after the last member that are not a whole gzip member'));
-    callback(new Error('unexpected end of file'));
+    if (this.fed === 0 || atEnd !== 1) {
+      callback(members > 0 ? new TrailingGarbage('bytes after the last member that are not a whole gzip member') : new Error('unexpected end of file'));
+      return;
+    }
+    if (this.hashing) {
+      const digest = Buffer.alloc(32);
+      if (this.isal.outputDigest(this.ctx, digest) !== 0) {
+        callback(new Error('hashing the inflated layer failed (libcrypto)'));
+        return;
+      }
+      this.digest = `sha256:${digest.toString('hex')}`;
+    }
+    callback();
   }
 
   #free(): void {
@@ -120,12 +220,14 @@ class IsalGunzip extends Transform {
     // A call in flight still uses the state: free it when that call returns.
     if (this.busy) this.freeWhenIdle = true;
     else this.#free();
+    this.heldWrite = undefined;
+    this.flushed = undefined;
     callback(err);
   }
 }
 
 /** An ISA-L gunzip Transform, or null when this host has none (or SKIFF_INFLATE=zlib asks for zlib). */
-export function createIsalGunzip(env: NodeJS.ProcessEnv = process.env): Transform | null {
+export function createIsalGunzip(env: NodeJS.ProcessEnv = process.env): IsalGunzip | null {
   if (env['SKIFF_INFLATE'] === 'zlib') return null;
   const isal = loadIsal();
   return isal === null ? null : new IsalGunzip(isal);

@@ -42,7 +42,7 @@ import { syncTree } from '../../native/bindings/syncfs.js';
 import { fsyncDir } from '../../runtime/atomic-file.js';
 import { VerifyError } from '../../runtime/errors.js';
 import { applyLayer, LowersPending, type ApplyOptions, type ApplyResult } from '../applier/index.js';
-import { decompressedLayerStream } from '../applier/decompress.js';
+import { decoderDigest, decompressedLayerStream } from '../applier/decompress.js';
 import { DigestingStream } from './blob-store.js';
 import { ensurePrivateDirs } from './private-dirs.js';
 import { makeScratchDir } from './scratch-dir.js';
@@ -70,11 +70,14 @@ export async function applyVerifiedLayer(
   target: string,
   options: Pick<ApplyOptions, 'mode' | 'devices' | 'maxBytes' | 'maxBytesHint' | 'spaceOf' | 'lowerDirs'> & { describe: string },
 ): Promise<ApplyResult> {
-  const hashing = new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`);
+  const decoded = decompressedLayerStream(blob, layer.mediaType);
+  // ISA-L's shim hashes the tar on its worker thread; other decoders' output is hashed here.
+  const decoderHash = decoderDigest(decoded);
+  const hashing = decoderHash === undefined ? new DigestingStream(Number.MAX_SAFE_INTEGER, `layer ${layer.digest}`) : undefined;
   const tar = new PassThrough({ highWaterMark: STREAM_CHUNK });
   let pending = false;
   // Stopped for the lower layers (LowersPending): the torn-down feed's own error is not the news.
-  const feeding = pipeline(decompressedLayerStream(blob, layer.mediaType), hashing, tar).catch((err: unknown) => {
+  const feeding = pipeline([decoded, ...(hashing === undefined ? [] : [hashing]), tar]).catch((err: unknown) => {
     if (!pending) throw err;
   });
   // applyLayer reads the stream to its end (padding after the end blocks included, which the
@@ -85,7 +88,7 @@ export async function applyVerifiedLayer(
     throw err;
   });
   const [result] = await Promise.all([applying, feeding]);
-  const diffId = hashing.digest();
+  const diffId = hashing?.digest() ?? decoderHash?.() ?? 'sha256:(not computed)';
   if (diffId !== layer.diffId) {
     throw new VerifyError(`${options.describe} does not unpack to the diffID its image config names`, layer.diffId, diffId, {
       input: layer.digest,

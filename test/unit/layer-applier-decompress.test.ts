@@ -1,9 +1,12 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { decompressedLayerStream } from '../../image/applier/decompress.js';
+import { decoderDigest, decompressedLayerStream } from '../../image/applier/decompress.js';
+import { createIsalGunzip } from '../../image/applier/isal-gunzip.js';
+import { STREAM_CHUNK } from '../../image/stream-chunk.js';
 import { DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD } from '../../image/media-types.js';
 import { ImageError } from '../../runtime/errors.js';
 import { testWhen } from '../support/host-condition.js';
@@ -75,6 +78,49 @@ for (const inflater of ['isal', 'zlib'] as const) {
     }
   });
 }
+
+const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+testWhen('isal')('isal: the shim hashes what it inflates (the diffID), with every chunking and over concatenated members', async (t) => {
+  const two = Buffer.concat([gzipSync(payload.subarray(0, 1000)), gzipSync(payload.subarray(1000))]);
+  for (const chunk of [1, 4096, 1 << 20]) {
+    for (const gz of [gzipSync(payload), two]) {
+      const stream = decompressedLayerStream(blob(gz, chunk), OCI_LAYER_GZIP);
+      const digest = decoderDigest(stream);
+      t.truthy(digest, 'this host has a libcrypto in the process: the shim hashes');
+      t.is(digest!(), undefined, 'no digest before the end');
+      t.true((await collect(stream)).equals(payload));
+      t.is(digest!(), sha256(payload));
+    }
+  }
+  // A failed stream has no digest to trust.
+  const cut = gzipSync(payload);
+  const broken = decompressedLayerStream(blob(cut.subarray(0, cut.length - 4)), OCI_LAYER_GZIP);
+  await t.throwsAsync(collect(broken));
+  t.is(decoderDigest(broken)!(), undefined);
+});
+
+test('decoders that do not hash say so: the caller hashes (zlib, plain tar)', (t) => {
+  t.is(decoderDigest(decompressedLayerStream(blob(gzipSync(payload)), OCI_LAYER_GZIP, { SKIFF_INFLATE: 'zlib' })), undefined);
+  t.is(decoderDigest(decompressedLayerStream(blob(payload), OCI_LAYER)), undefined);
+});
+
+testWhen('isal')('isal: a consumer that does not read holds the inflater back (one small chunk of a gzip bomb does not fill memory)', async (t) => {
+  // 64 MiB of zeros deflate to ~64 KiB: one input chunk that inflates a thousandfold.
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+  t.true(bomb.length < 128 * 1024);
+  const inflater = createIsalGunzip()!;
+  inflater.end(bomb);
+  // Nobody reads: let it run until its output stops growing (without backpressure: all 64 MiB).
+  let held = -1;
+  for (let still = 0; still < 10; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    still = inflater.readableLength === held ? still + 1 : 0;
+    held = inflater.readableLength;
+  }
+  t.true(held <= 4 * STREAM_CHUNK, `${held} bytes made while nobody read`);
+  t.true((await collect(inflater)).equals(Buffer.alloc(64 * 1024 * 1024)));
+});
 
 test('uncompressed layers pass through', async (t) => {
   t.true((await collect(decompressedLayerStream(blob(payload), OCI_LAYER))).equals(payload));

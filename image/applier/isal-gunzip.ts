@@ -89,6 +89,8 @@ export class IsalGunzip extends Transform {
   /** The last call filled its output: the inflater may have more to give without more input. */
   private outputFull = false;
   private busy = false;
+  /** A call's output is being handled: the stream must not end before it is pushed. */
+  private delivering = false;
   /** push() said stop: no call is started until the consumer reads (_read). */
   private waitingForRead = false;
   /** The write callback of the chunk that filled the queue: called once the first chunk is used up. */
@@ -140,7 +142,7 @@ export class IsalGunzip extends Transform {
   /** Starts the next call if there is work and room for its output; else ends the stream once all input is inflated. */
   #pump(): void {
     if (this.#start()) return;
-    if (this.flushed !== undefined && !this.busy && this.queue.length === 0 && !this.outputFull && this.ctx !== null && !this.destroyed) {
+    if (this.flushed !== undefined && !this.busy && !this.delivering && this.queue.length === 0 && !this.outputFull && this.ctx !== null && !this.destroyed) {
       this.#finish(this.flushed);
     }
   }
@@ -170,6 +172,7 @@ export class IsalGunzip extends Transform {
         return;
       }
       this.outputFull = made === out.length;
+      this.delivering = true;
       if (chunk !== undefined) {
         this.pos += used;
         if (this.pos === chunk.length) {
@@ -187,6 +190,7 @@ export class IsalGunzip extends Transform {
         if (!this.push(made === out.length ? out : out.subarray(0, made))) this.waitingForRead = true;
       }
       // Only after the push: ending the stream first would put this output after its end.
+      this.delivering = false;
       this.#pump();
     });
     return true;

@@ -44,6 +44,7 @@ import { VerifyError } from '../../runtime/errors.js';
 import { applyLayer, LowersPending, type ApplyOptions, type ApplyResult } from '../applier/index.js';
 import { decoderDigest, decompressedLayerStream } from '../applier/decompress.js';
 import { DigestingStream } from './blob-store.js';
+import { BackgroundWriteback } from './background-writeback.js';
 import { ensurePrivateDirs } from './private-dirs.js';
 import { makeScratchDir } from './scratch-dir.js';
 import { blobPath, chainLayerPath, layerPath, type StorePaths } from './store-paths.js';
@@ -169,6 +170,8 @@ export async function unpackOnce(
   const scratch = makeScratchDir(paths, 'layer');
   const tree = join(scratch, 'tree');
   mkdirSync(tree, { mode: 0o755 });
+  // The disk writes while the layer unpacks; the syncfs before the rename below is still the barrier.
+  const writeback = new BackgroundWriteback(scratch);
   try {
     let result: ApplyResult;
     try {
@@ -182,6 +185,8 @@ export async function unpackOnce(
     } catch (err) {
       if (err instanceof LowersPending) return undefined;
       throw err;
+    } finally {
+      await writeback.stop();
     }
     await options.beforeCommit?.();
     const chained = result.copiedUp > 0 && options.lowers !== undefined;

@@ -17,3 +17,12 @@ export function syncTree(dir: string): void {
     closeSync(fd);
   }
 }
+
+/** syncfs(fd) on a thread of libuv's pool; resolves with its return value (errors are the caller's to judge). */
+export function syncfsInPool(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    (syncfsFn as unknown as { async: (fd: number, cb: (err: unknown, ret: number) => void) => void }).async(fd, (err, ret) =>
+      err ? reject(err as Error) : resolve(ret),
+    );
+  });
+}

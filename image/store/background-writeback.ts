@@ -18,6 +18,13 @@ import { syncfsInPool } from '../../native/bindings/syncfs.js';
 
 const INTERVAL_MS = 250;
 
+/**
+ * The write-back in flight in this process, whichever unpack started it: layers unpack three at a
+ * time (fetch.ts), and three syncfs calls blocking three of libuv's four pool threads would leave
+ * one for the inflating, hashing and blob writes. One syncfs writes back every layer's files anyway.
+ */
+let anyRunning: Promise<unknown> | undefined;
+
 export interface WritebackOptions {
   intervalMs?: number;
   /** The write-back itself (tests count calls); default syncfs on a pool thread. */
@@ -41,12 +48,14 @@ export class BackgroundWriteback {
   }
 
   private tick(): void {
-    if (this.running !== undefined || this.stopped) return;
-    this.running = this.sync(this.fd)
+    if (anyRunning !== undefined || this.stopped) return;
+    const running = this.sync(this.fd)
       .catch(() => undefined)
       .finally(() => {
         this.running = undefined;
+        anyRunning = undefined;
       });
+    this.running = anyRunning = running;
   }
 
   /** Stops, waits for a syncfs in flight, and closes the fd. Safe to call twice. */

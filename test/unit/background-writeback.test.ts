@@ -6,7 +6,8 @@ import { syncfsInPool } from '../../native/bindings/syncfs.js';
 import { BackgroundWriteback } from '../../image/store/background-writeback.js';
 import { tempDir } from '../support/temp-dir.js';
 
-test('writes back on a timer while unpacking, one at a time; stop waits for the one in flight, then no more', async (t) => {
+// Serial: the write-back in flight is one per process by design, shared by every instance.
+test.serial('writes back on a timer while unpacking, one at a time; stop waits for the one in flight, then no more', async (t) => {
   const dir = tempDir(t, 'skiff-writeback-');
   let calls = 0;
   let inFlight = 0;
@@ -40,7 +41,24 @@ test('writes back on a timer while unpacking, one at a time; stop waits for the 
   await writeback.stop();
 });
 
-test('a failing write-back is not the unpack\'s business: the timer goes on, stop resolves', async (t) => {
+test.serial('several unpacks at once share one write-back at a time (the pool keeps threads for the work)', async (t) => {
+  let inFlight = 0;
+  let most = 0;
+  let calls = 0;
+  const sync = async (): Promise<void> => {
+    calls++;
+    most = Math.max(most, ++inFlight);
+    await sleep(15);
+    inFlight--;
+  };
+  const all = [1, 2, 3].map(() => new BackgroundWriteback(tempDir(t, 'skiff-writeback-'), { intervalMs: 3, sync }));
+  await sleep(100);
+  await Promise.all(all.map((w) => w.stop()));
+  t.true(calls >= 2, `${calls} write-backs`);
+  t.is(most, 1);
+});
+
+test.serial('a failing write-back is not the unpack\'s business: the timer goes on, stop resolves', async (t) => {
   const dir = tempDir(t, 'skiff-writeback-');
   let calls = 0;
   const writeback = new BackgroundWriteback(dir, {
@@ -55,7 +73,7 @@ test('a failing write-back is not the unpack\'s business: the timer goes on, sto
   t.true(calls >= 2, `${calls} tries`);
 });
 
-test('syncfs on a pool thread: 0 for a real filesystem, -1 for a bad fd', async (t) => {
+test.serial('syncfs on a pool thread: 0 for a real filesystem, -1 for a bad fd', async (t) => {
   const dir = tempDir(t, 'skiff-writeback-');
   writeFileSync(join(dir, 'f'), 'data');
   const writeback = new BackgroundWriteback(dir, { intervalMs: 1_000_000 });

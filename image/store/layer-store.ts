@@ -170,9 +170,9 @@ export async function unpackOnce(
   const scratch = makeScratchDir(paths, 'layer');
   const tree = join(scratch, 'tree');
   mkdirSync(tree, { mode: 0o755 });
-  // The disk writes while the layer unpacks; the syncfs before the rename below is still the barrier.
-  const writeback = new BackgroundWriteback(scratch);
   try {
+    // The disk writes while the layer unpacks; the syncfs before the rename below is still the barrier.
+    const writeback = new BackgroundWriteback(scratch);
     let result: ApplyResult;
     try {
       result = await applyVerifiedLayer(blob, layer, tree, {

@@ -24,7 +24,10 @@ export interface PodStore {
   /** With `network`: the throwaway netns every skiff of this store runs in, and its networks' settings. */
   host?: TestHost;
   skiff(args: string[], input?: string): Promise<SkiffResult>;
-  /** Starts a long-running skiff command; killed (SIGKILL, by PID) at teardown. */
+  /**
+   * Starts a long-running skiff command; killed (SIGKILL, by PID) at teardown. `exited`: its exit
+   * status once it is gone and all its output read.
+   */
   start(args: string[]): { child: ChildProcess; output: () => { stdout: string; stderr: string }; exited: Promise<number | null> };
 }
 
@@ -112,9 +115,11 @@ export async function podStore(t: Teardown, options: { network?: boolean } = {})
       let stderr = '';
       child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      // Like a shell: a signal death is 128 + the signal's number.
+      // Like a shell: a signal death is 128 + the signal's number. On 'close', not 'exit': 'exit' may
+      // come before the last of stdout is read, and a test that reads output() then missed it
+      // (CI: the app's {"signal":"SIGTERM"} line after a 0 exit).
       const exited = new Promise<number | null>((resolve) =>
-        child.on('exit', (code, signal) => resolve(code ?? (signal === null ? null : 128 + constants.signals[signal]))),
+        child.on('close', (code, signal) => resolve(code ?? (signal === null ? null : 128 + constants.signals[signal]))),
       );
       return { child, output: () => ({ stdout, stderr }), exited };
     },

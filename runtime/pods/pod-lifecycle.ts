@@ -2,9 +2,10 @@
  * stop, rm and gc: the parts of a pod's life after it runs, all daemonless.
  *
  * stop signals the pod's stage1 (found as the parent of the pod's PID 1),
- * which forwards SIGTERM to the apps and SIGKILLs them after its stop
- * timeout; `--force` SIGKILLs PID 1 at once (stage1 still records the exits
- * and tears down). gc is rkt's mark and sweep: exited pods are moved to
+ * which forwards SIGTERM to the apps; after stop's timeout (at once with
+ * `--force`) it SIGKILLs PID 1 (stage1 still records the exits and tears
+ * down). Both are held by pidfds from the moment they are checked to be the
+ * pod's, so a late signal never reaches a process that took over a number. gc is rkt's mark and sweep: exited pods are moved to
  * exited-garbage and deleted after a grace period, prepared pods expire,
  * aborted prepares go at once. Deleting takes the pod's lock first, so two
  * gc runs never delete one pod twice, and a pod that is running is never
@@ -14,6 +15,7 @@ import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'no
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tryLockDir, type HeldLock } from '../../native/bindings/flock.js';
+import { closePidfd, pidfdOpen, pidfdSignal } from '../../native/bindings/pidfd.js';
 import { InvalidStateError, LockHeldError } from '../errors.js';
 import { podDir, type PodDirState } from './pod-dirs.js';
 import { podCreated, podState, readPodPid } from './pod-state.js';
@@ -32,12 +34,43 @@ function parentPid(pid: number): number | undefined {
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
+/** stage1 and the pod's PID 1 (a fork of it) run as this command, also from the sealed copy it execs. */
+const STAGE1_COMM = 'skiff-stage1';
+
+function comm(pid: number): string | undefined {
   try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
   }
+}
+
+interface PinnedPod {
+  pid1: number;
+  stage1: number;
+}
+
+/**
+ * The pod's PID 1 and its stage1 held as processes (pidfds), not numbers: a
+ * signal sent later, even after the whole stop timeout, reaches them or nobody.
+ * Opened after the number was read, so they are checked to be what the pod
+ * dir says: PID 1 a stage1 process (init is a fork of it) whose parent is
+ * stage1. Undefined when PID 1 has exited already (its apps are done; stage1
+ * is tearing down and will let go of the pod's lock) or the number is no
+ * longer the pod's.
+ */
+function pinPod(pid1: number): PinnedPod | undefined {
+  const pid1Fd = pidfdOpen(pid1);
+  if (pid1Fd === undefined) return undefined;
+  const parent = parentPid(pid1);
+  const stage1Fd = parent === undefined ? undefined : pidfdOpen(parent);
+  // Checked after both are open: a process that exits after this cannot be replaced under its fd.
+  if (stage1Fd !== undefined && comm(pid1) === STAGE1_COMM && comm(parent!) === STAGE1_COMM && parentPid(pid1) === parent) {
+    return { pid1: pid1Fd, stage1: stage1Fd };
+  }
+  closePidfd(pid1Fd);
+  if (stage1Fd !== undefined) closePidfd(stage1Fd);
+  return undefined;
 }
 
 async function waitExited(storeDir: string, uuid: string, timeoutMs: number): Promise<boolean> {
@@ -69,16 +102,29 @@ export async function stopPod(storeDir: string, query: string, options: { force:
   if (pid1 === undefined) {
     throw new InvalidStateError(`pod ${uuid} is running but has not started its apps`, { input: uuid, hint: 'retry in a moment' });
   }
-  if (!options.force) {
-    const stage1 = parentPid(pid1);
-    if (stage1 !== undefined) signal(stage1, 'SIGTERM');
-    if (await waitExited(storeDir, uuid, options.timeoutMs)) return { uuid, outcome: 'stopped' };
+  const pinned = pinPod(pid1);
+  try {
+    if (!options.force) {
+      if (pinned !== undefined) pidfdSignal(pinned.stage1, 'SIGTERM');
+      if (await waitExited(storeDir, uuid, options.timeoutMs)) return { uuid, outcome: 'stopped' };
+    }
+    // Only the PID 1 pinned above: if it exited meanwhile (the apps are done and stage1's teardown is
+    // slow, e.g. an unmount's sync on a busy disk), there is nothing to kill, and its number may be
+    // someone else's by now.
+    const killed = pinned !== undefined && pidfdSignal(pinned.pid1, 'SIGKILL');
+    if (!(await waitExited(storeDir, uuid, 10_000))) {
+      throw new InvalidStateError(
+        killed ? `pod ${uuid} did not exit after SIGKILL` : `pod ${uuid}'s apps have exited but stage1 has not finished tearing it down`,
+        { input: uuid, hint: 'check the host for stuck processes (D state) or a hung filesystem' },
+      );
+    }
+    return { uuid, outcome: killed ? 'killed' : 'stopped' };
+  } finally {
+    if (pinned !== undefined) {
+      closePidfd(pinned.pid1);
+      closePidfd(pinned.stage1);
+    }
   }
-  signal(pid1, 'SIGKILL');
-  if (!(await waitExited(storeDir, uuid, 10_000))) {
-    throw new InvalidStateError(`pod ${uuid} did not exit after SIGKILL`, { input: uuid, hint: 'check the host for stuck processes (D state)' });
-  }
-  return { uuid, outcome: 'killed' };
 }
 
 function move(storeDir: string, uuid: string, from: PodDirState, to: PodDirState): void {

@@ -29,6 +29,7 @@ const WATCH_IDLE_TIMEOUT_MS = 11 * 60_000;
 
 /** gRPC status codes etcd puts in its error bodies. */
 export const GRPC = {
+  CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
@@ -132,7 +133,7 @@ export class EtcdTransport {
           }
           const err = parseGatewayError(await res.body.text());
           const message = err.error ?? err.message ?? `HTTP ${res.statusCode}`;
-          if (res.statusCode >= 500 || err.code === GRPC.UNAVAILABLE || err.code === GRPC.DEADLINE_EXCEEDED) {
+          if (endpointFailed(res.statusCode, err)) {
             throw new EndpointFailure(`HTTP ${res.statusCode}: ${message}`);
           }
           if (isStaleToken(err) && token && !reauthenticated) {
@@ -183,6 +184,18 @@ function parseGatewayError(text: string): GatewayError {
   } catch {
     return { error: text.trim().slice(0, 200) };
   }
+}
+
+/**
+ * An answer that says the endpoint, not the request, failed: try the next one,
+ * or again later. Besides 5xx, UNAVAILABLE and DEADLINE_EXCEEDED: CANCELLED
+ * (HTTP 408), which the gateway answers when its own connection to etcd
+ * closes under a call, as etcd shuts down ("grpc: the client connection is
+ * closing"; a watch was lost to it during a restart). A call we cancel
+ * ourselves never gets here: its abort is handled first.
+ */
+export function endpointFailed(statusCode: number, err: { code?: number }): boolean {
+  return statusCode >= 500 || err.code === GRPC.UNAVAILABLE || err.code === GRPC.DEADLINE_EXCEEDED || err.code === GRPC.CANCELLED;
 }
 
 /** etcd lost our token (expired, or etcd restarted) or changed its auth store since it was issued. */

@@ -5,11 +5,13 @@
  */
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { UsageError } from '../../runtime/errors.js';
 import { decodeKv, int64, leaseId, toBase64 } from '../../network/kv/etcd-json.js';
 import { loadTls, parseEndpoints } from '../../network/kv/etcd-endpoints.js';
-import { classifyError, isStaleToken } from '../../network/kv/etcd-transport.js';
+import { classifyError, endpointFailed, EtcdTransport, isStaleToken } from '../../network/kv/etcd-transport.js';
 import { KvAuthError, KvRequestError, KvUnavailableError } from '../../network/kv/kv-errors.js';
 import { prefixRangeEnd } from '../../network/kv/kv-store.js';
 import { WatchChannel } from '../../network/kv/watch-channel.js';
@@ -54,6 +56,27 @@ test('TLS options: a CA alone is TLS; a certificate without its key is a usage e
   t.is(loadTls({ endpoints: [] }), undefined);
   t.throws(() => loadTls({ endpoints: [], certFile: ca }), { instanceOf: UsageError, message: /--etcd-certfile was given without its pair/ });
   t.throws(() => loadTls({ endpoints: [], caFile: join(dir, 'nope') }), { instanceOf: UsageError, message: /cannot read the etcd CA file .*nope/ });
+});
+
+test('an endpoint going away is retried, not reported as a failed request: 5xx, UNAVAILABLE, DEADLINE_EXCEEDED, and the CANCELLED (408) etcd\'s gateway answers while etcd shuts down', async (t) => {
+  t.true(endpointFailed(503, {}));
+  t.true(endpointFailed(400, { code: 14 }));
+  t.true(endpointFailed(400, { code: 4 }));
+  t.true(endpointFailed(408, { code: 1 }));
+  t.false(endpointFailed(400, { code: 3 }), 'a bad request is the request\'s fault');
+  t.false(endpointFailed(404, { code: 5 }));
+  // What the gateway said to a watch during a restart (a CI run lost its watch to it): KvUnavailableError, which the watch retries.
+  const gateway = createServer((_req, res) => {
+    res.writeHead(408, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'grpc: the client connection is closing', code: 1, message: 'grpc: the client connection is closing' }));
+  });
+  await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => gateway.close());
+  const transport = new EtcdTransport({ endpoints: [`http://127.0.0.1:${(gateway.address() as AddressInfo).port}`] });
+  t.teardown(() => transport.close());
+  const err = await t.throwsAsync(transport.stream('/v3/watch', {}, 'watch /x/', new AbortController().signal));
+  t.true(err instanceof KvUnavailableError, String(err));
+  t.regex(err!.message, /client connection is closing/);
 });
 
 test('etcd errors: credentials problems are KvAuthError, stale tokens are recognised, the rest KvRequestError with the gRPC code', (t) => {

@@ -10,7 +10,7 @@ import { appendFileSync, chmodSync, copyFileSync, existsSync, utimesSync, mkdirS
 import { dirname, join } from 'node:path';
 import { applyCgroupPlan, encodeCgroupOp, type CgroupOp } from '../../runtime/cgroups/cgroup-plan.js';
 import { realCgroupFs } from '../../runtime/cgroups/cgroup-fs.js';
-import { podStore, type PodStore } from '../support/pod-store.js';
+import { podStore, waitRunning, type PodStore } from '../support/pod-store.js';
 import { cgroupMounts, removeCgroupTree } from '../support/cgroup-cleanup.js';
 import { runSkiff, skiffEnv, skiffLauncher } from '../support/skiff-cli.js';
 import { spawnSync } from 'node:child_process';
@@ -471,4 +471,26 @@ test('Node exec\'d with the plan request would be too big (E2BIG): it runs witho
   // The runs of the search that fitted recorded plans (each names its ATTEMPT); the fallback's run asked for none.
   t.true(plans(s).length > 0);
   t.false(plans(s).some((p) => readFileSync(join(s.dir, 'run-plans', p), 'utf8').includes(`ATTEMPT=${String(n - 1).padStart(6, '0')}`)), 'no plan for the run without the request');
+});
+
+test('stop of a replayed pod is stop of a CLI pod: its PID 1 and stage1 pinned (pidfds) the same, SIGTERM gives stopped and 143, --force killed and 137', async (t) => {
+  const s = await podStore(t);
+  // In the store's env, so every start below (and its plan key) has it: each says which path it took.
+  Object.assign(s.env, TRACE);
+  const args = ['run', s.image, '--exec', '/probe', '--', 'sleep', '60'];
+  const cases = [
+    { expect: 'node', force: false, outcome: 'stopped', code: 143 },
+    { expect: 'replay', force: false, outcome: 'stopped', code: 143 },
+    { expect: 'replay', force: true, outcome: 'killed', code: 137 },
+  ] as const;
+  for (const c of cases) {
+    const pod = s.start(args);
+    const uuid = await waitRunning(s);
+    const stop = await s.skiff(['stop', ...(c.force ? ['--force'] : []), uuid]);
+    t.is(stop.code, 0, stop.stderr);
+    t.is(stop.stdout, `${uuid} ${c.outcome}\n`, `${c.expect}: ${pod.output().stderr}`);
+    t.is(await pod.exited, c.code);
+    t.is(path(pod.output().stderr), c.expect);
+    await s.skiff(['gc', '--grace-period=0']);
+  }
 });
